@@ -1,0 +1,205 @@
+//! One price book. A SKU has exactly one price at any instant, for every channel and every
+//! store: versions are scheduled with an effective time and never overwritten, and a quote
+//! takes no channel argument at all, so a channel-specific price cannot even be expressed.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::codes::{LocationCode, SkuCode};
+use crate::error::{DomainError, DomainResult};
+use crate::money::Fen;
+
+/// Error code for any attempt to set a channel- or store-specific price.
+pub const PRICE_IS_CHANNEL_BLIND: &str = "price_is_channel_blind";
+
+/// Where a sale happens. Quotes echo it, but the amount never depends on it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Online,
+    Store(LocationCode),
+}
+
+impl Channel {
+    /// `online`, or a store's code.
+    pub fn label(&self) -> String {
+        match self {
+            Channel::Online => "online".to_owned(),
+            Channel::Store(code) => format!("store:{code}"),
+        }
+    }
+}
+
+/// A request to schedule a price, as the price book accepts it: no channel, no store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceChange {
+    pub sku_code: SkuCode,
+    pub list_price: Fen,
+    /// A member price, when members pay less. Channel-blind like the list price.
+    pub member_price: Option<Fen>,
+    pub effective_at: Timestamp,
+    pub note: Option<String>,
+}
+
+/// One immutable version of a SKU's price.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceVersion {
+    pub sku_code: SkuCode,
+    /// 1, 2, 3… per SKU, in the order versions were scheduled.
+    pub version: i64,
+    pub list_price: Fen,
+    pub member_price: Option<Fen>,
+    pub effective_at: Timestamp,
+    pub scheduled_at: Timestamp,
+    pub note: Option<String>,
+}
+
+/// How far in the past an effective time may lie and still count as "now" (clock skew).
+pub const BACKDATE_TOLERANCE_SECONDS: i64 = 60;
+
+impl PriceChange {
+    /// Validates a change against the clock: member price not above list price, effective
+    /// time not in the past (a quote already given must never change retroactively).
+    pub fn validate(self, now: Timestamp) -> DomainResult<Self> {
+        if let Some(member) = self.member_price
+            && member > self.list_price
+        {
+            return Err(DomainError::invalid(
+                "member_price_fen",
+                "member_price_above_list_price",
+                "a member price may not exceed the list price",
+            ));
+        }
+        if self.effective_at.as_second() < now.as_second() - BACKDATE_TOLERANCE_SECONDS {
+            return Err(DomainError::invalid(
+                "effective_at",
+                "price_effective_in_past",
+                "a price cannot take effect in the past: history is never rewritten",
+            ));
+        }
+        if let Some(note) = &self.note
+            && note.chars().count() > 200
+        {
+            return Err(DomainError::invalid("note", "too_long", "note must be at most 200 characters"));
+        }
+        Ok(self)
+    }
+
+    /// The version this change becomes, after `latest_version` (0 when there is none).
+    pub fn into_version(self, latest_version: i64, now: Timestamp) -> PriceVersion {
+        PriceVersion {
+            sku_code: self.sku_code,
+            version: latest_version + 1,
+            list_price: self.list_price,
+            member_price: self.member_price,
+            effective_at: self.effective_at,
+            scheduled_at: now,
+            note: self.note,
+        }
+    }
+}
+
+/// The one price of a SKU at an instant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub sku_code: SkuCode,
+    pub at: Timestamp,
+    /// What the shopper pays: the member price for members when set, else the list price.
+    pub unit_price: Fen,
+    pub list_price: Fen,
+    pub member_price: Option<Fen>,
+    pub price_version: i64,
+    pub effective_at: Timestamp,
+}
+
+/// The version in force at `at`: the latest effective time not after `at`; of versions with
+/// the same effective time, the one scheduled last. `versions` may be in any order.
+pub fn version_at(versions: &[PriceVersion], at: Timestamp) -> Option<&PriceVersion> {
+    versions.iter().filter(|v| v.effective_at <= at).max_by_key(|v| (v.effective_at, v.version))
+}
+
+/// Quotes a SKU at an instant. Note what is absent: a channel. Every channel gets this.
+pub fn quote(sku_code: &SkuCode, versions: &[PriceVersion], at: Timestamp, member: bool) -> DomainResult<Quote> {
+    let v = version_at(versions, at)
+        .ok_or_else(|| DomainError::not_found("no_price", format!("SKU {sku_code} has no price in force at {at}")))?;
+    let unit_price = match (member, v.member_price) {
+        (true, Some(m)) => m,
+        _ => v.list_price,
+    };
+    Ok(Quote {
+        sku_code: sku_code.clone(),
+        at,
+        unit_price,
+        list_price: v.list_price,
+        member_price: v.member_price,
+        price_version: v.version,
+        effective_at: v.effective_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ts(s: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + s).unwrap()
+    }
+    fn sku() -> SkuCode {
+        SkuCode::parse("NOTE13-BLK-256").unwrap()
+    }
+    fn change(price: i64, at: i64) -> PriceChange {
+        PriceChange { sku_code: sku(), list_price: Fen::new(price), member_price: None, effective_at: ts(at), note: None }
+    }
+
+    #[test]
+    fn quote_takes_the_latest_effective_version() {
+        let v1 = change(199_900, 0).into_version(0, ts(0));
+        let v2 = change(179_900, 100).into_version(1, ts(10));
+        let versions = [v2.clone(), v1.clone()];
+        assert!(quote(&sku(), &versions, ts(-1), false).is_err());
+        assert_eq!(quote(&sku(), &versions, ts(99), false).unwrap().price_version, 1);
+        let q = quote(&sku(), &versions, ts(100), false).unwrap();
+        assert_eq!((q.unit_price, q.price_version), (Fen::new(179_900), 2));
+    }
+
+    #[test]
+    fn a_later_scheduled_version_wins_at_the_same_instant() {
+        let v1 = change(100, 50).into_version(0, ts(0));
+        let v2 = change(90, 50).into_version(1, ts(1));
+        assert_eq!(quote(&sku(), &[v1, v2], ts(60), false).unwrap().unit_price, Fen::new(90));
+    }
+
+    #[test]
+    fn members_pay_the_member_price_when_set() {
+        let mut c = change(1000, 0);
+        c.member_price = Some(Fen::new(900));
+        let v = [c.into_version(0, ts(0))];
+        assert_eq!(quote(&sku(), &v, ts(1), true).unwrap().unit_price, Fen::new(900));
+        assert_eq!(quote(&sku(), &v, ts(1), false).unwrap().unit_price, Fen::new(1000));
+    }
+
+    #[test]
+    fn changes_cannot_backdate_or_price_members_above_list() {
+        assert_eq!(change(100, -61).validate(ts(0)).unwrap_err().code, "price_effective_in_past");
+        assert!(change(100, -59).validate(ts(0)).is_ok());
+        let mut c = change(100, 10);
+        c.member_price = Some(Fen::new(101));
+        assert_eq!(c.validate(ts(0)).unwrap_err().code, "member_price_above_list_price");
+    }
+
+    proptest! {
+        /// The quote at any instant is the version with the greatest effective time not after it.
+        #[test]
+        fn quote_agrees_with_a_brute_force_scan(times in proptest::collection::vec(0i64..1000, 1..20), at in 0i64..1200) {
+            let versions: Vec<PriceVersion> = times.iter().enumerate()
+                .map(|(i, t)| change(100 + i as i64, *t).into_version(i as i64, ts(0))).collect();
+            let expected = versions.iter().filter(|v| v.effective_at <= ts(at))
+                .fold(None::<&PriceVersion>, |best, v| match best {
+                    Some(b) if (b.effective_at, b.version) >= (v.effective_at, v.version) => Some(b),
+                    _ => Some(v),
+                });
+            let got = quote(&sku(), &versions, ts(at), false).ok().map(|q| q.price_version);
+            prop_assert_eq!(got, expected.map(|v| v.version));
+        }
+    }
+}
