@@ -1,1 +1,128 @@
+//! Tongjia's HTTP server: the JSON API under `/api/v1` with its OpenAPI document,
+//! problem+json errors, idempotency keys on every mutation, and the reservation sweeper.
+//!
+//! Handlers only parse and convert: they build domain values (which refuse bad input),
+//! call one storage method, and render the answer. No business rule lives here.
 
+mod extract;
+mod http;
+mod problem;
+mod sweeper;
+
+pub use problem::{ApiError, Problem};
+pub use sweeper::sweep_expired;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tongjia_storage::{Db, Idem, StoreError, StoreResult};
+use tower_http::trace::TraceLayer;
+
+use crate::extract::Mutation;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How often the sweeper looks for expired reservations.
+    pub sweep_interval: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { sweep_interval: Duration::from_secs(5) }
+    }
+}
+
+impl AppState {
+    /// Runs a mutation under its idempotency key: a success is rendered and stored with
+    /// the change; a replay returns the stored answer; a refusal is stored too, so that a
+    /// retry of the same request gets the same answer.
+    pub(crate) async fn mutate<T, B>(
+        &self,
+        m: &Mutation<B>,
+        status: StatusCode,
+        render: &(dyn Fn(&T) -> String + Send + Sync),
+        work: impl AsyncFnOnce(Option<&Idem<'_, T>>) -> StoreResult<T>,
+    ) -> Response {
+        let idem = m.key.as_ref().map(|key| Idem {
+            scope: m.scope.clone(),
+            key: key.clone(),
+            request_hash: m.request_hash.clone(),
+            status: status.as_u16(),
+            render,
+        });
+        match work(idem.as_ref()).await {
+            Ok(v) => json_response(status, render(&v)),
+            Err(StoreError::Replay(stored)) => {
+                let mut res = json_response(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK), stored.body);
+                res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+                if stored.status >= 400 {
+                    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+                }
+                res
+            }
+            Err(e) => {
+                let refused = matches!(e, StoreError::Domain(_));
+                let err = ApiError::from(e);
+                if let (true, Some(idem)) = (refused, &idem)
+                    && let Err(e) = self.db.remember_refusal(idem, err.status.as_u16(), &err.body()).await
+                {
+                    tracing::warn!(error = %e, "could not store a refusal under its idempotency key");
+                }
+                err.into_response()
+            }
+        }
+    }
+}
+
+/// A JSON response with `status`.
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+/// Builds the whole application: API, OpenAPI document, docs page, health.
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = http::router().split_for_parts();
+    let openapi_json = openapi.to_json().unwrap_or_else(|_| "{}".to_owned());
+    Router::new()
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").url("/api/v1/docs/openapi.json", openapi))
+        .route("/api/v1/openapi.json", axum::routing::get(move || async move { json_response(StatusCode::OK, openapi_json.clone()) }))
+        .merge(api)
+        .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method") })
+        .with_state(state)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+        }))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            tracing::info_span!("request", id = %uuid::Uuid::now_v7(), method = %req.method(), path = %req.uri().path())
+        }))
+}
+
+/// Serves the app on `listener` until `shutdown` resolves, then finishes the requests in
+/// flight and stops the sweeper.
+pub async fn serve(
+    listener: TcpListener,
+    db: Db,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState { db: db.clone() };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.sweep_interval, stop_rx));
+    let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    let _ = stop_tx.send(true);
+    let _ = sweeper.await;
+    result
+}

@@ -1,0 +1,120 @@
+//! Request extractors whose every rejection is a problem document: a JSON body with its
+//! `Idempotency-Key` ([`Mutation`]) and query strings ([`Params`]).
+
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::problem::{ApiError, FieldError};
+
+/// The largest JSON body accepted, in bytes.
+pub const BODY_BYTES_MAX: usize = 64 * 1024;
+/// The longest Idempotency-Key accepted.
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
+
+/// A mutating request: its parsed JSON body, its idempotency key and request fingerprint.
+pub struct Mutation<T> {
+    pub body: T,
+    /// The `Idempotency-Key` header, when given.
+    pub key: Option<String>,
+    /// `METHOD path`: the key's scope (one caller until authentication exists).
+    pub scope: String,
+    /// SHA-256 of method, path and body: the same key with another request is refused.
+    pub request_hash: String,
+}
+
+fn idempotency_key(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(raw) = parts.headers.get("idempotency-key") else { return Ok(None) };
+    let key = raw.to_str().ok().filter(|k| !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_LEN_MAX && k.bytes().all(|b| b.is_ascii_graphic()));
+    match key {
+        Some(k) => Ok(Some(k.to_owned())),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            format!("Idempotency-Key must be 1-{IDEMPOTENCY_KEY_LEN_MAX} visible ASCII characters"),
+        )),
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Mutation<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let key = idempotency_key(&parts)?;
+        let bytes = axum::body::to_bytes(body, BODY_BYTES_MAX).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body is larger than {BODY_BYTES_MAX} bytes"),
+            )
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        if bytes != b"{}" {
+            let json = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+                let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+            if !json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the body as application/json",
+                ));
+            }
+        }
+        let body = parse_json(bytes)?;
+        let scope = format!("{} {}", parts.method, parts.uri.path());
+        let mut hasher = Sha256::new();
+        hasher.update(scope.as_bytes());
+        hasher.update([0]);
+        hasher.update(bytes);
+        Ok(Mutation { body, key, scope, request_hash: hex::encode(hasher.finalize()) })
+    }
+}
+
+/// Parses JSON, telling malformed JSON (400) from well-formed JSON of the wrong shape (422,
+/// naming the field by its path).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    if parsed.is_ok()
+        && let Err(e) = de.end()
+    {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}")));
+    }
+    parsed.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+            return ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {inner}"));
+        }
+        let field = if path == "." { String::new() } else { path };
+        let message = inner.to_string();
+        let code = if message.starts_with("unknown field") {
+            "unknown_field"
+        } else if message.starts_with("missing field") {
+            "missing_field"
+        } else {
+            "invalid_field"
+        };
+        let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.clone());
+        err.errors.push(FieldError { field, code: code.to_owned(), message });
+        err
+    })
+}
+
+/// Query-string parameters; a bad one is a 422 problem naming it.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(&parts.uri).map(|Query(v)| Params(v)).map_err(|e| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", format!("bad query parameters: {}", e.body_text()))
+        })
+    }
+}

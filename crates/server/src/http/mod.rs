@@ -1,0 +1,112 @@
+//! The API's routes, one module per resource. Each handler parses, converts into domain
+//! values, calls one storage method and renders a view.
+
+mod catalog;
+mod events;
+mod locations;
+mod prices;
+mod stock;
+
+use axum::Json;
+use axum::http::StatusCode;
+use serde::Serialize;
+use tongjia_domain::DomainError;
+use tongjia_storage::PageRequest;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::problem::{ApiError, ApiResult, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tongjia API", description = "One price book, one stock ledger, one order flow for every channel and store."),
+    components(schemas(Problem)),
+    tags(
+        (name = "catalog", description = "Products and SKUs"),
+        (name = "locations", description = "Partners, warehouses and stores"),
+        (name = "prices", description = "The one price book: channel-blind, versioned"),
+        (name = "stock", description = "The one stock ledger"),
+        (name = "events", description = "The outbox"),
+    )
+)]
+struct ApiDoc;
+
+/// Every API route with its OpenAPI description.
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .merge(catalog::router())
+        .merge(locations::router())
+        .merge(prices::router())
+        .merge(stock::router())
+        .merge(events::router())
+}
+
+/// Liveness and database reachability.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+}
+
+#[utoipa::path(get, path = "/health", tag = "events", responses((status = 200, body = Health), (status = 503, body = Problem)))]
+async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> ApiResult<Json<Health>> {
+    app.db
+        .ping()
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database does not answer"))?;
+    Ok(Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") }))
+}
+
+/// `?limit=&after=` on every list.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Paging {
+    /// Items per page, 1–500 (default 50).
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    after: Option<String>,
+}
+
+impl Paging {
+    fn request(&self) -> PageRequest {
+        PageRequest { limit: self.limit, after: self.after.clone() }
+    }
+}
+
+/// A page of items and the cursor of the next page (null on the last).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PageView<T> {
+    items: Vec<T>,
+    next_cursor: Option<String>,
+}
+
+impl<T> PageView<T> {
+    fn of<U>(page: tongjia_storage::Page<U>, f: impl FnMut(U) -> T) -> Self {
+        let page = page.map(f);
+        PageView { items: page.items, next_cursor: page.next_cursor }
+    }
+}
+
+/// JSON text of a view (views always serialize).
+pub(crate) fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// Parses an optional value with a domain parser.
+fn opt<T>(raw: Option<&str>, parse: impl Fn(&str) -> Result<T, DomainError>) -> Result<Option<T>, DomainError> {
+    raw.map(parse).transpose()
+}
+
+/// The `Idempotency-Key` header every mutation accepts.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(crate) struct IdempotencyKey {
+    /// A key of the caller's choosing (1–255 visible ASCII characters): a repeat of the same
+    /// request replays the first answer; the same key with another request is refused (422).
+    #[serde(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}

@@ -1,0 +1,122 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`) with a stable `code`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tongjia_domain::{DomainError, ErrorKind};
+use tongjia_storage::StoreError;
+use utoipa::ToSchema;
+
+/// One bad input field.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field's name or JSON path (`gtin`, `attributes.colour`).
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// A problem: what went wrong, with a stable machine `code`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// `/problems/{code}`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable, snake_case: `insufficient_stock`, `price_is_channel_blind`, `malformed_json`...
+    pub code: String,
+    pub errors: Vec<FieldError>,
+}
+
+/// An error answer of the API.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        ApiError { status, code: code.to_owned(), detail: detail.into(), errors: vec![] }
+    }
+    /// A 404 for a missing thing.
+    pub fn not_found(code: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, detail)
+    }
+    /// A 422 naming one bad field.
+    pub fn field(field: &str, code: &str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: code.to_owned(),
+            errors: vec![FieldError { field: field.to_owned(), code: code.to_owned(), message: detail.clone() }],
+            detail,
+        }
+    }
+    /// The problem document of this error.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            type_: format!("/problems/{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+    /// The problem document as JSON text.
+    pub fn body(&self) -> String {
+        serde_json::to_string(&self.problem()).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        let status = match e.kind {
+            ErrorKind::Validation | ErrorKind::Rule => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+        };
+        let errors = e.field.iter().map(|f| FieldError { field: f.clone(), code: e.code.to_owned(), message: e.message.clone() }).collect();
+        ApiError { status, code: e.code.to_owned(), detail: e.message, errors }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(d) => d.into(),
+            StoreError::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request",
+            ),
+            StoreError::Replay(_) => {
+                // Replays are answered before errors are mapped; reaching here is a bug.
+                tracing::error!("an idempotent replay reached the error mapper");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            }
+            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_busy", "the database is busy: retry with the same Idempotency-Key")
+            }
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, self.body()).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        res
+    }
+}

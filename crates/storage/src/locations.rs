@@ -1,0 +1,273 @@
+//! Partners and locations (warehouses and stores).
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use tongjia_domain::DomainError;
+use tongjia_domain::catalog::{NAME_LEN_MAX, check_text};
+use tongjia_domain::codes::{LocationCode, PartnerCode};
+use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, LocationKind, LocationStatus, TownshipCode};
+
+use crate::error::{StoreError, StoreResult, parse};
+use crate::page::{Page, PageRequest};
+use crate::tx::Idem;
+use crate::{Db, ts, us};
+
+/// A partner that runs authorized stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partner {
+    pub code: PartnerCode,
+    pub name: String,
+}
+
+/// A location as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationRecord {
+    pub location: Location,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Filters for listing locations; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct LocationFilter {
+    /// Stores only (any store kind) when true, warehouses only when false.
+    pub stores: Option<bool>,
+    pub kind: Option<LocationKind>,
+    pub status: Option<LocationStatus>,
+    /// A prefix of the county code: 2 digits for a province, 4 for a prefecture, 6 for a county.
+    pub division: Option<String>,
+    pub partner_code: Option<String>,
+}
+
+const LOCATION_COLUMNS: &str = "code, name, kind, county_code, township_code, longitude, latitude, status, opened_on, closed_on, \
+     pickup, ship_from_store, delivery_radius_km, partner_code, created_at_us, updated_at_us";
+
+fn date(raw: Option<String>) -> StoreResult<Option<Date>> {
+    raw.map(|d| d.parse::<Date>().map_err(|e| StoreError::Corrupt(format!("date {d}: {e}")))).transpose()
+}
+
+fn location_from_row(r: &SqliteRow) -> StoreResult<LocationRecord> {
+    let township: Option<String> = r.try_get("township_code")?;
+    let partner: Option<String> = r.try_get("partner_code")?;
+    Ok(LocationRecord {
+        location: Location {
+            code: parse(LocationCode::parse(r.try_get("code")?))?,
+            name: r.try_get("name")?,
+            kind: parse(LocationKind::parse(r.try_get("kind")?))?,
+            county_code: parse(CountyCode::parse(r.try_get("county_code")?))?,
+            township_code: township.map(|t| parse(TownshipCode::parse(&t))).transpose()?,
+            point: GeoPoint { longitude: r.try_get("longitude")?, latitude: r.try_get("latitude")? },
+            status: parse(LocationStatus::parse(r.try_get("status")?))?,
+            opened_on: date(r.try_get("opened_on")?)?,
+            closed_on: date(r.try_get("closed_on")?)?,
+            capabilities: Capabilities {
+                pickup: r.try_get("pickup")?,
+                ship_from_store: r.try_get("ship_from_store")?,
+                delivery_radius_km: r.try_get::<i64, _>("delivery_radius_km")? as u32,
+            },
+            partner_code: partner.map(|p| parse(PartnerCode::parse(&p))).transpose()?,
+        },
+        created_at: ts(r.try_get("created_at_us")?)?,
+        updated_at: ts(r.try_get("updated_at_us")?)?,
+    })
+}
+
+async fn location_by_code(conn: &mut SqliteConnection, code: &str) -> StoreResult<Option<LocationRecord>> {
+    let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE code = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(code).fetch_optional(conn).await?;
+    row.as_ref().map(location_from_row).transpose()
+}
+
+async fn check_partner(conn: &mut SqliteConnection, partner: Option<&PartnerCode>) -> StoreResult<()> {
+    if let Some(p) = partner {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT code FROM partners WHERE code = ?").bind(p.as_str()).fetch_optional(conn).await?;
+        if found.is_none() {
+            return Err(DomainError::rule("unknown_partner", format!("no partner {p}")).at("partner_code").into());
+        }
+    }
+    Ok(())
+}
+
+/// Inserts or replaces a location (create, update and import).
+async fn put_location(conn: &mut SqliteConnection, l: &Location, now: Timestamp) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO locations (code, name, kind, county_code, township_code, longitude, latitude, status, opened_on, closed_on, \
+         pickup, ship_from_store, delivery_radius_km, partner_code, created_at_us, updated_at_us) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, county_code = excluded.county_code, \
+         township_code = excluded.township_code, longitude = excluded.longitude, latitude = excluded.latitude, status = excluded.status, \
+         opened_on = excluded.opened_on, closed_on = excluded.closed_on, pickup = excluded.pickup, ship_from_store = excluded.ship_from_store, \
+         delivery_radius_km = excluded.delivery_radius_km, partner_code = excluded.partner_code, updated_at_us = excluded.updated_at_us",
+    )
+    .bind(l.code.as_str())
+    .bind(&l.name)
+    .bind(l.kind.as_str())
+    .bind(l.county_code.as_str())
+    .bind(l.township_code.as_ref().map(|t| t.as_str().to_owned()))
+    .bind(l.point.longitude)
+    .bind(l.point.latitude)
+    .bind(l.status.as_str())
+    .bind(l.opened_on.map(|d| d.to_string()))
+    .bind(l.closed_on.map(|d| d.to_string()))
+    .bind(l.capabilities.pickup)
+    .bind(l.capabilities.ship_from_store)
+    .bind(i64::from(l.capabilities.delivery_radius_km))
+    .bind(l.partner_code.as_ref().map(|p| p.as_str().to_owned()))
+    .bind(us(now))
+    .bind(us(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Db {
+    /// Registers a partner; its code must be new.
+    pub async fn create_partner(&self, p: Partner, idem: Option<&Idem<'_, Partner>>) -> StoreResult<Partner> {
+        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let name = check_text("name", &p.name, NAME_LEN_MAX)?;
+        let p = Partner { name, ..p };
+        let inserted = sqlx::query("INSERT INTO partners (code, name, created_at_us) VALUES (?, ?, ?) ON CONFLICT (code) DO NOTHING")
+            .bind(p.code.as_str())
+            .bind(&p.name)
+            .bind(us(tx.now))
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            return Err(DomainError::conflict("partner_exists", format!("partner {} already exists", p.code)).at("code").into());
+        }
+        tx.emit("partner.created", p.code.as_str(), &p).await?;
+        tx.commit(p).await
+    }
+
+    pub async fn partners(&self, page: &PageRequest) -> StoreResult<Page<Partner>> {
+        let limit = page.limit()?;
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT code, name FROM partners WHERE code > ? ORDER BY code LIMIT ?")
+            .bind(page.after_key()?)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.read)
+            .await?;
+        let items = rows
+            .into_iter()
+            .map(|(code, name)| Ok(Partner { code: parse(PartnerCode::parse(&code))?, name }))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, limit, |p| p.code.to_string()))
+    }
+
+    /// Creates a location; its code must be new and its partner known.
+    pub async fn create_location(&self, l: Location, idem: Option<&Idem<'_, LocationRecord>>) -> StoreResult<LocationRecord> {
+        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        if location_by_code(tx.conn(), l.code.as_str()).await?.is_some() {
+            return Err(DomainError::conflict("location_exists", format!("location {} already exists", l.code)).at("code").into());
+        }
+        check_partner(tx.conn(), l.partner_code.as_ref()).await?;
+        let now = tx.now;
+        put_location(tx.conn(), &l, now).await?;
+        let record = location_by_code(tx.conn(), l.code.as_str()).await?.ok_or_else(|| StoreError::Corrupt("location vanished".into()))?;
+        tx.emit("location.created", l.code.as_str(), &record).await?;
+        tx.commit(record).await
+    }
+
+    /// Replaces a location's fields with `l` (validated by the caller from the current
+    /// record plus a patch); a store cannot change between warehouse and store.
+    pub async fn update_location(&self, l: Location, idem: Option<&Idem<'_, LocationRecord>>) -> StoreResult<LocationRecord> {
+        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let current = location_by_code(tx.conn(), l.code.as_str()).await?.ok_or_else(|| unknown_location(l.code.as_str()))?;
+        if current.location.kind.is_store() != l.kind.is_store() {
+            return Err(DomainError::rule("kind_change_not_allowed", "a warehouse cannot become a store or the reverse").at("kind").into());
+        }
+        check_partner(tx.conn(), l.partner_code.as_ref()).await?;
+        let now = tx.now;
+        put_location(tx.conn(), &l, now).await?;
+        let record = location_by_code(tx.conn(), l.code.as_str()).await?.ok_or_else(|| StoreError::Corrupt("location vanished".into()))?;
+        tx.emit("location.updated", l.code.as_str(), &record).await?;
+        tx.commit(record).await
+    }
+
+    pub async fn location(&self, code: &str) -> StoreResult<Option<LocationRecord>> {
+        let mut conn = self.read.acquire().await?;
+        location_by_code(&mut conn, code).await
+    }
+
+    /// Locations by code, filtered, one page at a time.
+    pub async fn locations(&self, f: &LocationFilter, page: &PageRequest) -> StoreResult<Page<LocationRecord>> {
+        let limit = page.limit()?;
+        let sql = format!(
+            "SELECT {LOCATION_COLUMNS} FROM locations WHERE code > ? \
+             AND (? IS NULL OR (kind <> 'warehouse') = ?) AND (? IS NULL OR kind = ?) AND (? IS NULL OR status = ?) \
+             AND (? IS NULL OR county_code LIKE ?) AND (? IS NULL OR partner_code = ?) ORDER BY code LIMIT ?"
+        );
+        let kind = f.kind.map(LocationKind::as_str);
+        let status = f.status.map(LocationStatus::as_str);
+        let division = f.division.as_ref().map(|d| format!("{d}%"));
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(page.after_key()?)
+            .bind(f.stores)
+            .bind(f.stores)
+            .bind(kind)
+            .bind(kind)
+            .bind(status)
+            .bind(status)
+            .bind(&division)
+            .bind(&division)
+            .bind(&f.partner_code)
+            .bind(&f.partner_code)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.read)
+            .await?;
+        let items = rows.iter().map(location_from_row).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, limit, |l| l.location.code.to_string()))
+    }
+
+    /// Counts of locations by kind and status within an optional division prefix.
+    pub async fn location_counts(&self, division: Option<&str>) -> StoreResult<Vec<(LocationKind, LocationStatus, i64)>> {
+        let division = division.map(|d| format!("{d}%"));
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT kind, status, COUNT(*) FROM locations WHERE (? IS NULL OR county_code LIKE ?) GROUP BY kind, status ORDER BY kind, status")
+                .bind(&division)
+                .bind(&division)
+                .fetch_all(&self.read)
+                .await?;
+        rows.into_iter().map(|(k, s, n)| Ok((parse(LocationKind::parse(&k))?, parse(LocationStatus::parse(&s))?, n))).collect()
+    }
+
+    /// Imports partners and locations in one transaction: all rows or none. Existing codes
+    /// are updated. A refusal names the index of the location row refused.
+    pub async fn import_locations(
+        &self,
+        partners: &[Partner],
+        rows: &[Location],
+        mut progress: impl FnMut(usize),
+    ) -> Result<usize, (usize, StoreError)> {
+        let mut tx = self.begin::<()>(None, Timestamp::now()).await.map_err(|e| (0, e))?;
+        let now = tx.now;
+        for p in partners {
+            sqlx::query(
+                "INSERT INTO partners (code, name, created_at_us) VALUES (?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+            )
+            .bind(p.code.as_str())
+            .bind(&p.name)
+            .bind(us(now))
+            .execute(tx.conn())
+            .await
+            .map_err(|e| (0, e.into()))?;
+        }
+        for (i, l) in rows.iter().enumerate() {
+            check_partner(tx.conn(), l.partner_code.as_ref()).await.map_err(|e| (i, e))?;
+            put_location(tx.conn(), l, now).await.map_err(|e| (i, e))?;
+            progress(i + 1);
+        }
+        tx.emit("locations.imported", "locations", &serde_json::json!({ "locations": rows.len() })).await.map_err(|e| (rows.len(), e))?;
+        tx.commit(()).await.map_err(|e| (rows.len(), e))?;
+        Ok(rows.len())
+    }
+}
+
+/// The error for a location code that does not exist.
+pub(crate) fn unknown_location(code: &str) -> StoreError {
+    DomainError::not_found("location_not_found", format!("no location {code}")).into()
+}

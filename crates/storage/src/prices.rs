@@ -1,0 +1,92 @@
+//! The price book: versions are inserted, never updated; quotes come from the domain.
+
+use jiff::Timestamp;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use tongjia_domain::Fen;
+use tongjia_domain::codes::SkuCode;
+use tongjia_domain::pricing::{PriceChange, PriceVersion, Quote, quote};
+
+use crate::catalog::unknown_sku;
+use crate::error::{StoreResult, parse};
+use crate::tx::Idem;
+use crate::{Db, ts, us};
+
+fn version_from_row(r: &SqliteRow) -> StoreResult<PriceVersion> {
+    Ok(PriceVersion {
+        sku_code: parse(SkuCode::parse(r.try_get("sku_code")?))?,
+        version: r.try_get("version")?,
+        list_price: Fen::new(r.try_get("list_price_fen")?),
+        member_price: r.try_get::<Option<i64>, _>("member_price_fen")?.map(Fen::new),
+        effective_at: ts(r.try_get("effective_at_us")?)?,
+        scheduled_at: ts(r.try_get("scheduled_at_us")?)?,
+        note: r.try_get("note")?,
+    })
+}
+
+pub(crate) async fn versions_of(conn: &mut SqliteConnection, sku: &str) -> StoreResult<Vec<PriceVersion>> {
+    let rows = sqlx::query(
+        "SELECT sku_code, version, list_price_fen, member_price_fen, effective_at_us, scheduled_at_us, note \
+         FROM price_versions WHERE sku_code = ? ORDER BY version",
+    )
+    .bind(sku)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(version_from_row).collect()
+}
+
+/// Validates and appends a price version inside an open transaction.
+pub(crate) async fn append_version(conn: &mut SqliteConnection, change: PriceChange, now: Timestamp) -> StoreResult<PriceVersion> {
+    let change = change.validate(now)?;
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT code FROM skus WHERE code = ?").bind(change.sku_code.as_str()).fetch_optional(&mut *conn).await?;
+    if exists.is_none() {
+        return Err(unknown_sku(change.sku_code.as_str()));
+    }
+    let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM price_versions WHERE sku_code = ?")
+        .bind(change.sku_code.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    let v = change.into_version(latest.unwrap_or(0), now);
+    sqlx::query(
+        "INSERT INTO price_versions (sku_code, version, list_price_fen, member_price_fen, effective_at_us, scheduled_at_us, note) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(v.sku_code.as_str())
+    .bind(v.version)
+    .bind(v.list_price.get())
+    .bind(v.member_price.map(Fen::get))
+    .bind(us(v.effective_at))
+    .bind(us(v.scheduled_at))
+    .bind(&v.note)
+    .execute(conn)
+    .await?;
+    Ok(v)
+}
+
+impl Db {
+    /// Schedules a new price version for a SKU (effective now or later).
+    pub async fn schedule_price(&self, change: PriceChange, idem: Option<&Idem<'_, PriceVersion>>) -> StoreResult<PriceVersion> {
+        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let now = tx.now;
+        let v = append_version(tx.conn(), change, now).await?;
+        tx.emit("price.scheduled", v.sku_code.as_str(), &v).await?;
+        tx.commit(v).await
+    }
+
+    /// Every version of a SKU's price, oldest first.
+    pub async fn price_versions(&self, sku: &SkuCode) -> StoreResult<Vec<PriceVersion>> {
+        let mut conn = self.read.acquire().await?;
+        versions_of(&mut conn, sku.as_str()).await
+    }
+
+    /// The one price of a SKU at `at`, for every channel.
+    pub async fn quote(&self, sku: &SkuCode, at: Timestamp, member: bool) -> StoreResult<Quote> {
+        let mut conn = self.read.acquire().await?;
+        let versions = versions_of(&mut conn, sku.as_str()).await?;
+        if versions.is_empty() && crate::catalog::sku_exists(&mut conn, sku.as_str()).await?.is_none() {
+            return Err(unknown_sku(sku.as_str()));
+        }
+        Ok(quote(sku, &versions, at, member)?)
+    }
+}

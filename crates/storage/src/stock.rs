@@ -1,0 +1,467 @@
+//! The stock ledger's storage: one entry point, [`Db::execute`], for every stock command.
+//! It loads what the command touches, lets [`tongjia_domain::ledger::decide`] decide, and
+//! writes entries, balances, records and the event in the caller's transaction.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use std::collections::BTreeSet;
+use tongjia_domain::DomainError;
+use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
+use tongjia_domain::ledger::{
+    Availability, Decision, EntryKind, LedgerView, Position, Quantity, Reservation, ReservationStatus, StockCommand, StockKey, Transfer,
+    TransferStatus, decide,
+};
+use uuid::Uuid;
+
+use crate::catalog::{sku_exists, unknown_sku};
+use crate::error::{StoreError, StoreResult, parse};
+use crate::locations::unknown_location;
+use crate::page::{Page, PageRequest};
+use crate::tx::Idem;
+use crate::{Db, ts, us};
+
+/// A balance with the location's safety stock and what is available to promise.
+#[derive(Debug, Clone, Serialize)]
+pub struct PositionRecord {
+    pub key: StockKey,
+    pub position: Position,
+    pub updated_at: Timestamp,
+}
+
+/// A stored ledger entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryRecord {
+    pub seq: i64,
+    pub id: String,
+    pub command_id: String,
+    pub entry: tongjia_domain::ledger::Entry,
+    pub recorded_at: Timestamp,
+}
+
+/// Filters for balances and entries; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct StockFilter {
+    pub location_code: Option<String>,
+    pub sku_code: Option<String>,
+    pub owner: Option<String>,
+}
+
+fn uuid(raw: Option<String>) -> StoreResult<Option<Uuid>> {
+    raw.map(|s| Uuid::parse_str(&s).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+}
+
+fn key_from_row(r: &SqliteRow, location_col: &str) -> StoreResult<StockKey> {
+    Ok(StockKey {
+        location_code: parse(LocationCode::parse(r.try_get(location_col)?))?,
+        sku_code: parse(SkuCode::parse(r.try_get("sku_code")?))?,
+        owner: parse(Owner::parse(r.try_get("owner")?))?,
+    })
+}
+
+async fn load_reservation(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<Option<Reservation>> {
+    let row =
+        sqlx::query("SELECT id, location_code, sku_code, owner, quantity, expires_at_us, status, reference FROM reservations WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(conn)
+            .await?;
+    row.map(|r| {
+        Ok(Reservation {
+            id,
+            key: key_from_row(&r, "location_code")?,
+            quantity: parse(Quantity::new(r.try_get("quantity")?))?,
+            expires_at: ts(r.try_get("expires_at_us")?)?,
+            status: parse(ReservationStatus::parse(r.try_get("status")?))?,
+            reference: r.try_get("reference")?,
+        })
+    })
+    .transpose()
+}
+
+async fn load_transfer(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<Option<Transfer>> {
+    let row = sqlx::query("SELECT from_location_code, to_location_code, sku_code, owner, quantity, status FROM transfers WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| {
+        Ok(Transfer {
+            id,
+            from: key_from_row(&r, "from_location_code")?,
+            to_location_code: parse(LocationCode::parse(r.try_get("to_location_code")?))?,
+            quantity: parse(Quantity::new(r.try_get("quantity")?))?,
+            status: parse(TransferStatus::parse(r.try_get("status")?))?,
+        })
+    })
+    .transpose()
+}
+
+/// Refuses keys naming a location, SKU or partner that does not exist.
+async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand) -> StoreResult<()> {
+    let (locations, skus, owners): (Vec<&LocationCode>, Vec<&SkuCode>, Vec<&Owner>) = match cmd {
+        StockCommand::Receive { key, .. }
+        | StockCommand::Adjust { key, .. }
+        | StockCommand::Count { key, .. }
+        | StockCommand::Sell { key, .. }
+        | StockCommand::Return { key, .. }
+        | StockCommand::Reserve { key, .. } => (vec![&key.location_code], vec![&key.sku_code], vec![&key.owner]),
+        StockCommand::TransferOut { from, to_location_code, .. } => {
+            (vec![&from.location_code, to_location_code], vec![&from.sku_code], vec![&from.owner])
+        }
+        StockCommand::SetSafetyStock { location_code, sku_code, .. } => (vec![location_code], vec![sku_code], vec![]),
+        StockCommand::Release { .. } | StockCommand::Expire { .. } | StockCommand::Commit { .. } | StockCommand::TransferIn { .. } => {
+            return Ok(());
+        }
+    };
+    for l in locations {
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT code FROM locations WHERE code = ?").bind(l.as_str()).fetch_optional(&mut *conn).await?;
+        if found.is_none() {
+            return Err(unknown_location(l.as_str()));
+        }
+    }
+    for s in skus {
+        if sku_exists(&mut *conn, s.as_str()).await?.is_none() {
+            return Err(unknown_sku(s.as_str()));
+        }
+    }
+    for o in owners {
+        if let Owner::Partner(p) = o {
+            let found: Option<String> =
+                sqlx::query_scalar("SELECT code FROM partners WHERE code = ?").bind(p.as_str()).fetch_optional(&mut *conn).await?;
+            if found.is_none() {
+                return Err(DomainError::rule("unknown_partner", format!("no partner {p}")).at("owner").into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the part of the ledger a command touches.
+async fn load_view(conn: &mut SqliteConnection, cmd: &StockCommand) -> StoreResult<LedgerView> {
+    let mut view = LedgerView::default();
+    let reservation = match cmd.reservation_ref() {
+        Some(id) => load_reservation(&mut *conn, id).await?,
+        None => None,
+    };
+    if let StockCommand::Reserve { reservation_id, .. } = cmd
+        && let Some(r) = load_reservation(&mut *conn, *reservation_id).await?
+    {
+        view.reservations.insert(r.id, r);
+    }
+    let transfer = match cmd.transfer_ref() {
+        Some(id) => load_transfer(&mut *conn, id).await?,
+        None => None,
+    };
+    if let StockCommand::TransferOut { transfer_id, .. } = cmd
+        && let Some(t) = load_transfer(&mut *conn, *transfer_id).await?
+    {
+        view.transfers.insert(t.id, t);
+    }
+    let pairs: BTreeSet<_> = cmd.pairs(reservation.as_ref(), transfer.as_ref()).into_iter().collect();
+    for (location, sku) in pairs {
+        let rows = sqlx::query(
+            "SELECT location_code, sku_code, owner, on_hand, reserved FROM stock_positions WHERE location_code = ? AND sku_code = ?",
+        )
+        .bind(location.as_str())
+        .bind(sku.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            view.positions
+                .insert(key_from_row(&r, "location_code")?, Position { on_hand: r.try_get("on_hand")?, reserved: r.try_get("reserved")? });
+        }
+        let safety: Option<i64> = sqlx::query_scalar("SELECT quantity FROM safety_stock WHERE location_code = ? AND sku_code = ?")
+            .bind(location.as_str())
+            .bind(sku.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        view.safety_stock.insert((location, sku), safety.unwrap_or(0));
+    }
+    if let Some(r) = reservation {
+        view.reservations.insert(r.id, r);
+    }
+    if let Some(t) = transfer {
+        view.transfers.insert(t.id, t);
+    }
+    Ok(view)
+}
+
+/// Writes a decision: entries, balances, reservation, transfer, safety stock.
+async fn write_decision(conn: &mut SqliteConnection, d: &Decision, now: Timestamp) -> StoreResult<()> {
+    let command_id = Uuid::now_v7().to_string();
+    for e in &d.entries {
+        sqlx::query(
+            "INSERT INTO stock_entries (id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, \
+             reservation_id, transfer_id, reference, recorded_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(&command_id)
+        .bind(e.kind.as_str())
+        .bind(e.key.location_code.as_str())
+        .bind(e.key.sku_code.as_str())
+        .bind(e.key.owner.to_string())
+        .bind(e.on_hand_delta)
+        .bind(e.reserved_delta)
+        .bind(e.reservation_id.map(|u| u.to_string()))
+        .bind(e.transfer_id.map(|u| u.to_string()))
+        .bind(&e.reference)
+        .bind(us(now))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (k, p) in &d.positions {
+        assert!(p.is_valid(), "decide returned an invalid balance {p:?} for {k:?}");
+        sqlx::query(
+            "INSERT INTO stock_positions (location_code, sku_code, owner, on_hand, reserved, updated_at_us) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (location_code, sku_code, owner) DO UPDATE SET on_hand = excluded.on_hand, reserved = excluded.reserved, \
+             updated_at_us = excluded.updated_at_us",
+        )
+        .bind(k.location_code.as_str())
+        .bind(k.sku_code.as_str())
+        .bind(k.owner.to_string())
+        .bind(p.on_hand)
+        .bind(p.reserved)
+        .bind(us(now))
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(r) = &d.reservation {
+        sqlx::query(
+            "INSERT INTO reservations (id, location_code, sku_code, owner, quantity, expires_at_us, status, reference, created_at_us, updated_at_us) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at_us = excluded.updated_at_us",
+        )
+        .bind(r.id.to_string())
+        .bind(r.key.location_code.as_str())
+        .bind(r.key.sku_code.as_str())
+        .bind(r.key.owner.to_string())
+        .bind(r.quantity.get())
+        .bind(us(r.expires_at))
+        .bind(r.status.as_str())
+        .bind(&r.reference)
+        .bind(us(now))
+        .bind(us(now))
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(t) = &d.transfer {
+        let received = (t.status == TransferStatus::Received).then(|| us(now));
+        sqlx::query(
+            "INSERT INTO transfers (id, from_location_code, to_location_code, sku_code, owner, quantity, status, shipped_at_us, received_at_us) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, received_at_us = excluded.received_at_us",
+        )
+        .bind(t.id.to_string())
+        .bind(t.from.location_code.as_str())
+        .bind(t.to_location_code.as_str())
+        .bind(t.from.sku_code.as_str())
+        .bind(t.from.owner.to_string())
+        .bind(t.quantity.get())
+        .bind(t.status.as_str())
+        .bind(us(now))
+        .bind(received)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some(s) = &d.safety_stock {
+        sqlx::query(
+            "INSERT INTO safety_stock (location_code, sku_code, quantity) VALUES (?, ?, ?) \
+             ON CONFLICT (location_code, sku_code) DO UPDATE SET quantity = excluded.quantity",
+        )
+        .bind(s.location_code.as_str())
+        .bind(s.sku_code.as_str())
+        .bind(s.quantity)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The subject of a decision's event: `LOCATION/SKU` of its first entry or record.
+fn subject(d: &Decision) -> String {
+    if let Some(e) = d.entries.first() {
+        return format!("{}/{}", e.key.location_code, e.key.sku_code);
+    }
+    match &d.safety_stock {
+        Some(s) => format!("{}/{}", s.location_code, s.sku_code),
+        None => "stock".to_owned(),
+    }
+}
+
+impl Db {
+    /// The one entry point for every stock-changing command: decides it against the
+    /// current ledger and writes the decision, its event and the idempotency record in
+    /// one transaction. A refusal writes nothing.
+    pub async fn execute(&self, cmd: StockCommand, idem: Option<&Idem<'_, Decision>>) -> StoreResult<Decision> {
+        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let now = tx.now;
+        let decision = execute_in(tx.conn(), &cmd, now).await?;
+        tx.emit(&decision.event_type, &subject(&decision), &decision).await?;
+        tx.commit(decision).await
+    }
+
+    /// Runs many commands in one transaction (imports): all succeed or nothing is written.
+    /// On a refusal, returns the index of the command refused with its error.
+    pub async fn execute_all(&self, cmds: &[StockCommand], mut progress: impl FnMut(usize)) -> Result<usize, (usize, StoreError)> {
+        let mut tx = self.begin::<()>(None, Timestamp::now()).await.map_err(|e| (0, e))?;
+        let now = tx.now;
+        for (i, cmd) in cmds.iter().enumerate() {
+            let d = execute_in(tx.conn(), cmd, now).await.map_err(|e| (i, e))?;
+            tx.emit(&d.event_type, &subject(&d), &d).await.map_err(|e| (i, e))?;
+            progress(i + 1);
+        }
+        tx.commit(()).await.map_err(|e| (cmds.len(), e))?;
+        Ok(cmds.len())
+    }
+
+    /// Ids of active reservations whose time is up at `now`, oldest first.
+    pub async fn due_reservations(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Uuid>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM reservations WHERE status = 'active' AND expires_at_us <= ? ORDER BY expires_at_us LIMIT ?")
+                .bind(us(now))
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+        ids.into_iter().map(|s| Uuid::parse_str(&s).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
+    }
+
+    pub async fn reservation(&self, id: Uuid) -> StoreResult<Option<Reservation>> {
+        let mut conn = self.read.acquire().await?;
+        load_reservation(&mut conn, id).await
+    }
+
+    pub async fn transfer(&self, id: Uuid) -> StoreResult<Option<Transfer>> {
+        let mut conn = self.read.acquire().await?;
+        load_transfer(&mut conn, id).await
+    }
+
+    /// Balances, filtered, ordered by location, SKU, owner.
+    pub async fn positions(&self, f: &StockFilter, page: &PageRequest) -> StoreResult<Page<PositionRecord>> {
+        let limit = page.limit()?;
+        let rows = sqlx::query(
+            "SELECT location_code, sku_code, owner, on_hand, reserved, updated_at_us FROM stock_positions \
+             WHERE (location_code || '|' || sku_code || '|' || owner) > ? AND (? IS NULL OR location_code = ?) \
+             AND (? IS NULL OR sku_code = ?) AND (? IS NULL OR owner = ?) ORDER BY location_code, sku_code, owner LIMIT ?",
+        )
+        .bind(page.after_key()?)
+        .bind(&f.location_code)
+        .bind(&f.location_code)
+        .bind(&f.sku_code)
+        .bind(&f.sku_code)
+        .bind(&f.owner)
+        .bind(&f.owner)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok(PositionRecord {
+                    key: key_from_row(r, "location_code")?,
+                    position: Position { on_hand: r.try_get("on_hand")?, reserved: r.try_get("reserved")? },
+                    updated_at: ts(r.try_get("updated_at_us")?)?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, limit, |p| format!("{}|{}|{}", p.key.location_code, p.key.sku_code, p.key.owner)))
+    }
+
+    /// Availability of a SKU at every location that holds or held it, summed over owners.
+    pub async fn availability(&self, sku: &SkuCode, location: Option<&LocationCode>) -> StoreResult<Vec<(LocationCode, Availability)>> {
+        let loc = location.map(LocationCode::as_str);
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT p.location_code, SUM(p.on_hand), SUM(p.reserved), COALESCE(MAX(s.quantity), 0) FROM stock_positions p \
+             LEFT JOIN safety_stock s ON s.location_code = p.location_code AND s.sku_code = p.sku_code \
+             WHERE p.sku_code = ? AND (? IS NULL OR p.location_code = ?) GROUP BY p.location_code ORDER BY p.location_code",
+        )
+        .bind(sku.as_str())
+        .bind(loc)
+        .bind(loc)
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|(l, on_hand, reserved, safety)| Ok((parse(LocationCode::parse(&l))?, Availability::new(on_hand, reserved, safety))))
+            .collect()
+    }
+
+    /// Ledger entries, filtered, oldest first.
+    pub async fn entries(&self, f: &StockFilter, page: &PageRequest) -> StoreResult<Page<EntryRecord>> {
+        let limit = page.limit()?;
+        let after: i64 = page.after_key()?.parse().unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT seq, id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, reservation_id, transfer_id, \
+             reference, recorded_at_us FROM stock_entries WHERE seq > ? AND (? IS NULL OR location_code = ?) AND (? IS NULL OR sku_code = ?) \
+             AND (? IS NULL OR owner = ?) ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(&f.location_code)
+        .bind(&f.location_code)
+        .bind(&f.sku_code)
+        .bind(&f.sku_code)
+        .bind(&f.owner)
+        .bind(&f.owner)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok(EntryRecord {
+                    seq: r.try_get("seq")?,
+                    id: r.try_get("id")?,
+                    command_id: r.try_get("command_id")?,
+                    entry: tongjia_domain::ledger::Entry {
+                        kind: parse(EntryKind::parse(r.try_get("kind")?))?,
+                        key: key_from_row(r, "location_code")?,
+                        on_hand_delta: r.try_get("on_hand_delta")?,
+                        reserved_delta: r.try_get("reserved_delta")?,
+                        reservation_id: uuid(r.try_get("reservation_id")?)?,
+                        transfer_id: uuid(r.try_get("transfer_id")?)?,
+                        reference: r.try_get("reference")?,
+                    },
+                    recorded_at: ts(r.try_get("recorded_at_us")?)?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, limit, |e| e.seq.to_string()))
+    }
+
+    /// Audits the whole ledger: every balance equals the sum of its entries, reserved
+    /// equals the active reservations, and no balance breaks `0 ≤ reserved ≤ on_hand`.
+    /// Returns the problems found (empty when the ledger is sound).
+    pub async fn audit_ledger(&self) -> StoreResult<Vec<String>> {
+        let mut problems = vec![];
+        let mismatched: Vec<(String, String, String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT p.location_code, p.sku_code, p.owner, p.on_hand, p.reserved, COALESCE(e.on_hand, 0), COALESCE(e.reserved, 0) \
+             FROM stock_positions p LEFT JOIN (SELECT location_code, sku_code, owner, SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved \
+             FROM stock_entries GROUP BY location_code, sku_code, owner) e \
+             ON e.location_code = p.location_code AND e.sku_code = p.sku_code AND e.owner = p.owner \
+             WHERE p.on_hand <> COALESCE(e.on_hand, 0) OR p.reserved <> COALESCE(e.reserved, 0) OR p.reserved < 0 OR p.reserved > p.on_hand",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        for (l, s, o, on_hand, reserved, e_on_hand, e_reserved) in mismatched {
+            problems.push(format!("{l}/{s}/{o}: balance {on_hand}/{reserved}, entries sum to {e_on_hand}/{e_reserved}"));
+        }
+        let held: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT p.location_code, p.sku_code, p.owner, p.reserved, COALESCE(r.held, 0) FROM stock_positions p \
+             LEFT JOIN (SELECT location_code, sku_code, owner, SUM(quantity) AS held FROM reservations WHERE status = 'active' \
+             GROUP BY location_code, sku_code, owner) r ON r.location_code = p.location_code AND r.sku_code = p.sku_code AND r.owner = p.owner \
+             WHERE p.reserved <> COALESCE(r.held, 0)",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        for (l, s, o, reserved, held) in held {
+            problems.push(format!("{l}/{s}/{o}: reserved {reserved}, active reservations hold {held}"));
+        }
+        Ok(problems)
+    }
+}
+
+/// Decides and writes one command inside an open transaction.
+pub(crate) async fn execute_in(conn: &mut SqliteConnection, cmd: &StockCommand, now: Timestamp) -> StoreResult<Decision> {
+    check_references(&mut *conn, cmd).await?;
+    let view = load_view(&mut *conn, cmd).await?;
+    let decision = decide(cmd, &view, now)?;
+    write_decision(conn, &decision, now).await?;
+    Ok(decision)
+}

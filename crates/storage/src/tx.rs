@@ -1,0 +1,127 @@
+//! The write transaction every mutation runs in: it claims the idempotency key first,
+//! then the caller does its work and emits its event, and `commit` stores the response
+//! under the key and commits — all or nothing.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+use uuid::Uuid;
+
+use crate::error::{StoreError, StoreResult};
+use crate::{Db, us};
+
+/// A response stored under an idempotency key, replayed for a repeat of the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+/// An idempotency key with what the caller wants stored under it if the work succeeds.
+pub struct Idem<'a, T> {
+    /// Caller and route, e.g. `POST /api/v1/skus`.
+    pub scope: String,
+    pub key: String,
+    /// A fingerprint of the request body: the same key with another body is refused.
+    pub request_hash: String,
+    /// The status to store for a success.
+    pub status: u16,
+    /// Renders the success into the stored (and returned) body.
+    pub render: &'a (dyn Fn(&T) -> String + Send + Sync),
+}
+
+/// An open write transaction holding the database's one write connection.
+pub struct WriteTx<'a, T> {
+    tx: Transaction<'static, Sqlite>,
+    idem: Option<&'a Idem<'a, T>>,
+    pub now: Timestamp,
+}
+
+impl Db {
+    /// Begins a write at `now`, claiming `idem` first. A key already used returns
+    /// `Replay` (same request) or `IdempotencyKeyReused` (another request).
+    pub(crate) async fn begin<'a, T>(&self, idem: Option<&'a Idem<'a, T>>, now: Timestamp) -> StoreResult<WriteTx<'a, T>> {
+        let mut tx = self.write.begin().await?;
+        if let Some(idem) = idem {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES (?, ?, ?, 0, '', ?) \
+                 ON CONFLICT (scope, key) DO NOTHING",
+            )
+            .bind(&idem.scope)
+            .bind(&idem.key)
+            .bind(&idem.request_hash)
+            .bind(us(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                let (hash, status, body): (String, i64, String) =
+                    sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE scope = ? AND key = ?")
+                        .bind(&idem.scope)
+                        .bind(&idem.key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                return Err(if hash == idem.request_hash {
+                    StoreError::Replay(StoredResponse { status: status as u16, body })
+                } else {
+                    StoreError::IdempotencyKeyReused
+                });
+            }
+        }
+        Ok(WriteTx { tx, idem, now })
+    }
+
+    /// Remembers a refusal under an idempotency key, so that a retry of the same request
+    /// gets the same answer. Does nothing if the key is taken meanwhile.
+    pub async fn remember_refusal<T>(&self, idem: &Idem<'_, T>, status: u16, body: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (scope, key) DO NOTHING",
+        )
+        .bind(&idem.scope)
+        .bind(&idem.key)
+        .bind(&idem.request_hash)
+        .bind(i64::from(status))
+        .bind(body)
+        .bind(us(Timestamp::now()))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+}
+
+impl<T> WriteTx<'_, T> {
+    /// The connection to run the work's statements on.
+    pub(crate) fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+
+    /// Appends one event to the outbox, in this transaction.
+    pub(crate) async fn emit(&mut self, event_type: &str, subject: &str, payload: &impl Serialize) -> StoreResult<()> {
+        let payload = serde_json::to_string(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("INSERT INTO outbox (id, event_type, subject, payload, occurred_at_us) VALUES (?, ?, ?, ?, ?)")
+            .bind(Uuid::now_v7().to_string())
+            .bind(event_type)
+            .bind(subject)
+            .bind(payload)
+            .bind(us(self.now))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores the rendered response under the idempotency key and commits.
+    pub(crate) async fn commit(mut self, result: T) -> StoreResult<T> {
+        if let Some(idem) = self.idem {
+            sqlx::query("UPDATE idempotency_keys SET status = ?, body = ? WHERE scope = ? AND key = ?")
+                .bind(i64::from(idem.status))
+                .bind((idem.render)(&result))
+                .bind(&idem.scope)
+                .bind(&idem.key)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.tx.commit().await?;
+        Ok(result)
+    }
+}
