@@ -16,7 +16,7 @@ pub async fn sweep_expired(db: &Db, now: Timestamp) -> StoreResult<usize> {
         let due = db.due_reservations(now, SWEEP_BATCH_MAX).await?;
         let batch = due.len();
         for id in due {
-            match db.execute(StockCommand::Expire { reservation_id: id }, None).await {
+            match db.execute_at(StockCommand::Expire { reservation_id: id }, None, now).await {
                 Ok(_) => expired += 1,
                 // Committed or released meanwhile: nothing to do.
                 Err(StoreError::Domain(e)) => tracing::debug!(%id, code = e.code, "reservation not expired"),

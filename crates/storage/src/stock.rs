@@ -292,7 +292,12 @@ impl Db {
     /// current ledger and writes the decision, its event and the idempotency record in
     /// one transaction. A refusal writes nothing.
     pub async fn execute(&self, cmd: StockCommand, idem: Option<&Idem<'_, Decision>>) -> StoreResult<Decision> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        self.execute_at(cmd, idem, Timestamp::now()).await
+    }
+
+    /// [`Db::execute`] at a given instant (the sweeper's clock; tests).
+    pub async fn execute_at(&self, cmd: StockCommand, idem: Option<&Idem<'_, Decision>>, now: Timestamp) -> StoreResult<Decision> {
+        let mut tx = self.begin(idem, now).await?;
         let now = tx.now;
         let decision = execute_in(tx.conn(), &cmd, now).await?;
         tx.emit(&decision.event_type, &subject(&decision), &decision).await?;

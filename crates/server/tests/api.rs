@@ -1,0 +1,365 @@
+//! End-to-end tests of the HTTP API against a real server and a temporary database.
+
+mod common;
+
+use common::{ok, read, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn health_openapi_and_docs_are_served() {
+    let app = spawn_app().await;
+    assert_eq!(ok(app.get("/health").await)["status"], "ok");
+    let doc = ok(app.get("/api/v1/openapi.json").await);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    for path in ["/api/v1/skus", "/api/v1/skus/{sku_code}/quote", "/api/v1/reservations", "/api/v1/stock/receipts"] {
+        assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    }
+    let docs = app.client.get(app.url("/api/v1/docs/")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn quote_is_the_same_for_every_channel_and_store() {
+    let app = spawn_app().await;
+    app.seed_basics().await;
+    let online = ok(app.get("/api/v1/skus/NOTE13-BLK/quote?channel=online").await);
+    assert_eq!(online["unit_price_fen"], 139900);
+    assert_eq!(online["price_version"], 1);
+    for store in ["D-1", "A-1", "T-1"] {
+        let q = ok(app.get(&format!("/api/v1/skus/NOTE13-BLK/quote?store_code={store}")).await);
+        assert_eq!(q["channel"], format!("store:{store}"));
+        assert_eq!((&q["unit_price_fen"], &q["price_version"]), (&online["unit_price_fen"], &online["price_version"]));
+    }
+    let member = ok(app.get("/api/v1/skus/NOTE13-BLK/quote?store_code=T-1&member=true").await);
+    assert_eq!(member["unit_price_fen"], 132900);
+    let (status, p) = app.get("/api/v1/skus/NOTE13-BLK/quote?store_code=WH-S").await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("store_not_found")));
+}
+
+#[tokio::test]
+async fn a_scheduled_price_reaches_every_channel_at_its_effective_time() {
+    let app = spawn_app().await;
+    app.seed_basics().await;
+    let at = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(2)).unwrap();
+    let v2 = ok(app
+        .post("/api/v1/skus/NOTE13-BLK/prices", json!({"list_price_fen": 129900, "effective_at": at.to_string(), "note": "Double 12"}))
+        .await);
+    assert_eq!(v2["price_version"], 2);
+    let before = at.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap();
+    for channel in ["channel=online", "store_code=D-1", "store_code=T-1"] {
+        let q = ok(app.get(&format!("/api/v1/skus/NOTE13-BLK/quote?{channel}&at={before}")).await);
+        assert_eq!((q["unit_price_fen"].as_i64(), q["price_version"].as_i64()), (Some(139900), Some(1)), "{channel} before");
+        let q = ok(app.get(&format!("/api/v1/skus/NOTE13-BLK/quote?{channel}&at={at}")).await);
+        assert_eq!((q["unit_price_fen"].as_i64(), q["price_version"].as_i64()), (Some(129900), Some(2)), "{channel} at");
+    }
+    let history = ok(app.get("/api/v1/skus/NOTE13-BLK/prices").await);
+    assert_eq!(history["items"].as_array().unwrap().len(), 2, "versions are kept, never overwritten");
+    let events = ok(app.get("/api/v1/events?event_type=price.scheduled").await);
+    assert_eq!(events["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_channel_or_store_price_is_refused() {
+    let app = spawn_app().await;
+    app.seed_basics().await;
+    for extra in [json!({"store_code": "T-1"}), json!({"channel": "online"}), json!({"location_code": "D-1"})] {
+        let mut body = json!({"list_price_fen": 99900});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let (status, p) = app.post("/api/v1/skus/NOTE13-BLK/prices", body).await;
+        assert_eq!((status, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("price_is_channel_blind")));
+    }
+    let (status, p) = app.post("/api/v1/stores/T-1/prices", json!({"sku_code": "NOTE13-BLK", "list_price_fen": 99900})).await;
+    assert_eq!((status, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("price_is_channel_blind")));
+    let history = ok(app.get("/api/v1/skus/NOTE13-BLK/prices").await);
+    assert_eq!(history["items"].as_array().unwrap().len(), 1);
+}
+
+async fn problem(res: reqwest::Response) -> (StatusCode, Value) {
+    let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(ct.as_deref(), Some("application/problem+json"));
+    let (status, body) = read(res).await;
+    assert_eq!(body["status"].as_u64(), Some(status.as_u16() as u64), "{body}");
+    assert!(body["code"].is_string() && body["type"].is_string() && body["detail"].is_string(), "{body}");
+    (status, body)
+}
+
+#[tokio::test]
+async fn bad_input_gets_problem_json_and_writes_nothing() {
+    let app = spawn_app().await;
+    app.seed_basics().await;
+    let post_raw = |path: &'static str, body: &'static str| {
+        app.client.post(app.url(path)).header("content-type", "application/json").body(body).send()
+    };
+
+    let (s, p) = problem(post_raw("/api/v1/skus", "{\"sku_code\": ").await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+
+    let sku = |gtin: &str| json!({"sku_code": "X-1", "product_code": "NOTE13", "name": "X", "gtin": gtin});
+    let (s, p) = problem(app.client.post(app.url("/api/v1/skus")).json(&sku("6901234567893")).send().await.unwrap()).await;
+    assert_eq!(
+        (s, p["code"].as_str(), p["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_gtin_check_digit"), Some("gtin"))
+    );
+
+    let receipt = |sku: &str, q: i64| json!({"location_code": "D-1", "sku_code": sku, "quantity": q});
+    let (s, p) = problem(app.client.post(app.url("/api/v1/stock/receipts")).json(&receipt("NOTE13-BLK", -5)).send().await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("quantity_not_positive")));
+    let (s, p) = problem(app.client.post(app.url("/api/v1/stock/receipts")).json(&receipt("NOPE", 5)).send().await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("sku_not_found")));
+    let (s, p) = problem(app.client.get(app.url("/api/v1/skus/NOPE/quote")).send().await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("sku_not_found")));
+
+    let (s, p) = problem(
+        app.client
+            .post(app.url("/api/v1/stock/receipts"))
+            .json(&json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": "five"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, p["code"].as_str(), p["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field"), Some("quantity"))
+    );
+    let (s, p) = problem(
+        app.client
+            .post(app.url("/api/v1/stock/receipts"))
+            .json(&json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 1, "colour": "red"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_field")));
+
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(100_000));
+    let (s, p) =
+        problem(app.client.post(app.url("/api/v1/products")).header("content-type", "application/json").body(big).send().await.unwrap())
+            .await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")));
+
+    let (s, p) =
+        problem(app.client.post(app.url("/api/v1/products")).header("content-type", "text/plain").body("hi").send().await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type")));
+
+    let (s, p) = problem(app.client.get(app.url("/api/v1/skus?limit=100000")).send().await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_limit")));
+    let (s, _) = problem(app.client.get(app.url("/api/v1/nowhere")).send().await.unwrap()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Nothing above wrote anything: one SKU, no stock, no entries.
+    assert_eq!(ok(app.get("/api/v1/skus").await)["items"].as_array().unwrap().len(), 1);
+    assert_eq!(ok(app.get("/api/v1/stock/entries").await)["items"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_applies_once_and_refuses_another_body() {
+    let app = spawn_app().await;
+    app.seed_basics().await;
+    let body = json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 10});
+    let first = app.post_with_key("/api/v1/stock/receipts", "rcpt-1", body.clone()).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first = first.text().await.unwrap();
+    let again = app.post_with_key("/api/v1/stock/receipts", "rcpt-1", body.clone()).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(again.text().await.unwrap(), first);
+    let stock = ok(app.get("/api/v1/stock?location_code=D-1").await);
+    assert_eq!(stock["items"][0]["on_hand"], 10, "the receipt applied once");
+
+    let other = app
+        .post_with_key("/api/v1/stock/receipts", "rcpt-1", json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 11}))
+        .await;
+    let (s, p) = problem(other).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused")));
+
+    // A refusal is remembered too: the retry gets the same answer even after stock arrives.
+    let sale = json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 50});
+    let (s, _) = problem(app.post_with_key("/api/v1/stock/sales", "sale-1", sale.clone()).await).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 100})).await);
+    let (s, p) = problem(app.post_with_key("/api/v1/stock/sales", "sale-1", sale).await).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_stock")));
+
+    // Concurrent repeats of one keyed request apply once.
+    let body = json!({"location_code": "A-1", "sku_code": "NOTE13-BLK", "quantity": 3});
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let request = app.client.post(app.url("/api/v1/stock/receipts")).header("Idempotency-Key", "rcpt-burst").json(&body);
+            async move { request.send().await.expect("request") }
+        })
+        .collect();
+    for res in futures_join(tasks).await {
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    assert_eq!(ok(app.get("/api/v1/stock?location_code=A-1").await)["items"][0]["on_hand"], 3);
+}
+
+async fn futures_join<F: std::future::Future + Send + 'static>(fs: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.into_iter().map(tokio::spawn).collect();
+    let mut out = vec![];
+    for h in handles {
+        out.push(h.await.expect("task"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn reservations_commit_release_and_expire() {
+    let app = spawn_app().await;
+    app.seed_basics().await;
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "WH-S", "sku_code": "NOTE13-BLK", "quantity": 10})).await);
+    ok(app
+        .client
+        .put(app.url("/api/v1/stock/safety-stock"))
+        .json(&json!({"location_code": "WH-S", "sku_code": "NOTE13-BLK", "quantity": 2}))
+        .send()
+        .await
+        .map(|r| r.status())
+        .map(|s| (s, Value::Null))
+        .unwrap());
+    let reserve = |q: i64, ttl: i64| json!({"location_code": "WH-S", "sku_code": "NOTE13-BLK", "quantity": q, "ttl_seconds": ttl});
+    let (s, p) = app.post("/api/v1/reservations", reserve(9, 60)).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_stock")), "safety stock is kept back");
+    let a = ok(app.post("/api/v1/reservations", reserve(3, 60)).await);
+    let b = ok(app.post("/api/v1/reservations", reserve(2, 60)).await);
+    let c = ok(app.post("/api/v1/reservations", reserve(1, 1)).await);
+    let avail = ok(app.get("/api/v1/skus/NOTE13-BLK/availability").await);
+    assert_eq!(avail["total"]["available"], 2);
+
+    let id = |r: &Value| r["reservation"]["reservation_id"].as_str().unwrap().to_owned();
+    let committed = ok(app.post(&format!("/api/v1/reservations/{}/commit", id(&a)), json!({"reference": "ORDER-1"})).await);
+    assert_eq!(committed["balances"][0]["on_hand"], 7);
+    let (s, p) = app.post(&format!("/api/v1/reservations/{}/commit", id(&a)), json!({})).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("reservation_not_active")));
+    ok(app.post(&format!("/api/v1/reservations/{}/release", id(&b)), json!({})).await);
+
+    let later = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(5)).unwrap();
+    assert_eq!(tongjia_server::sweep_expired(&app.db, later).await.unwrap(), 1);
+    assert_eq!(ok(app.get(&format!("/api/v1/reservations/{}", id(&c))).await)["status"], "expired");
+    let balance = &ok(app.get("/api/v1/stock?location_code=WH-S").await)["items"][0];
+    assert_eq!((balance["on_hand"].as_i64(), balance["reserved"].as_i64()), (Some(7), Some(0)));
+    let (s, _) = app.get("/api/v1/reservations/not-a-uuid").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(app.db.audit_ledger().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn two_hundred_buyers_for_the_last_fifty_units_exactly_fifty_win() {
+    let app = spawn_app().await;
+    app.seed_basics().await;
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "WH-S", "sku_code": "NOTE13-BLK", "quantity": 50})).await);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let client = app.client.clone();
+            let url = app.url("/api/v1/reservations");
+            async move {
+                client
+                    .post(url)
+                    .header("Idempotency-Key", format!("buyer-{i}"))
+                    .json(&json!({"location_code": "WH-S", "sku_code": "NOTE13-BLK", "quantity": 1}))
+                    .send()
+                    .await
+                    .expect("request")
+                    .status()
+            }
+        })
+        .collect();
+    let statuses = futures_join(tasks).await;
+    let won = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY).count();
+    assert_eq!((won, refused), (50, 150), "{statuses:?}");
+    let balance = &ok(app.get("/api/v1/stock?location_code=WH-S").await)["items"][0];
+    assert_eq!((balance["on_hand"].as_i64(), balance["reserved"].as_i64()), (Some(50), Some(50)));
+    assert!(app.db.audit_ledger().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn consignment_transfers_and_counts_keep_owners_apart() {
+    let app = spawn_app().await;
+    app.seed_basics().await;
+    ok(app
+        .post(
+            "/api/v1/stock/receipts",
+            json!({"location_code": "T-1", "sku_code": "NOTE13-BLK", "owner": "brand", "quantity": 4, "reference": "consignment"}),
+        )
+        .await);
+    ok(app
+        .post("/api/v1/stock/receipts", json!({"location_code": "T-1", "sku_code": "NOTE13-BLK", "owner": "partner:P-ZJ", "quantity": 2}))
+        .await);
+    let (s, p) = app
+        .post("/api/v1/stock/sales", json!({"location_code": "T-1", "sku_code": "NOTE13-BLK", "owner": "partner:P-ZJ", "quantity": 3}))
+        .await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_stock")));
+    let (s, p) = app
+        .post("/api/v1/stock/receipts", json!({"location_code": "T-1", "sku_code": "NOTE13-BLK", "owner": "partner:NOBODY", "quantity": 2}))
+        .await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_partner")));
+
+    let t = ok(app
+        .post(
+            "/api/v1/stock/transfers",
+            json!({"from_location_code": "T-1", "to_location_code": "A-1", "sku_code": "NOTE13-BLK", "quantity": 3}),
+        )
+        .await);
+    let tid = t["transfer"]["transfer_id"].as_str().unwrap().to_owned();
+    assert_eq!(ok(app.get(&format!("/api/v1/stock/transfers/{tid}")).await)["status"], "in_transit");
+    ok(app.post(&format!("/api/v1/stock/transfers/{tid}/receipt"), json!({})).await);
+    let (s, p) = app.post(&format!("/api/v1/stock/transfers/{tid}/receipt"), json!({})).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("transfer_already_received")));
+
+    let counted = ok(app.post("/api/v1/stock/counts", json!({"location_code": "A-1", "sku_code": "NOTE13-BLK", "counted": 2})).await);
+    assert_eq!(counted["entries"][0]["on_hand_delta"], -1);
+    let brand = ok(app.get("/api/v1/stock?sku_code=NOTE13-BLK&owner=brand").await);
+    let by_location: Vec<(String, i64)> = brand["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["location_code"].as_str().unwrap().to_owned(), i["on_hand"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(by_location, vec![("A-1".to_owned(), 2), ("T-1".to_owned(), 1)]);
+    assert!(app.db.audit_ledger().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn lists_page_with_an_opaque_cursor_and_filter() {
+    let app = spawn_app().await;
+    app.seed_basics().await;
+    let mut seen = vec![];
+    let mut path = "/api/v1/stores?limit=2".to_owned();
+    loop {
+        let page = ok(app.get(&path).await);
+        seen.extend(page["items"].as_array().unwrap().iter().map(|s| s["location_code"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/stores?limit=2&after={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["A-1", "D-1", "T-1"]);
+    let zj = ok(app.get("/api/v1/stores?division=33&kind=township_authorized").await);
+    assert_eq!(zj["items"].as_array().unwrap().len(), 1);
+    let counts = ok(app.get("/api/v1/stores/counts?division=330782").await);
+    assert_eq!(counts["total"], 2);
+    let (s, p) = app.get("/api/v1/stores?after=zz").await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_cursor")));
+    let patched = ok(app
+        .client
+        .patch(app.url("/api/v1/skus/NOTE13-BLK"))
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .map(|r| r)
+        .unwrap()
+        .json::<Value>()
+        .await
+        .map(|v| (StatusCode::OK, v))
+        .unwrap());
+    assert_eq!(patched["active"], false);
+    assert_eq!(ok(app.get("/api/v1/skus?active=true").await)["items"].as_array().unwrap().len(), 0);
+}

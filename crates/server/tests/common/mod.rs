@@ -1,0 +1,89 @@
+//! Spawns the real server on an ephemeral port over a fresh temporary SQLite database.
+
+#![allow(dead_code)]
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use tongjia_storage::Db;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub db: Db,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::open(&dir.path().join("test.db")).await.expect("open db");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let settings = tongjia_server::Settings { sweep_interval: std::time::Duration::from_secs(3600) };
+    tokio::spawn(tongjia_server::serve(listener, db.clone(), settings, async move {
+        let _ = stopped.await;
+    }));
+    TestApp { base, client: Client::builder().pool_max_idle_per_host(64).build().expect("client"), db, _dir: dir, _stop: stop }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        read(self.client.get(self.url(path)).send().await.expect("GET")).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        read(self.client.post(self.url(path)).json(&body).send().await.expect("POST")).await
+    }
+    pub async fn post_with_key(&self, path: &str, key: &str, body: Value) -> Response {
+        self.client.post(self.url(path)).header("Idempotency-Key", key).json(&body).send().await.expect("POST")
+    }
+
+    /// A product, a SKU with a price, a warehouse, and stores of each kind.
+    pub async fn seed_basics(&self) {
+        ok(self.post("/api/v1/products", json!({"product_code": "NOTE13", "name": "Lumen Note 13", "category": "phone"})).await);
+        ok(self
+            .post(
+                "/api/v1/skus",
+                json!({"sku_code": "NOTE13-BLK", "product_code": "NOTE13", "name": "Lumen Note 13 Black 8+256",
+                   "attributes": {"colour": "Black", "memory": "8GB+256GB"}, "gtin": "6901234567892"}),
+            )
+            .await);
+        ok(self.post("/api/v1/skus/NOTE13-BLK/prices", json!({"list_price_fen": 139900, "member_price_fen": 132900})).await);
+        ok(self.post("/api/v1/partners", json!({"partner_code": "P-ZJ", "name": "Zhejiang Xinghe"})).await);
+        ok(self
+            .post(
+                "/api/v1/warehouses",
+                json!({"warehouse_code": "WH-S", "name": "South DC", "county_code": "440112", "longitude": 113.46, "latitude": 23.10}),
+            )
+            .await);
+        for (code, kind, county, township, partner) in [
+            ("D-1", "direct", "330106", None, None),
+            ("A-1", "authorized", "330782", None, Some("P-ZJ")),
+            ("T-1", "township_authorized", "330782", Some("330782101"), Some("P-ZJ")),
+        ] {
+            ok(self
+                .post(
+                    "/api/v1/stores",
+                    json!({"store_code": code, "name": format!("Store {code}"), "kind": kind, "county_code": county,
+                       "township_code": township, "longitude": 120.1, "latitude": 29.3, "status": "open",
+                       "opened_on": "2025-06-01", "pickup": true, "partner_code": partner}),
+                )
+                .await);
+        }
+    }
+}
+
+pub async fn read(res: Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Asserts a 2xx and returns the body.
+pub fn ok((status, body): (StatusCode, Value)) -> Value {
+    assert!(status.is_success(), "expected success, got {status}: {body}");
+    body
+}
