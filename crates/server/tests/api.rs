@@ -215,15 +215,14 @@ async fn reservations_commit_release_and_expire() {
     let app = spawn_app().await;
     app.seed_basics().await;
     ok(app.post("/api/v1/stock/receipts", json!({"location_code": "WH-S", "sku_code": "NOTE13-BLK", "quantity": 10})).await);
-    ok(app
+    let res = app
         .client
         .put(app.url("/api/v1/stock/safety-stock"))
         .json(&json!({"location_code": "WH-S", "sku_code": "NOTE13-BLK", "quantity": 2}))
         .send()
         .await
-        .map(|r| r.status())
-        .map(|s| (s, Value::Null))
-        .unwrap());
+        .unwrap();
+    ok(read(res).await);
     let reserve = |q: i64, ttl: i64| json!({"location_code": "WH-S", "sku_code": "NOTE13-BLK", "quantity": q, "ttl_seconds": ttl});
     let (s, p) = app.post("/api/v1/reservations", reserve(9, 60)).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_stock")), "safety stock is kept back");
@@ -348,18 +347,8 @@ async fn lists_page_with_an_opaque_cursor_and_filter() {
     assert_eq!(counts["total"], 2);
     let (s, p) = app.get("/api/v1/stores?after=zz").await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_cursor")));
-    let patched = ok(app
-        .client
-        .patch(app.url("/api/v1/skus/NOTE13-BLK"))
-        .json(&json!({"active": false}))
-        .send()
-        .await
-        .map(|r| r)
-        .unwrap()
-        .json::<Value>()
-        .await
-        .map(|v| (StatusCode::OK, v))
-        .unwrap());
+    let res = app.client.patch(app.url("/api/v1/skus/NOTE13-BLK")).json(&json!({"active": false})).send().await.unwrap();
+    let patched = ok(read(res).await);
     assert_eq!(patched["active"], false);
     assert_eq!(ok(app.get("/api/v1/skus?active=true").await)["items"].as_array().unwrap().len(), 0);
 }
