@@ -1,0 +1,145 @@
+//! End-to-end tests of the `tongjia` binary: imports, demo seeding, graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use tongjia_storage::{Db, PageRequest, SkuFilter, StockFilter};
+
+fn tongjia(db: &Path, args: &[&str]) -> (bool, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_tongjia")).arg("--db").arg(db).args(args).env("RUST_LOG", "warn").output().expect("run tongjia");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write csv");
+    path.display().to_string()
+}
+
+const CATALOG_HEADER: &str = "product_code,product_name,category,sku_code,sku_name,attributes,gtin,active,list_price_fen\n";
+
+async fn sku_count(db: &Path) -> usize {
+    let db = Db::open(db).await.unwrap();
+    let n = db.skus(&SkuFilter::default(), &PageRequest { limit: Some(500), after: None }).await.unwrap().items.len();
+    db.close().await;
+    n
+}
+
+#[tokio::test]
+async fn a_bad_catalog_row_is_reported_by_line_and_nothing_is_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let bad = write(
+        dir.path(),
+        "bad.csv",
+        &format!(
+            "{CATALOG_HEADER}NOTE13,Lumen Note 13,phone,NOTE13-BLK,Black,colour=Black;memory=256GB,6901234567892,true,139900\n\
+             NOTE13,Lumen Note 13,phone,NOTE13-BLU,Blue,colour=Blue,6901234567893,true,139900\n\
+             NOTE13,Lumen Note 13,phone,NOTE13-RED,Red,colour=Red,6901234567809,true,-5\n"
+        ),
+    );
+    let (ok, out) = tongjia(&db, &["import", "catalog", &bad]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("line 3: gtin"), "{out}");
+    assert!(out.contains("line 4: list_price_fen"), "{out}");
+    assert_eq!(sku_count(&db).await, 0, "a failed import writes nothing");
+
+    let good = write(
+        dir.path(),
+        "good.csv",
+        &format!(
+            "{CATALOG_HEADER}NOTE13,Lumen Note 13,phone,NOTE13-BLK,Black,colour=Black;memory=256GB,6901234567892,true,139900\n\
+             NOTE13,Lumen Note 13,phone,NOTE13-BLU,Blue,colour=Blue,6901234567809,true,139900\n"
+        ),
+    );
+    for _ in 0..2 {
+        let (ok, out) = tongjia(&db, &["import", "catalog", &good]);
+        assert!(ok, "{out}");
+        assert!(out.contains("imported 2 SKUs"), "{out}");
+    }
+    assert_eq!(sku_count(&db).await, 2);
+    let db = Db::open(&db).await.unwrap();
+    let versions = db.price_versions(&tongjia_domain::codes::SkuCode::parse("NOTE13-BLK").unwrap()).await.unwrap();
+    assert_eq!(versions.len(), 1, "re-importing the same price schedules no new version");
+}
+
+#[tokio::test]
+async fn stores_and_stock_import_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let catalog =
+        write(dir.path(), "c.csv", &format!("{CATALOG_HEADER}NOTE13,Lumen Note 13,phone,NOTE13-BLK,Black,,6901234567892,true,139900\n"));
+    assert!(tongjia(&db, &["import", "catalog", &catalog]).0);
+    let stores = write(
+        dir.path(),
+        "s.csv",
+        "store_code,name,kind,county_code,township_code,longitude,latitude,status,opened_on,closed_on,pickup,ship_from_store,delivery_radius_km,partner_code,partner_name\n\
+         D-1,West Lake,direct,330106,,120.13,30.26,open,2025-03-01,,true,true,10,,\n\
+         T-1,Fotang town,township_authorized,330782,330782101,120.1,29.2,open,2025-05-01,,false,false,0,P-ZJ,Zhejiang Xinghe\n\
+         T-2,Bad town,township_authorized,330782,330781101,120.1,29.2,open,2025-05-01,,false,false,0,P-ZJ,Zhejiang Xinghe\n",
+    );
+    let (ok, out) = tongjia(&db, &["import", "stores", &stores]);
+    assert!(!ok && out.contains("line 4: township_code"), "{out}");
+    let fixed = std::fs::read_to_string(&stores).unwrap().replace("330781101", "330782102");
+    std::fs::write(&stores, fixed).unwrap();
+    let (ok, out) = tongjia(&db, &["import", "stores", &stores]);
+    assert!(ok && out.contains("imported 3 stores and 1 partners"), "{out}");
+
+    let stock = write(
+        dir.path(),
+        "k.csv",
+        "location_code,sku_code,owner,quantity,reference\nD-1,NOTE13-BLK,brand,10,\nT-1,NOTE13-BLK,partner:P-ZJ,3,\nT-1,NOPE,brand,3,\n",
+    );
+    let (ok, out) = tongjia(&db, &["import", "stock", &stock]);
+    assert!(!ok && out.contains("line 4") && out.contains("sku_not_found"), "{out}");
+    let open = Db::open(&db).await.unwrap();
+    assert!(open.positions(&StockFilter::default(), &PageRequest::default()).await.unwrap().items.is_empty(), "nothing received");
+    open.close().await;
+    let fixed = std::fs::read_to_string(&stock).unwrap().replace("NOPE", "NOTE13-BLK");
+    std::fs::write(&stock, fixed).unwrap();
+    let (ok, out) = tongjia(&db, &["import", "stock", &stock]);
+    assert!(ok && out.contains("received 3 stock rows"), "{out}");
+}
+
+#[tokio::test]
+async fn demo_seeds_a_network_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let (ok, out) = tongjia(&db, &["demo"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("41 SKUs, 3 warehouses, 56 stores"), "{out}");
+    let (ok, out) = tongjia(&db, &["demo"]);
+    assert!(!ok && out.contains("not empty"), "{out}");
+    let open = Db::open(&db).await.unwrap();
+    assert!(open.audit_ledger().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn serve_answers_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tongjia"))
+        .arg("--db")
+        .arg(dir.path().join("t.db"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let health: serde_json::Value = reqwest::get(format!("http://{addr}/health")).await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    let quote: serde_json::Value =
+        reqwest::get(format!("http://{addr}/api/v1/skus/LUMEN14-BLK-256/quote")).await.unwrap().json().await.unwrap();
+    assert_eq!(quote["unit_price_fen"], 429900);
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
