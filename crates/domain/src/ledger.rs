@@ -410,16 +410,30 @@ pub struct SafetyStock {
 
 /// What a command decided: entries to append, balances after them, records to write, and
 /// the event type to publish. Storage writes all of it in one transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
     /// The one event this decision publishes (`stock.received`, `stock.reserved`...).
     pub event_type: String,
     pub entries: Vec<Entry>,
-    /// New balances of every key an entry touched.
+    /// New balances of every key an entry touched (serialized as flat balance objects).
+    #[serde(rename = "balances", serialize_with = "balances")]
     pub positions: Vec<(StockKey, Position)>,
     pub reservation: Option<Reservation>,
     pub transfer: Option<Transfer>,
     pub safety_stock: Option<SafetyStock>,
+}
+
+/// A balance as an event consumer reads it: key and position fields side by side.
+#[derive(Serialize)]
+struct BalanceOut<'a> {
+    #[serde(flatten)]
+    key: &'a StockKey,
+    #[serde(flatten)]
+    position: &'a Position,
+}
+
+fn balances<S: serde::Serializer>(positions: &[(StockKey, Position)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(positions.iter().map(|(key, position)| BalanceOut { key, position }))
 }
 
 /// Decides a command against the state it touches, at `now`.

@@ -45,8 +45,11 @@ pub struct PriceChange {
 pub struct PriceVersion {
     pub sku_code: SkuCode,
     /// 1, 2, 3… per SKU, in the order versions were scheduled.
+    #[serde(rename = "price_version")]
     pub version: i64,
+    #[serde(rename = "list_price_fen")]
     pub list_price: Fen,
+    #[serde(rename = "member_price_fen")]
     pub member_price: Option<Fen>,
     pub effective_at: Timestamp,
     pub scheduled_at: Timestamp,
@@ -104,8 +107,11 @@ pub struct Quote {
     pub sku_code: SkuCode,
     pub at: Timestamp,
     /// What the shopper pays: the member price for members when set, else the list price.
+    #[serde(rename = "unit_price_fen")]
     pub unit_price: Fen,
+    #[serde(rename = "list_price_fen")]
     pub list_price: Fen,
+    #[serde(rename = "member_price_fen")]
     pub member_price: Option<Fen>,
     pub price_version: i64,
     pub effective_at: Timestamp,

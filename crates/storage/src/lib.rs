@@ -89,6 +89,12 @@ pub(crate) fn us(t: Timestamp) -> i64 {
     t.as_microsecond()
 }
 
+/// A timestamp cut to the microsecond that storage keeps, so that an answer given at write
+/// time equals what a later read returns.
+pub(crate) fn stored(t: Timestamp) -> Timestamp {
+    Timestamp::from_microsecond(t.as_microsecond()).unwrap_or(t)
+}
+
 /// The timestamp for stored microseconds.
 pub(crate) fn ts(us: i64) -> StoreResult<Timestamp> {
     Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt(format!("timestamp {us}: {e}")))

@@ -296,7 +296,10 @@ impl Db {
     }
 
     /// [`Db::execute`] at a given instant (the sweeper's clock; tests).
-    pub async fn execute_at(&self, cmd: StockCommand, idem: Option<&Idem<'_, Decision>>, now: Timestamp) -> StoreResult<Decision> {
+    pub async fn execute_at(&self, mut cmd: StockCommand, idem: Option<&Idem<'_, Decision>>, now: Timestamp) -> StoreResult<Decision> {
+        if let StockCommand::Reserve { expires_at, .. } = &mut cmd {
+            *expires_at = crate::stored(*expires_at);
+        }
         let mut tx = self.begin(idem, now).await?;
         let now = tx.now;
         let decision = execute_in(tx.conn(), &cmd, now).await?;

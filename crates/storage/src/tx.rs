@@ -41,6 +41,7 @@ impl Db {
     /// Begins a write at `now`, claiming `idem` first. A key already used returns
     /// `Replay` (same request) or `IdempotencyKeyReused` (another request).
     pub(crate) async fn begin<'a, T>(&self, idem: Option<&'a Idem<'a, T>>, now: Timestamp) -> StoreResult<WriteTx<'a, T>> {
+        let now = crate::stored(now);
         let mut tx = self.write.begin().await?;
         if let Some(idem) = idem {
             let claimed = sqlx::query(
