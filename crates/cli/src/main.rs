@@ -1,5 +1,6 @@
 //! `tongjia`: serve the engine, seed demo data, import CSV files.
 
+mod bench;
 mod demo;
 mod import;
 
@@ -33,8 +34,27 @@ enum Command {
     },
     /// Seed the database with the demo brand, its network, prices and stock.
     Demo,
+    /// Benchmarks against a baseline measured in the same run (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        which: BenchKind,
+    },
     /// Import a CSV file: all rows or none.
     Import { what: ImportKind, file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum BenchKind {
+    /// BUYERS buyers race for UNITS units of one phone over HTTP (fresh temporary database).
+    FlashSale {
+        #[arg(long, default_value_t = 1000)]
+        buyers: usize,
+        #[arg(long, default_value_t = 500)]
+        units: i64,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -62,11 +82,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Bench { which: BenchKind::FlashSale { buyers, units, concurrency } } = cli.command {
+        return bench::flash_sale(buyers, units, concurrency).await;
+    }
     let db = Db::open(&cli.db).await.map_err(|e| format!("cannot open {}: {e}", cli.db.display()))?;
     let result = match cli.command {
         Command::Serve { demo, listen } => serve(&db, demo, listen).await,
         Command::Demo => demo::seed(&db).await.map(|summary| println!("{summary}")),
         Command::Import { what, file } => import::run(&db, what, &file).await,
+        Command::Bench { .. } => Ok(()),
     };
     db.close().await;
     result

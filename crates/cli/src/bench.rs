@@ -1,0 +1,185 @@
+//! `tongjia bench flash-sale`: N buyers race for M units of one phone over real HTTP on
+//! loopback, against a fresh temporary database and an in-process server. The baseline,
+//! measured in the same run with the same concurrency, is `GET /health`: the server's
+//! request ceiling without a database write. Reports throughput, latency and the ratio, and
+//! checks that exactly M buyers won and that nothing answered with an error.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use jiff::Timestamp;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tongjia_domain::Fen;
+use tongjia_domain::catalog::{Gtin13, Product, Sku};
+use tongjia_domain::codes::{LocationCode, Owner, ProductCode, SkuCode};
+use tongjia_domain::ledger::{Quantity, StockCommand, StockKey};
+use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, LocationKind, LocationStatus};
+use tongjia_domain::pricing::PriceChange;
+use tongjia_storage::{Db, PageRequest, StockFilter};
+
+/// What one phase measured.
+struct Phase {
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+    statuses: Vec<u16>,
+}
+
+impl Phase {
+    fn per_second(&self) -> f64 {
+        self.statuses.len() as f64 / self.elapsed.as_secs_f64()
+    }
+    fn percentile_ms(&self, p: f64) -> f64 {
+        let mut l = self.latencies_us.clone();
+        l.sort_unstable();
+        let i = ((l.len() as f64 - 1.0) * p).round() as usize;
+        l.get(i).copied().unwrap_or(0) as f64 / 1000.0
+    }
+    fn count(&self, status: u16) -> usize {
+        self.statuses.iter().filter(|s| **s == status).count()
+    }
+}
+
+async fn seed(db: &Db, units: i64) -> Result<(), String> {
+    let e = |e: tongjia_domain::DomainError| e.to_string();
+    let product = Product::new(ProductCode::parse("BENCH").map_err(e)?, "Flash phone", "phone").map_err(e)?;
+    let sku_code = SkuCode::parse("BENCH-PHONE").map_err(e)?;
+    let sku = Sku::new(
+        sku_code.clone(),
+        product.code.clone(),
+        "Flash phone 12+256",
+        Default::default(),
+        Gtin13::from_first12("692025990001").map_err(e)?,
+        true,
+    )
+    .map_err(e)?;
+    db.import_catalog(&[(product, sku, None)], |_| {}).await.map_err(|(_, e)| e.to_string())?;
+    let change = PriceChange {
+        sku_code: sku_code.clone(),
+        list_price: Fen::yuan(1999),
+        member_price: None,
+        effective_at: Timestamp::now(),
+        note: None,
+    };
+    db.schedule_price(change, None).await.map_err(|e| e.to_string())?;
+    let wh = Location::new(Location {
+        code: LocationCode::parse("WH-BENCH").map_err(e)?,
+        name: "Bench DC".into(),
+        kind: LocationKind::Warehouse,
+        county_code: CountyCode::parse("440112").map_err(e)?,
+        township_code: None,
+        point: GeoPoint::new(113.46, 23.10).map_err(e)?,
+        status: LocationStatus::Open,
+        opened_on: Some(jiff::civil::date(2025, 1, 1)),
+        closed_on: None,
+        capabilities: Capabilities { pickup: false, ship_from_store: true, delivery_radius_km: 0 },
+        partner_code: None,
+    })
+    .map_err(e)?;
+    db.import_locations(&[], &[wh], |_| {}).await.map_err(|(_, e)| e.to_string())?;
+    let key = StockKey { location_code: LocationCode::parse("WH-BENCH").map_err(e)?, sku_code, owner: Owner::Brand };
+    db.execute(StockCommand::Receive { key, quantity: Quantity::new(units).map_err(e)?, reference: Some("bench".into()) }, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+async fn phase(label: &str, buyers: usize, concurrency: usize, request: impl Fn(usize) -> reqwest::RequestBuilder) -> Phase {
+    let bar = ProgressBar::new(buyers as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(label.to_owned());
+    let gate = Arc::new(Semaphore::new(concurrency));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..buyers)
+        .map(|i| {
+            let req = request(i);
+            let gate = gate.clone();
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                let _permit = gate.acquire().await;
+                let t = Instant::now();
+                let status = match req.send().await {
+                    Ok(res) => {
+                        let status = res.status().as_u16();
+                        let _ = res.bytes().await;
+                        status
+                    }
+                    Err(_) => 0,
+                };
+                bar.inc(1);
+                (status, t.elapsed().as_micros() as u64)
+            })
+        })
+        .collect();
+    let mut statuses = Vec::with_capacity(buyers);
+    let mut latencies_us = Vec::with_capacity(buyers);
+    for t in tasks {
+        let (s, l) = t.await.unwrap_or((0, 0));
+        statuses.push(s);
+        latencies_us.push(l);
+    }
+    let elapsed = start.elapsed();
+    bar.finish_and_clear();
+    Phase { elapsed, latencies_us, statuses }
+}
+
+/// Runs the flash-sale benchmark and prints a Markdown table.
+pub async fn flash_sale(buyers: usize, units: i64, concurrency: usize) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let db = Db::open(&dir.path().join("bench.db")).await.map_err(|e| e.to_string())?;
+    seed(&db, units).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let base = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tongjia_server::serve(listener, db.clone(), tongjia_server::Settings::default(), async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().map_err(|e| e.to_string())?;
+
+    let health = format!("{base}/health");
+    let baseline = phase("baseline", buyers, concurrency, |_| client.get(&health)).await;
+    let url = format!("{base}/api/v1/reservations");
+    let sale = phase("flash sale", buyers, concurrency, |i| {
+        client.post(&url).header("Idempotency-Key", format!("buyer-{i}")).json(&serde_json::json!({
+            "location_code": "WH-BENCH", "sku_code": "BENCH-PHONE", "quantity": 1, "reference": format!("buyer-{i}")
+        }))
+    })
+    .await;
+    let _ = stop.send(());
+    let _ = server.await;
+
+    let won = sale.count(201);
+    let sold_out = sale.count(422);
+    let errors = buyers - won - sold_out;
+    let balance = db.positions(&StockFilter::default(), &PageRequest::default()).await.map_err(|e| e.to_string())?;
+    let reserved: i64 = balance.items.iter().map(|p| p.position.reserved).sum();
+    let audit = db.audit_ledger().await.map_err(|e| e.to_string())?;
+    db.close().await;
+
+    println!("| phase | requests | concurrency | req/s | p50 ms | p99 ms | outcome |");
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| baseline `GET /health` | {buyers} | {concurrency} | {:.0} | {:.2} | {:.2} | {} ok |",
+        baseline.per_second(),
+        baseline.percentile_ms(0.5),
+        baseline.percentile_ms(0.99),
+        baseline.count(200)
+    );
+    println!(
+        "| flash sale `POST /reservations` | {buyers} | {concurrency} | {:.0} | {:.2} | {:.2} | {won} won, {sold_out} sold out, {errors} errors |",
+        sale.per_second(),
+        sale.percentile_ms(0.5),
+        sale.percentile_ms(0.99)
+    );
+    println!();
+    println!("ratio flash sale / baseline throughput: {:.2}", sale.per_second() / baseline.per_second());
+    println!(
+        "units {units}, reserved afterwards {reserved}, ledger audit: {}",
+        if audit.is_empty() { "clean".to_owned() } else { audit.join("; ") }
+    );
+    let exact = won as i64 == units.min(buyers as i64) && reserved == won as i64 && errors == 0 && audit.is_empty();
+    if exact { Ok(()) } else { Err(format!("flash sale was not exact: {won} won for {units} units, {errors} errors")) }
+}
