@@ -339,7 +339,9 @@ fn network(rng: &mut Rng) -> Result<(Vec<Partner>, Vec<Location>), DomainError> 
 
 fn stock(rng: &mut Rng, catalog: &Catalog, locations: &[Location]) -> Result<Vec<StockCommand>, DomainError> {
     let mut cmds = vec![];
-    for l in locations.iter().filter(|l| l.status != LocationStatus::Closed) {
+    // Every location holds stock, planned ones (stocking up) and closed ones (awaiting
+    // return to a warehouse) included.
+    for l in locations {
         for (sku, _, category) in &catalog.prices {
             let big = matches!(*category, "tv" | "smart_home");
             let (carry_percent, lo, hi) = match l.kind {

@@ -150,6 +150,22 @@ async fn bad_input_gets_problem_json_and_writes_nothing() {
     let (s, _) = problem(app.client.get(app.url("/api/v1/nowhere")).send().await.unwrap()).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
+    let (s, p) = problem(app.client.get(app.url("/api/v1/skus/%FF/quote")).send().await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")), "framework rejections are problems too");
+    let (s, _) = problem(app.client.delete(app.url("/api/v1/skus")).send().await.unwrap()).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    let (s, p) = problem(
+        app.client
+            .post(app.url("/api/v1/stock/receipts"))
+            .header("Idempotency-Key", "ключ")
+            .json(&receipt("NOTE13-BLK", 1))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_idempotency_key")));
+
     // Nothing above wrote anything: one SKU, no stock, no entries.
     assert_eq!(ok(app.get("/api/v1/skus").await)["items"].as_array().unwrap().len(), 1);
     assert_eq!(ok(app.get("/api/v1/stock/entries").await)["items"].as_array().unwrap().len(), 0);
