@@ -4,7 +4,6 @@
 //! request ceiling without a database write. Reports throughput, latency and the ratio, and
 //! checks that exactly M buyers won and that nothing answered with an error.
 
-use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,13 +83,7 @@ async fn seed(db: &Db, units: i64) -> Result<(), String> {
 }
 
 async fn phase(label: &str, buyers: usize, concurrency: usize, request: impl Fn(usize) -> reqwest::RequestBuilder) -> Phase {
-    let bar = ProgressBar::new(buyers as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(label.to_owned());
+    let bar = crate::progress::bar(buyers, label);
     let gate = Arc::new(Semaphore::new(concurrency));
     let start = Instant::now();
     let tasks: Vec<_> = (0..buyers)

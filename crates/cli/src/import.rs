@@ -2,7 +2,6 @@
 //! bad row reported with its line number; then all rows are written in one transaction,
 //! so a failed import writes nothing.
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,6 +13,7 @@ use tongjia_domain::{DomainError, Fen};
 use tongjia_storage::{Db, Partner, StoreError};
 
 use crate::ImportKind;
+use crate::progress::bar;
 
 /// Bad rows reported at most.
 const ERRORS_SHOWN_MAX: usize = 20;
@@ -148,17 +148,6 @@ impl StockRow {
             reference: self.reference.clone().filter(|r| !r.is_empty()).or_else(|| Some("import".to_owned())),
         })
     }
-}
-
-fn bar(len: usize, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_owned());
-    bar
 }
 
 /// Reads and checks every row; returns the parsed rows with their line numbers, or every

@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod import;
+mod progress;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;

@@ -357,6 +357,32 @@ async fn lists_page_with_an_opaque_cursor_and_filter() {
         }
     }
     assert_eq!(seen, vec!["A-1", "D-1", "T-1"]);
+
+    // Balances page in (location, SKU, owner) order, even when one code prefixes another.
+    let store =
+        json!({"store_code": "D-1X", "name": "Prefix", "kind": "direct", "county_code": "330106", "longitude": 120.1, "latitude": 30.2});
+    ok(app.post("/api/v1/stores", store).await);
+    for (l, o) in [("D-1X", "brand"), ("D-1", "brand"), ("T-1", "partner:P-ZJ"), ("T-1", "brand")] {
+        ok(app.post("/api/v1/stock/receipts", json!({"location_code": l, "sku_code": "NOTE13-BLK", "owner": o, "quantity": 1})).await);
+    }
+    let mut balances = vec![];
+    let mut path = "/api/v1/stock?limit=1".to_owned();
+    loop {
+        let page = ok(app.get(&path).await);
+        balances.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| format!("{}/{}", b["location_code"].as_str().unwrap(), b["owner"].as_str().unwrap())),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/stock?limit=1&after={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(balances, vec!["D-1/brand", "D-1X/brand", "T-1/brand", "T-1/partner:P-ZJ"]);
+
     let zj = ok(app.get("/api/v1/stores?division=33&kind=township_authorized").await);
     assert_eq!(zj["items"].as_array().unwrap().len(), 1);
     let counts = ok(app.get("/api/v1/stores/counts?division=330782").await);

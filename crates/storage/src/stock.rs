@@ -48,6 +48,21 @@ pub struct StockFilter {
     pub owner: Option<String>,
 }
 
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+impl StockFilter {
+    /// Binds the three `(? IS NULL OR column = ?)` pairs of this filter, in order.
+    fn bind<'q>(&self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        query
+            .bind(self.location_code.clone())
+            .bind(self.location_code.clone())
+            .bind(self.sku_code.clone())
+            .bind(self.sku_code.clone())
+            .bind(self.owner.clone())
+            .bind(self.owner.clone())
+    }
+}
+
 fn uuid(raw: Option<String>) -> StoreResult<Option<Uuid>> {
     raw.map(|s| Uuid::parse_str(&s).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
 }
@@ -345,21 +360,15 @@ impl Db {
     /// Balances, filtered, ordered by location, SKU, owner.
     pub async fn positions(&self, f: &StockFilter, page: &PageRequest) -> StoreResult<Page<PositionRecord>> {
         let limit = page.limit()?;
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT location_code, sku_code, owner, on_hand, reserved, updated_at_us FROM stock_positions \
-             WHERE (location_code || '|' || sku_code || '|' || owner) > ? AND (? IS NULL OR location_code = ?) \
+             WHERE (location_code, sku_code, owner) > (?, ?, ?) AND (? IS NULL OR location_code = ?) \
              AND (? IS NULL OR sku_code = ?) AND (? IS NULL OR owner = ?) ORDER BY location_code, sku_code, owner LIMIT ?",
-        )
-        .bind(page.after_key()?)
-        .bind(&f.location_code)
-        .bind(&f.location_code)
-        .bind(&f.sku_code)
-        .bind(&f.sku_code)
-        .bind(&f.owner)
-        .bind(&f.owner)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.read)
-        .await?;
+        );
+        let after = page.after_key()?;
+        let mut parts = after.splitn(3, '|').map(str::to_owned);
+        let (l, s, o) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let rows = f.bind(query.bind(l).bind(s).bind(o)).bind(i64::from(limit) + 1).fetch_all(&self.read).await?;
         let items = rows
             .iter()
             .map(|r| {
@@ -395,21 +404,12 @@ impl Db {
     pub async fn entries(&self, f: &StockFilter, page: &PageRequest) -> StoreResult<Page<EntryRecord>> {
         let limit = page.limit()?;
         let after: i64 = page.after_key()?.parse().unwrap_or(0);
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT seq, id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, reservation_id, transfer_id, \
              reference, recorded_at_us FROM stock_entries WHERE seq > ? AND (? IS NULL OR location_code = ?) AND (? IS NULL OR sku_code = ?) \
              AND (? IS NULL OR owner = ?) ORDER BY seq LIMIT ?",
-        )
-        .bind(after)
-        .bind(&f.location_code)
-        .bind(&f.location_code)
-        .bind(&f.sku_code)
-        .bind(&f.sku_code)
-        .bind(&f.owner)
-        .bind(&f.owner)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.read)
-        .await?;
+        );
+        let rows = f.bind(query.bind(after)).bind(i64::from(limit) + 1).fetch_all(&self.read).await?;
         let items = rows
             .iter()
             .map(|r| {
