@@ -139,6 +139,9 @@ async fn serve_answers_and_stops_gracefully_on_sigterm() {
     let quote: serde_json::Value =
         reqwest::get(format!("http://{addr}/api/v1/skus/LUMEN14-BLK-256/quote")).await.unwrap().json().await.unwrap();
     assert_eq!(quote["unit_price_fen"], 429900);
+    // An open event stream must not hold the server up: it ends when shutdown begins.
+    let mut stream = reqwest::get(format!("http://{addr}/api/v1/events/stream")).await.unwrap();
+    assert!(stream.chunk().await.unwrap().is_some());
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status}");

@@ -27,6 +27,9 @@ use crate::extract::Mutation;
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
+    /// Turns true when the server starts shutting down, so that long-lived answers (the
+    /// event stream) end and graceful shutdown can finish.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Server settings.
@@ -94,10 +97,8 @@ pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
 /// Builds the whole application: API, OpenAPI document, docs page, health.
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = http::router().split_for_parts();
-    let openapi_json = openapi.to_json().unwrap_or_else(|_| "{}".to_owned());
     Router::new()
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").url("/api/v1/docs/openapi.json", openapi))
-        .route("/api/v1/openapi.json", axum::routing::get(move || async move { json_response(StatusCode::OK, openapi_json.clone()) }))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi))
         .merge(api)
         .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method") })
@@ -119,10 +120,16 @@ pub async fn serve(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState { db: db.clone() };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let state = AppState { db: db.clone(), stopping: stop_rx.clone() };
     let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.sweep_interval, stop_rx));
-    let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    let stop = stop_tx.clone();
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await;
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
     result

@@ -394,3 +394,50 @@ async fn lists_page_with_an_opaque_cursor_and_filter() {
     assert_eq!(patched["active"], false);
     assert_eq!(ok(app.get("/api/v1/skus?active=true").await)["items"].as_array().unwrap().len(), 0);
 }
+
+/// Reads a server-sent event stream until `needle` appears (or 10 s pass).
+async fn read_stream_until(mut res: reqwest::Response, needle: &str) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !text.contains(needle) {
+        match tokio::time::timeout_at(deadline, res.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => panic!("stream ended or timed out before {needle:?}; got {text}"),
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn price_changes_stream_to_subscribers_and_resume_after_last_event_id() {
+    let app = spawn_app().await;
+    app.seed_basics().await;
+    let res = app.client.get(app.url("/api/v1/events/stream?event_type=price.scheduled")).send().await.unwrap();
+    assert_eq!(res.headers().get("content-type").unwrap(), "text/event-stream");
+    let first = read_stream_until(res, "\n\n").await;
+    assert!(first.contains("event: price.scheduled") && first.contains("\"price_version\":1"), "{first}");
+    let seq: i64 = first.lines().find_map(|l| l.strip_prefix("id: ")).unwrap().trim().parse().unwrap();
+
+    let res = app
+        .client
+        .get(app.url("/api/v1/events/stream?event_type=price.scheduled"))
+        .header("Last-Event-ID", seq.to_string())
+        .send()
+        .await
+        .unwrap();
+    ok(app.post("/api/v1/skus/NOTE13-BLK/prices", json!({"list_price_fen": 129900})).await);
+    let next = read_stream_until(res, "\"price_version\":2").await;
+    assert!(!next.contains("\"price_version\":1"), "resumed after the last event seen: {next}");
+
+    let (s, p) = app
+        .client
+        .get(app.url("/api/v1/events/stream"))
+        .header("Last-Event-ID", "abc")
+        .send()
+        .await
+        .map(|r| r.status())
+        .map(|s| (s, ()))
+        .unwrap();
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let _ = p;
+}

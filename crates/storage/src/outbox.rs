@@ -25,14 +25,20 @@ impl Db {
     pub async fn events(&self, event_type: Option<&str>, page: &PageRequest) -> StoreResult<Page<Event>> {
         let limit = page.limit()?;
         let after: i64 = page.after_key()?.parse().unwrap_or(0);
+        let events = self.events_after(after, event_type, limit + 1).await?;
+        Ok(Page::from_rows(events, limit, |e| e.seq.to_string()))
+    }
+
+    /// Up to `limit` events with `seq` above `after_seq`, oldest first, optionally of one type.
+    pub async fn events_after(&self, after_seq: i64, event_type: Option<&str>, limit: u32) -> StoreResult<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT seq, id, event_type, subject, payload, occurred_at_us FROM outbox \
              WHERE seq > ? AND (? IS NULL OR event_type = ?) ORDER BY seq LIMIT ?",
         )
-        .bind(after)
+        .bind(after_seq)
         .bind(event_type)
         .bind(event_type)
-        .bind(i64::from(limit) + 1)
+        .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await?;
         let mut events = Vec::with_capacity(rows.len());
@@ -47,6 +53,6 @@ impl Db {
                 occurred_at: ts(r.try_get("occurred_at_us")?)?,
             });
         }
-        Ok(Page::from_rows(events, limit, |e| e.seq.to_string()))
+        Ok(events)
     }
 }

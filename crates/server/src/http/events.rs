@@ -1,8 +1,15 @@
-//! `/events`: the outbox, oldest first, resumable with the `after` cursor.
+//! `/events`: the outbox, oldest first — as pages resumable with the `after` cursor, and as
+//! a server-sent event stream resumable with `Last-Event-ID`.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
 use tongjia_storage::{Event, PageRequest};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -14,7 +21,7 @@ use crate::extract::Params;
 use crate::problem::{ApiResult, Problem};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_events))
+    OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(stream_events))
 }
 
 /// A published fact: `price.scheduled`, `stock.reserved`...
@@ -41,12 +48,93 @@ pub(crate) struct EventQuery {
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery), responses((status = 200, body = PageView<EventView>), (status = 422, body = Problem)))]
 async fn list_events(State(app): State<AppState>, Params(q): Params<EventQuery>) -> ApiResult<Json<PageView<EventView>>> {
     let page = app.db.events(q.event_type.as_deref(), &PageRequest { limit: q.limit, after: q.after }).await?;
-    Ok(Json(PageView::of(page, |e: Event| EventView {
-        seq: e.seq,
-        event_id: e.id,
-        event_type: e.event_type,
-        subject: e.subject,
-        payload: e.payload,
-        occurred_at: e.occurred_at,
-    })))
+    Ok(Json(PageView::of(page, EventView::from)))
+}
+
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
+        EventView {
+            seq: e.seq,
+            event_id: e.id,
+            event_type: e.event_type,
+            subject: e.subject,
+            payload: e.payload,
+            occurred_at: e.occurred_at,
+        }
+    }
+}
+
+/// How often an idle stream looks for new events.
+const STREAM_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Events read from the outbox at once.
+const STREAM_BATCH_MAX: u32 = 200;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct StreamQuery {
+    /// Only events of this type (`price.scheduled` for a store's price feed).
+    event_type: Option<String>,
+    /// Start after this `seq` (the `Last-Event-ID` header wins when both are given).
+    after_seq: Option<i64>,
+}
+
+/// What a stream remembers between polls.
+struct Cursor {
+    app: AppState,
+    event_type: Option<String>,
+    after_seq: i64,
+    ready: VecDeque<Event>,
+}
+
+/// Server-sent events: every outbox event after `Last-Event-ID` (or `after_seq`), then new
+/// ones as they commit. Each event's `id` is its `seq`, its `event` its type, its `data` the
+/// event as JSON. The stream ends when the server shuts down; reconnect with Last-Event-ID.
+#[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(StreamQuery),
+    responses((status = 200, content_type = "text/event-stream", description = "A stream of EventView objects"), (status = 422, body = Problem)))]
+async fn stream_events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Params(q): Params<StreamQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let last_id = match headers.get("last-event-id").map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok())) {
+        Some(None) => {
+            return Err(crate::ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_last_event_id",
+                "Last-Event-ID must be an event seq",
+            ));
+        }
+        Some(Some(id)) => Some(id),
+        None => None,
+    };
+    let start = Cursor { app, event_type: q.event_type, after_seq: last_id.or(q.after_seq).unwrap_or(0), ready: VecDeque::new() };
+    let events = stream::unfold(start, |mut c| async move {
+        loop {
+            if let Some(e) = c.ready.pop_front() {
+                let seq = e.seq;
+                let sse =
+                    SseEvent::default().id(seq.to_string()).event(e.event_type.clone()).json_data(EventView::from(e)).unwrap_or_default();
+                return Some((Ok(sse), c));
+            }
+            if *c.app.stopping.borrow() {
+                return None;
+            }
+            match c.app.db.events_after(c.after_seq, c.event_type.as_deref(), STREAM_BATCH_MAX).await {
+                Ok(events) if !events.is_empty() => {
+                    c.after_seq = events.last().map_or(c.after_seq, |e| e.seq);
+                    c.ready.extend(events);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "event stream could not read the outbox"),
+            }
+            if c.ready.is_empty() {
+                let mut stopping = c.app.stopping.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(STREAM_POLL_INTERVAL) => {}
+                    _ = stopping.changed() => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
