@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod location;
 pub mod money;
 pub mod pricing;
+pub mod sourcing;
 
 pub use error::{DomainError, ErrorKind};
 pub use money::Fen;
