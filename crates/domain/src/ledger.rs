@@ -8,7 +8,8 @@
 //! - `0 ≤ reserved ≤ on_hand` for every key (so no owner's balance is ever negative);
 //! - a reservation never takes a location below its safety stock:
 //!   `available = Σ owners (on_hand − reserved) − safety_stock ≥ 0` after a reservation;
-//! - stock is conserved: receipts − sales + returns + adjustments = on hand + in transit.
+//! - stock is conserved: receipts − sales + returns + adjustments − disposals
+//!   = on hand + damaged + in transit.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -20,8 +21,11 @@ use crate::error::{DomainError, DomainResult};
 
 /// The most units one command may move.
 pub const QUANTITY_MAX: i64 = 1_000_000;
-/// The longest a reservation may be held.
+/// The longest a reservation may be held when placed.
 pub const RESERVATION_TTL_SECONDS_MAX: i64 = 7 * 24 * 3600;
+/// The furthest ahead an extension may move a reservation's expiry (a paid order awaiting
+/// fulfilment).
+pub const RESERVATION_EXTENSION_SECONDS_MAX: i64 = 90 * 24 * 3600;
 
 /// A strictly positive number of units, at most [`QUANTITY_MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -68,11 +72,14 @@ impl StockKey {
     }
 }
 
-/// A balance: units on hand and how many of them are reserved.
+/// A balance: sellable units on hand, how many of them are reserved, and damaged units
+/// held apart (returned damaged, awaiting disposal; never sellable, never promised).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Position {
     pub on_hand: i64,
     pub reserved: i64,
+    #[serde(default)]
+    pub damaged: i64,
 }
 
 impl Position {
@@ -80,9 +87,9 @@ impl Position {
     pub fn unreserved(&self) -> i64 {
         self.on_hand - self.reserved
     }
-    /// `0 ≤ reserved ≤ on_hand`.
+    /// `0 ≤ reserved ≤ on_hand` and `damaged ≥ 0`.
     pub fn is_valid(&self) -> bool {
-        0 <= self.reserved && self.reserved <= self.on_hand
+        0 <= self.reserved && self.reserved <= self.on_hand && self.damaged >= 0
     }
 }
 
@@ -102,10 +109,14 @@ pub enum EntryKind {
     Commit,
     Sale,
     Return,
+    /// Damaged units leave the ledger (sent back to the maker, scrapped).
+    Disposal,
+    /// A reservation's hold extended (no quantity changes).
+    Extension,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 11] = [
+    pub const ALL: [EntryKind; 13] = [
         Self::Receipt,
         Self::TransferOut,
         Self::TransferIn,
@@ -117,6 +128,8 @@ impl EntryKind {
         Self::Commit,
         Self::Sale,
         Self::Return,
+        Self::Disposal,
+        Self::Extension,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -131,6 +144,8 @@ impl EntryKind {
             Self::Commit => "commit",
             Self::Sale => "sale",
             Self::Return => "return",
+            Self::Disposal => "disposal",
+            Self::Extension => "extension",
         }
     }
     pub fn parse(raw: &str) -> DomainResult<Self> {
@@ -148,6 +163,8 @@ pub struct Entry {
     pub key: StockKey,
     pub on_hand_delta: i64,
     pub reserved_delta: i64,
+    #[serde(default)]
+    pub damaged_delta: i64,
     pub reservation_id: Option<Uuid>,
     pub transfer_id: Option<Uuid>,
     /// Free text from the caller: a delivery note, an order number, a reason.
@@ -260,10 +277,23 @@ pub enum StockCommand {
         quantity: Quantity,
         reference: Option<String>,
     },
+    /// Goods coming back: sellable ones join on hand, damaged ones the damaged balance.
     Return {
         key: StockKey,
         quantity: Quantity,
         reference: Option<String>,
+        damaged: bool,
+    },
+    /// Damaged units leave the ledger.
+    DisposeDamaged {
+        key: StockKey,
+        quantity: Quantity,
+        reason: String,
+    },
+    /// Extends an active reservation's hold (an order paid and awaiting fulfilment).
+    Extend {
+        reservation_id: Uuid,
+        expires_at: Timestamp,
     },
     Reserve {
         reservation_id: Uuid,
@@ -326,12 +356,13 @@ impl StockCommand {
             | Self::Count { key, .. }
             | Self::Sell { key, .. }
             | Self::Return { key, .. }
+            | Self::DisposeDamaged { key, .. }
             | Self::Reserve { key, .. } => {
                 vec![key.pair()]
             }
             Self::TransferOut { from, .. } => vec![from.pair()],
             Self::SetSafetyStock { location_code, sku_code, .. } => vec![(location_code.clone(), sku_code.clone())],
-            Self::Release { .. } | Self::Expire { .. } | Self::Commit { .. } | Self::TransferIn { .. } => vec![],
+            Self::Release { .. } | Self::Expire { .. } | Self::Commit { .. } | Self::Extend { .. } | Self::TransferIn { .. } => vec![],
         };
         pairs.extend(reservation.map(|r| r.key.pair()));
         pairs.extend(transfer.map(|t| t.to_key().pair()));
@@ -475,9 +506,44 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
             d.entry(EntryKind::Sale, key, -quantity.get(), 0, reference.clone())?;
             d.finish("stock.sold")
         }
-        StockCommand::Return { key, quantity, reference } => {
+        StockCommand::Return { key, quantity, reference, damaged: false } => {
             d.entry(EntryKind::Return, key, quantity.get(), 0, reference.clone())?;
             d.finish("stock.returned")
+        }
+        StockCommand::Return { key, quantity, reference, damaged: true } => {
+            d.damaged(EntryKind::Return, key, quantity.get(), reference.clone())?;
+            d.finish("stock.returned_damaged")
+        }
+        StockCommand::DisposeDamaged { key, quantity, reason } => {
+            let reason = crate::catalog::check_text("reason", reason, 200)?;
+            let held = d.current(key).damaged;
+            if quantity.get() > held {
+                return Err(DomainError::rule(
+                    "insufficient_damaged_stock",
+                    format!("{} damaged units held at {}, {} to dispose", held, key.location_code, quantity.get()),
+                ));
+            }
+            d.damaged(EntryKind::Disposal, key, -quantity.get(), Some(reason))?;
+            d.finish("stock.damaged_disposed")
+        }
+        StockCommand::Extend { reservation_id, expires_at } => {
+            let r = view
+                .reservations
+                .get(reservation_id)
+                .ok_or_else(|| DomainError::not_found("reservation_not_found", format!("no reservation {reservation_id}")))?;
+            if r.status != ReservationStatus::Active || now >= r.expires_at {
+                return Err(DomainError::conflict("reservation_not_active", format!("reservation {reservation_id} is no longer held")));
+            }
+            if *expires_at <= r.expires_at || expires_at.as_second() - now.as_second() > RESERVATION_EXTENSION_SECONDS_MAX {
+                return Err(DomainError::invalid(
+                    "expires_at",
+                    "invalid_expiry",
+                    "an extension moves the expiry later, at most 90 days ahead",
+                ));
+            }
+            d.entry_for(EntryKind::Extension, &r.key, 0, 0, Some(*reservation_id), None, Some(format!("held until {expires_at}")))?;
+            d.reservation = Some(Reservation { expires_at: *expires_at, ..r.clone() });
+            d.finish("stock.reservation_extended")
         }
         StockCommand::Reserve { reservation_id, key, quantity, expires_at, reference } => {
             if *expires_at <= now || expires_at.as_second() - now.as_second() > RESERVATION_TTL_SECONDS_MAX {
@@ -664,7 +730,8 @@ impl<'v> Draft<'v> {
         reference: Option<String>,
     ) -> DomainResult<()> {
         let before = self.current(key);
-        let after = Position { on_hand: before.on_hand + on_hand_delta, reserved: before.reserved + reserved_delta };
+        let after =
+            Position { on_hand: before.on_hand + on_hand_delta, reserved: before.reserved + reserved_delta, damaged: before.damaged };
         if !after.is_valid() {
             return Err(DomainError::rule(
                 if after.on_hand < 0 { "negative_stock" } else { "reserved_exceeds_on_hand" },
@@ -680,7 +747,42 @@ impl<'v> Draft<'v> {
             return Err(DomainError::invalid("reference", "too_long", "reference must be at most 200 characters"));
         }
         self.positions.insert(key.clone(), after);
-        self.entries.push(Entry { kind, key: key.clone(), on_hand_delta, reserved_delta, reservation_id, transfer_id, reference });
+        self.entries.push(Entry {
+            kind,
+            key: key.clone(),
+            on_hand_delta,
+            reserved_delta,
+            damaged_delta: 0,
+            reservation_id,
+            transfer_id,
+            reference,
+        });
+        Ok(())
+    }
+    /// An entry that changes only the damaged balance.
+    fn damaged(&mut self, kind: EntryKind, key: &StockKey, damaged_delta: i64, reference: Option<String>) -> DomainResult<()> {
+        let before = self.current(key);
+        let after = Position { damaged: before.damaged + damaged_delta, ..before };
+        if !after.is_valid() {
+            return Err(DomainError::rule(
+                "negative_stock",
+                format!("{} damaged at {} would go to {}", key.sku_code, key.location_code, after.damaged),
+            ));
+        }
+        if reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
+            return Err(DomainError::invalid("reference", "too_long", "reference must be at most 200 characters"));
+        }
+        self.positions.insert(key.clone(), after);
+        self.entries.push(Entry {
+            kind,
+            key: key.clone(),
+            on_hand_delta: 0,
+            reserved_delta: 0,
+            damaged_delta,
+            reservation_id: None,
+            transfer_id: None,
+            reference,
+        });
         Ok(())
     }
     fn finish(self, event_type: &str) -> DomainResult<Decision> {

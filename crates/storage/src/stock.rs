@@ -63,6 +63,10 @@ impl StockFilter {
     }
 }
 
+fn position_from_row(r: &SqliteRow) -> StoreResult<Position> {
+    Ok(Position { on_hand: r.try_get("on_hand")?, reserved: r.try_get("reserved")?, damaged: r.try_get("damaged")? })
+}
+
 fn uuid(raw: Option<String>) -> StoreResult<Option<Uuid>> {
     raw.map(|s| Uuid::parse_str(&s).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
 }
@@ -119,14 +123,17 @@ async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand) -> St
         | StockCommand::Count { key, .. }
         | StockCommand::Sell { key, .. }
         | StockCommand::Return { key, .. }
+        | StockCommand::DisposeDamaged { key, .. }
         | StockCommand::Reserve { key, .. } => (vec![&key.location_code], vec![&key.sku_code], vec![&key.owner]),
         StockCommand::TransferOut { from, to_location_code, .. } => {
             (vec![&from.location_code, to_location_code], vec![&from.sku_code], vec![&from.owner])
         }
         StockCommand::SetSafetyStock { location_code, sku_code, .. } => (vec![location_code], vec![sku_code], vec![]),
-        StockCommand::Release { .. } | StockCommand::Expire { .. } | StockCommand::Commit { .. } | StockCommand::TransferIn { .. } => {
-            return Ok(());
-        }
+        StockCommand::Release { .. }
+        | StockCommand::Expire { .. }
+        | StockCommand::Commit { .. }
+        | StockCommand::Extend { .. }
+        | StockCommand::TransferIn { .. } => return Ok(()),
     };
     for l in locations {
         let found: Option<String> =
@@ -176,15 +183,14 @@ async fn load_view(conn: &mut SqliteConnection, cmd: &StockCommand) -> StoreResu
     let pairs: BTreeSet<_> = cmd.pairs(reservation.as_ref(), transfer.as_ref()).into_iter().collect();
     for (location, sku) in pairs {
         let rows = sqlx::query(
-            "SELECT location_code, sku_code, owner, on_hand, reserved FROM stock_positions WHERE location_code = ? AND sku_code = ?",
+            "SELECT location_code, sku_code, owner, on_hand, reserved, damaged FROM stock_positions WHERE location_code = ? AND sku_code = ?",
         )
         .bind(location.as_str())
         .bind(sku.as_str())
         .fetch_all(&mut *conn)
         .await?;
         for r in rows {
-            view.positions
-                .insert(key_from_row(&r, "location_code")?, Position { on_hand: r.try_get("on_hand")?, reserved: r.try_get("reserved")? });
+            view.positions.insert(key_from_row(&r, "location_code")?, position_from_row(&r)?);
         }
         let safety: Option<i64> = sqlx::query_scalar("SELECT quantity FROM safety_stock WHERE location_code = ? AND sku_code = ?")
             .bind(location.as_str())
@@ -208,7 +214,7 @@ async fn write_decision(conn: &mut SqliteConnection, d: &Decision, now: Timestam
     for e in &d.entries {
         sqlx::query(
             "INSERT INTO stock_entries (id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, \
-             reservation_id, transfer_id, reference, recorded_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             damaged_delta, reservation_id, transfer_id, reference, recorded_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(Uuid::now_v7().to_string())
         .bind(&command_id)
@@ -218,6 +224,7 @@ async fn write_decision(conn: &mut SqliteConnection, d: &Decision, now: Timestam
         .bind(e.key.owner.to_string())
         .bind(e.on_hand_delta)
         .bind(e.reserved_delta)
+        .bind(e.damaged_delta)
         .bind(e.reservation_id.map(|u| u.to_string()))
         .bind(e.transfer_id.map(|u| u.to_string()))
         .bind(&e.reference)
@@ -228,15 +235,16 @@ async fn write_decision(conn: &mut SqliteConnection, d: &Decision, now: Timestam
     for (k, p) in &d.positions {
         assert!(p.is_valid(), "decide returned an invalid balance {p:?} for {k:?}");
         sqlx::query(
-            "INSERT INTO stock_positions (location_code, sku_code, owner, on_hand, reserved, updated_at_us) VALUES (?, ?, ?, ?, ?, ?) \
+            "INSERT INTO stock_positions (location_code, sku_code, owner, on_hand, reserved, damaged, updated_at_us) VALUES (?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (location_code, sku_code, owner) DO UPDATE SET on_hand = excluded.on_hand, reserved = excluded.reserved, \
-             updated_at_us = excluded.updated_at_us",
+             damaged = excluded.damaged, updated_at_us = excluded.updated_at_us",
         )
         .bind(k.location_code.as_str())
         .bind(k.sku_code.as_str())
         .bind(k.owner.to_string())
         .bind(p.on_hand)
         .bind(p.reserved)
+        .bind(p.damaged)
         .bind(us(now))
         .execute(&mut *conn)
         .await?;
@@ -361,7 +369,7 @@ impl Db {
     pub async fn positions(&self, f: &StockFilter, page: &PageRequest) -> StoreResult<Page<PositionRecord>> {
         let limit = page.limit()?;
         let query = sqlx::query(
-            "SELECT location_code, sku_code, owner, on_hand, reserved, updated_at_us FROM stock_positions \
+            "SELECT location_code, sku_code, owner, on_hand, reserved, damaged, updated_at_us FROM stock_positions \
              WHERE (location_code, sku_code, owner) > (?, ?, ?) AND (? IS NULL OR location_code = ?) \
              AND (? IS NULL OR sku_code = ?) AND (? IS NULL OR owner = ?) ORDER BY location_code, sku_code, owner LIMIT ?",
         );
@@ -374,7 +382,7 @@ impl Db {
             .map(|r| {
                 Ok(PositionRecord {
                     key: key_from_row(r, "location_code")?,
-                    position: Position { on_hand: r.try_get("on_hand")?, reserved: r.try_get("reserved")? },
+                    position: position_from_row(r)?,
                     updated_at: ts(r.try_get("updated_at_us")?)?,
                 })
             })
@@ -405,7 +413,7 @@ impl Db {
         let limit = page.limit()?;
         let after: i64 = page.after_key()?.parse().unwrap_or(0);
         let query = sqlx::query(
-            "SELECT seq, id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, reservation_id, transfer_id, \
+            "SELECT seq, id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, damaged_delta, reservation_id, transfer_id, \
              reference, recorded_at_us FROM stock_entries WHERE seq > ? AND (? IS NULL OR location_code = ?) AND (? IS NULL OR sku_code = ?) \
              AND (? IS NULL OR owner = ?) ORDER BY seq LIMIT ?",
         );
@@ -422,6 +430,7 @@ impl Db {
                         key: key_from_row(r, "location_code")?,
                         on_hand_delta: r.try_get("on_hand_delta")?,
                         reserved_delta: r.try_get("reserved_delta")?,
+                        damaged_delta: r.try_get("damaged_delta")?,
                         reservation_id: uuid(r.try_get("reservation_id")?)?,
                         transfer_id: uuid(r.try_get("transfer_id")?)?,
                         reference: r.try_get("reference")?,
@@ -438,17 +447,18 @@ impl Db {
     /// Returns the problems found (empty when the ledger is sound).
     pub async fn audit_ledger(&self) -> StoreResult<Vec<String>> {
         let mut problems = vec![];
-        let mismatched: Vec<(String, String, String, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT p.location_code, p.sku_code, p.owner, p.on_hand, p.reserved, COALESCE(e.on_hand, 0), COALESCE(e.reserved, 0) \
-             FROM stock_positions p LEFT JOIN (SELECT location_code, sku_code, owner, SUM(on_hand_delta) AS on_hand, SUM(reserved_delta) AS reserved \
-             FROM stock_entries GROUP BY location_code, sku_code, owner) e \
+        let mismatched: Vec<(String, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT p.location_code || '/' || p.sku_code || '/' || p.owner, p.on_hand, p.reserved, p.damaged, COALESCE(e.on_hand, 0), COALESCE(e.reserved, 0), \
+             COALESCE(e.damaged, 0) FROM stock_positions p LEFT JOIN (SELECT location_code, sku_code, owner, SUM(on_hand_delta) AS on_hand, \
+             SUM(reserved_delta) AS reserved, SUM(damaged_delta) AS damaged FROM stock_entries GROUP BY location_code, sku_code, owner) e \
              ON e.location_code = p.location_code AND e.sku_code = p.sku_code AND e.owner = p.owner \
-             WHERE p.on_hand <> COALESCE(e.on_hand, 0) OR p.reserved <> COALESCE(e.reserved, 0) OR p.reserved < 0 OR p.reserved > p.on_hand",
+             WHERE p.on_hand <> COALESCE(e.on_hand, 0) OR p.reserved <> COALESCE(e.reserved, 0) OR p.damaged <> COALESCE(e.damaged, 0) \
+             OR p.reserved < 0 OR p.reserved > p.on_hand OR p.damaged < 0",
         )
         .fetch_all(&self.read)
         .await?;
-        for (l, s, o, on_hand, reserved, e_on_hand, e_reserved) in mismatched {
-            problems.push(format!("{l}/{s}/{o}: balance {on_hand}/{reserved}, entries sum to {e_on_hand}/{e_reserved}"));
+        for (k, on_hand, reserved, damaged, e_on_hand, e_reserved, e_damaged) in mismatched {
+            problems.push(format!("{k}: balance {on_hand}/{reserved}/{damaged}, entries sum to {e_on_hand}/{e_reserved}/{e_damaged}"));
         }
         let held: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
             "SELECT p.location_code, p.sku_code, p.owner, p.reserved, COALESCE(r.held, 0) FROM stock_positions p \

@@ -120,7 +120,9 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Adjust(l, o, d) => StockCommand::Adjust { key: key(l, o), delta: d, reason: "check".into() },
             Op::Count(l, o, c) => StockCommand::Count { key: key(l, o), counted: c, reference: None },
             Op::Sell(l, o, q) => StockCommand::Sell { key: key(l, o), quantity: Quantity::new(q).unwrap(), reference: None },
-            Op::Return(l, o, q) => StockCommand::Return { key: key(l, o), quantity: Quantity::new(q).unwrap(), reference: None },
+            Op::Return(l, o, q) => {
+                StockCommand::Return { key: key(l, o), quantity: Quantity::new(q).unwrap(), reference: None, damaged: q == 2 }
+            }
             Op::Reserve(l, o, q, ttl) => {
                 let id = Uuid::now_v7();
                 reservations.push(id);

@@ -62,7 +62,7 @@ fn a_till_sale_cannot_take_reserved_units_but_may_take_safety_stock() {
         "insufficient_stock"
     );
     run(&mut v, StockCommand::Sell { key: k.clone(), quantity: q(1), reference: None }, ts(1)).unwrap();
-    assert_eq!(v.position(&k), Position { on_hand: 2, reserved: 2 });
+    assert_eq!(v.position(&k), Position { on_hand: 2, reserved: 2, damaged: 0 });
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn commit_turns_a_reservation_into_a_sale_once() {
     .unwrap();
     let d = run(&mut v, StockCommand::Commit { reservation_id: id(1), reference: None }, ts(10)).unwrap();
     assert_eq!(d.event_type, "stock.committed");
-    assert_eq!(v.position(&k), Position { on_hand: 3, reserved: 0 });
+    assert_eq!(v.position(&k), Position { on_hand: 3, reserved: 0, damaged: 0 });
     let again = run(&mut v, StockCommand::Commit { reservation_id: id(1), reference: None }, ts(11)).unwrap_err();
     assert_eq!(again.code, "reservation_not_active");
     assert_eq!(run(&mut v, StockCommand::Release { reservation_id: id(1) }, ts(11)).unwrap_err().code, "reservation_not_active");
@@ -101,7 +101,7 @@ fn expiry_only_after_the_deadline_and_commit_only_before() {
         "reservation_expired"
     );
     run(&mut v, StockCommand::Expire { reservation_id: id(1) }, ts(60)).unwrap();
-    assert_eq!(v.position(&k), Position { on_hand: 5, reserved: 0 });
+    assert_eq!(v.position(&k), Position { on_hand: 5, reserved: 0, damaged: 0 });
     assert_eq!(v.reservations[&id(1)].status, ReservationStatus::Expired);
 }
 
@@ -154,7 +154,7 @@ fn a_count_replaces_on_hand_but_not_below_reserved() {
     );
     let d = run(&mut v, StockCommand::Count { key: k.clone(), counted: 7, reference: None }, ts(1)).unwrap();
     assert_eq!(d.entries[0].on_hand_delta, -3);
-    assert_eq!(v.position(&k), Position { on_hand: 7, reserved: 4 });
+    assert_eq!(v.position(&k), Position { on_hand: 7, reserved: 4, damaged: 0 });
 }
 
 // ---- property test: random command sequences keep the invariants and conserve stock ----
@@ -171,7 +171,8 @@ fn arb_command() -> impl Strategy<Value = StockCommand> {
         (arb_key(), -15i64..15).prop_map(|(key, delta)| StockCommand::Adjust { key, delta, reason: "fix".into() }),
         (arb_key(), -2i64..25).prop_map(|(key, counted)| StockCommand::Count { key, counted, reference: None }),
         (arb_key(), 1i64..10).prop_map(|(key, n)| StockCommand::Sell { key, quantity: q(n), reference: None }),
-        (arb_key(), 1i64..5).prop_map(|(key, n)| StockCommand::Return { key, quantity: q(n), reference: None }),
+        (arb_key(), 1i64..5).prop_map(|(key, n)| StockCommand::Return { key, quantity: q(n), reference: None, damaged: n % 2 == 0 }),
+        (arb_key(), 1i64..4).prop_map(|(key, n)| StockCommand::DisposeDamaged { key, quantity: q(n), reason: "rma".into() }),
         (ids.clone(), arb_key(), 1i64..10, 1i64..100).prop_map(|(i, key, n, ttl)| StockCommand::Reserve {
             reservation_id: id(i),
             key,
@@ -207,7 +208,8 @@ proptest! {
                     for (k, p) in &d.positions {
                         let delta: (i64, i64) = d.entries.iter().filter(|e| &e.key == k).fold((0, 0), |a, e| (a.0 + e.on_hand_delta, a.1 + e.reserved_delta));
                         let old = before.position(k);
-                        prop_assert_eq!(*p, Position { on_hand: old.on_hand + delta.0, reserved: old.reserved + delta.1 });
+                        let damaged: i64 = d.entries.iter().filter(|e| &e.key == k).map(|e| e.damaged_delta).sum();
+                        prop_assert_eq!(*p, Position { on_hand: old.on_hand + delta.0, reserved: old.reserved + delta.1, damaged: old.damaged + damaged });
                     }
                     if let StockCommand::Reserve { key, .. } = &cmd {
                         let a = {
@@ -233,11 +235,42 @@ proptest! {
             }
             // conservation: receipts − sales + returns + adjustments = on hand + in transit
             let sum = |kinds: &[EntryKind]| -> i64 { journal.iter().filter(|e| kinds.contains(&e.kind)).map(|e| e.on_hand_delta).sum() };
+            let damaged_flow: i64 = journal.iter().map(|e| e.damaged_delta).sum();
             let inflow = sum(&[EntryKind::Receipt, EntryKind::Return, EntryKind::Adjustment, EntryKind::Count]);
             let sold = -sum(&[EntryKind::Sale, EntryKind::Commit]);
             let on_hand: i64 = v.positions.values().map(|p| p.on_hand).sum();
+            let damaged: i64 = v.positions.values().map(|p| p.damaged).sum();
             let in_transit: i64 = v.transfers.values().filter(|t| t.status == TransferStatus::InTransit).map(|t| t.quantity.get()).sum();
-            prop_assert_eq!(inflow - sold, on_hand + in_transit);
+            prop_assert_eq!(inflow - sold + damaged_flow, on_hand + damaged + in_transit);
         }
     }
+}
+
+#[test]
+fn damaged_returns_are_held_apart_and_disposed() {
+    let mut v = LedgerView::default();
+    let k = key("S1", Owner::Brand);
+    run(&mut v, StockCommand::Return { key: k.clone(), quantity: q(2), reference: None, damaged: true }, ts(0)).unwrap();
+    assert_eq!(v.position(&k), Position { on_hand: 0, reserved: 0, damaged: 2 });
+    assert_eq!(v.availability(&loc("S1"), &k.sku_code).available, 0, "damaged units are never promised");
+    let too_many = StockCommand::DisposeDamaged { key: k.clone(), quantity: q(3), reason: "rma".into() };
+    assert_eq!(run(&mut v, too_many, ts(1)).unwrap_err().code, "insufficient_damaged_stock");
+    run(&mut v, StockCommand::DisposeDamaged { key: k.clone(), quantity: q(2), reason: "rma".into() }, ts(1)).unwrap();
+    assert_eq!(v.position(&k).damaged, 0);
+}
+
+#[test]
+fn an_extension_moves_a_live_reservation_later_only() {
+    let mut v = LedgerView::default();
+    let k = key("S1", Owner::Brand);
+    run(&mut v, StockCommand::Receive { key: k.clone(), quantity: q(1), reference: None }, ts(0)).unwrap();
+    run(&mut v, StockCommand::Reserve { reservation_id: id(1), key: k, quantity: q(1), expires_at: ts(60), reference: None }, ts(0))
+        .unwrap();
+    assert_eq!(run(&mut v, StockCommand::Extend { reservation_id: id(1), expires_at: ts(30) }, ts(1)).unwrap_err().code, "invalid_expiry");
+    run(&mut v, StockCommand::Extend { reservation_id: id(1), expires_at: ts(86_400) }, ts(1)).unwrap();
+    assert_eq!(v.reservations[&id(1)].expires_at, ts(86_400));
+    assert_eq!(
+        run(&mut v, StockCommand::Extend { reservation_id: id(1), expires_at: ts(90_000) }, ts(86_401)).unwrap_err().code,
+        "reservation_not_active"
+    );
 }

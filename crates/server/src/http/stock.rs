@@ -28,6 +28,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(count))
         .routes(routes!(sell))
         .routes(routes!(return_goods))
+        .routes(routes!(dispose_damaged))
         .routes(routes!(transfer_out))
         .routes(routes!(get_transfer))
         .routes(routes!(transfer_in))
@@ -52,6 +53,31 @@ pub(crate) struct MoveInput {
     quantity: i64,
     /// A delivery note, receipt or order number.
     reference: Option<String>,
+}
+
+/// Goods coming back into a location's stock.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReturnInput {
+    location_code: String,
+    sku_code: String,
+    owner: Option<String>,
+    quantity: i64,
+    reference: Option<String>,
+    /// Damaged goods are held apart (the `damaged` balance), never sold or promised.
+    #[serde(default)]
+    damaged: bool,
+}
+
+/// Damaged units leaving the ledger (back to the maker, scrapped).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DisposalInput {
+    location_code: String,
+    sku_code: String,
+    owner: Option<String>,
+    quantity: i64,
+    reason: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -129,6 +155,7 @@ pub(crate) struct EntryView {
     owner: String,
     on_hand_delta: i64,
     reserved_delta: i64,
+    damaged_delta: i64,
     reservation_id: Option<Uuid>,
     transfer_id: Option<Uuid>,
     reference: Option<String>,
@@ -145,6 +172,7 @@ impl EntryView {
             owner: e.key.owner.to_string(),
             on_hand_delta: e.on_hand_delta,
             reserved_delta: e.reserved_delta,
+            damaged_delta: e.damaged_delta,
             reservation_id: e.reservation_id,
             transfer_id: e.transfer_id,
             reference: e.reference.clone(),
@@ -161,6 +189,8 @@ pub(crate) struct BalanceView {
     owner: String,
     on_hand: i64,
     reserved: i64,
+    /// Damaged units held apart: not part of on hand, never sold or promised.
+    damaged: i64,
     updated_at: Option<Timestamp>,
 }
 
@@ -172,6 +202,7 @@ impl BalanceView {
             owner: k.owner.to_string(),
             on_hand: p.on_hand,
             reserved: p.reserved,
+            damaged: p.damaged,
             updated_at,
         }
     }
@@ -331,15 +362,29 @@ async fn sell(State(app): State<AppState>, m: Mutation<MoveInput>) -> ApiResult<
     Ok(run(&app, &m, StatusCode::CREATED, cmd).await)
 }
 
-#[utoipa::path(post, path = "/api/v1/stock/returns", tag = "stock", request_body = MoveInput,
+#[utoipa::path(post, path = "/api/v1/stock/returns", tag = "stock", request_body = ReturnInput,
     params(IdempotencyKey),
     responses((status = 201, body = StockResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn return_goods(State(app): State<AppState>, m: Mutation<MoveInput>) -> ApiResult<Response> {
+async fn return_goods(State(app): State<AppState>, m: Mutation<ReturnInput>) -> ApiResult<Response> {
     let b = &m.body;
     let cmd = StockCommand::Return {
         key: key(&b.location_code, &b.sku_code, b.owner.as_deref())?,
         quantity: Quantity::new(b.quantity)?,
         reference: b.reference.clone(),
+        damaged: b.damaged,
+    };
+    Ok(run(&app, &m, StatusCode::CREATED, cmd).await)
+}
+
+#[utoipa::path(post, path = "/api/v1/stock/damaged-disposals", tag = "stock", request_body = DisposalInput,
+    params(IdempotencyKey),
+    responses((status = 201, body = StockResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn dispose_damaged(State(app): State<AppState>, m: Mutation<DisposalInput>) -> ApiResult<Response> {
+    let b = &m.body;
+    let cmd = StockCommand::DisposeDamaged {
+        key: key(&b.location_code, &b.sku_code, b.owner.as_deref())?,
+        quantity: Quantity::new(b.quantity)?,
+        reason: b.reason.clone(),
     };
     Ok(run(&app, &m, StatusCode::CREATED, cmd).await)
 }
