@@ -6,10 +6,12 @@
 
 pub mod catalog;
 pub mod codes;
+pub mod customer;
 pub mod error;
 pub mod ledger;
 pub mod location;
 pub mod money;
+pub mod orders;
 pub mod pricing;
 pub mod sourcing;
 
