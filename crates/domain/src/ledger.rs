@@ -334,9 +334,10 @@ impl StockCommand {
     /// The reservation this command acts on, which the caller must load into the view.
     pub fn reservation_ref(&self) -> Option<Uuid> {
         match self {
-            Self::Release { reservation_id } | Self::Expire { reservation_id } | Self::Commit { reservation_id, .. } => {
-                Some(*reservation_id)
-            }
+            Self::Release { reservation_id }
+            | Self::Expire { reservation_id }
+            | Self::Commit { reservation_id, .. }
+            | Self::Extend { reservation_id, .. } => Some(*reservation_id),
             _ => None,
         }
     }

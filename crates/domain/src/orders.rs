@@ -9,7 +9,7 @@ use crate::customer::PointsRule;
 use crate::error::{DomainError, DomainResult};
 use crate::ledger::Quantity;
 use crate::money::Fen;
-use crate::pricing::Quote;
+use crate::pricing::{Channel, Quote};
 
 /// How the goods of an order reach the shopper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -221,6 +221,54 @@ pub fn price_lines(lines: &[(SkuCode, Quantity)], quotes: &[Quote], redeem_point
             }
         })
         .collect())
+}
+
+/// The rules an order runs under; the same in every channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPolicy {
+    pub points: PointsRule,
+    /// How long an unpaid order holds its stock.
+    pub hold_seconds: i64,
+    /// Days after fulfilment a line may be returned.
+    pub return_window_days: i64,
+    /// How long a paid order's stock stays held awaiting fulfilment.
+    pub paid_hold_seconds: i64,
+}
+
+impl Default for OrderPolicy {
+    fn default() -> Self {
+        OrderPolicy {
+            points: PointsRule::default(),
+            hold_seconds: HOLD_SECONDS_DEFAULT,
+            return_window_days: RETURN_WINDOW_DAYS_DEFAULT,
+            paid_hold_seconds: 30 * 24 * 3600,
+        }
+    }
+}
+
+/// Checks that channel, fulfilment, destination and pickup store fit together.
+pub fn check_shape(channel: &Channel, fulfilment: Fulfilment, has_destination: bool, has_pickup_store: bool) -> DomainResult<()> {
+    if matches!(fulfilment, Fulfilment::CarryOut | Fulfilment::EndlessAisle) && *channel == Channel::Online {
+        return Err(DomainError::invalid(
+            "fulfilment",
+            "fulfilment_needs_store",
+            format!("{} orders are placed at a store: give store_code", fulfilment.as_str()),
+        ));
+    }
+    match (fulfilment.ships(), has_destination) {
+        (true, false) => return Err(DomainError::invalid("destination", "destination_required", "a delivery needs a destination")),
+        (false, true) => return Err(DomainError::invalid("destination", "destination_not_allowed", "only deliveries take a destination")),
+        _ => {}
+    }
+    match (fulfilment == Fulfilment::Pickup, has_pickup_store) {
+        (true, false) => {
+            Err(DomainError::invalid("pickup_store_code", "pickup_store_required", "a pickup order names the store to pick up at"))
+        }
+        (false, true) => {
+            Err(DomainError::invalid("pickup_store_code", "pickup_store_not_allowed", "only pickup orders name a pickup store"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The most lines one order may have.

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tongjia_domain::orders::OrderPolicy;
 use tongjia_storage::{Db, Idem, StoreError, StoreResult};
 use tower_http::trace::TraceLayer;
 
@@ -30,18 +31,21 @@ pub struct AppState {
     /// Turns true when the server starts shutting down, so that long-lived answers (the
     /// event stream) end and graceful shutdown can finish.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Points, holds and the return window: the same in every channel.
+    pub policy: OrderPolicy,
 }
 
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// How often the sweeper looks for expired reservations.
+    /// How often the sweeper looks for expired orders and reservations.
     pub sweep_interval: Duration,
+    pub policy: OrderPolicy,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { sweep_interval: Duration::from_secs(5) }
+        Settings { sweep_interval: Duration::from_secs(5), policy: OrderPolicy::default() }
     }
 }
 
@@ -121,7 +125,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = AppState { db: db.clone(), stopping: stop_rx.clone() };
+    let state = AppState { db: db.clone(), stopping: stop_rx.clone(), policy: settings.policy };
     let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.sweep_interval, stop_rx));
     let stop = stop_tx.clone();
     let result = axum::serve(listener, app(state))

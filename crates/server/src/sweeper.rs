@@ -1,4 +1,5 @@
-//! The background sweeper: releases reservations whose time is up.
+//! The background sweeper: cancels unpaid orders past their hold and releases reservations
+//! whose time is up.
 
 use jiff::Timestamp;
 use std::time::Duration;
@@ -9,9 +10,10 @@ use tongjia_storage::{Db, StoreError, StoreResult};
 /// Reservations expired per sweep, at most.
 const SWEEP_BATCH_MAX: u32 = 500;
 
-/// Expires every reservation due at `now` (in batches); returns how many it expired.
+/// Cancels every unpaid order past its hold, then expires every reservation due at `now`
+/// (in batches); returns how many orders and reservations it ended.
 pub async fn sweep_expired(db: &Db, now: Timestamp) -> StoreResult<usize> {
-    let mut expired = 0;
+    let mut expired = db.expire_due_orders(now).await?;
     loop {
         let due = db.due_reservations(now, SWEEP_BATCH_MAX).await?;
         let batch = due.len();

@@ -12,6 +12,7 @@
 mod catalog;
 mod error;
 mod locations;
+mod orders;
 mod outbox;
 mod page;
 mod prices;
@@ -21,6 +22,9 @@ mod tx;
 pub use catalog::{NewSku, SkuFilter, SkuPatch, SkuRecord};
 pub use error::{StoreError, StoreResult};
 pub use locations::{LocationFilter, LocationRecord, Partner};
+pub use orders::{
+    AllocationRecord, CustomerRecord, Destination, NewOrder, NewPayment, OrderRecord, PaymentRecord, PointsEntry, ReturnRecord,
+};
 pub use outbox::Event;
 pub use page::{Page, PageRequest};
 pub use stock::{EntryRecord, PositionRecord, StockFilter};

@@ -4,6 +4,7 @@
 mod catalog;
 mod events;
 mod locations;
+mod orders;
 mod prices;
 mod stock;
 
@@ -28,6 +29,7 @@ use crate::problem::{ApiError, ApiResult, Problem};
         (name = "locations", description = "Partners, warehouses and stores"),
         (name = "prices", description = "The one price book: channel-blind, versioned"),
         (name = "stock", description = "The one stock ledger"),
+        (name = "orders", description = "One order flow and one customer across every channel"),
         (name = "events", description = "The outbox"),
     )
 )]
@@ -41,6 +43,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(locations::router())
         .merge(prices::router())
         .merge(stock::router())
+        .merge(orders::router())
         .merge(events::router())
 }
 

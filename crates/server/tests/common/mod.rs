@@ -20,7 +20,7 @@ pub async fn spawn_app() -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let settings = tongjia_server::Settings { sweep_interval: std::time::Duration::from_secs(3600) };
+    let settings = tongjia_server::Settings { sweep_interval: std::time::Duration::from_secs(3600), ..Default::default() };
     tokio::spawn(tongjia_server::serve(listener, db.clone(), settings, async move {
         let _ = stopped.await;
     }));

@@ -1,0 +1,524 @@
+//! `/orders` and `/customers`: one order flow and one customer across every channel.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tongjia_domain::DomainError;
+use tongjia_domain::codes::{LocationCode, SkuCode};
+use tongjia_domain::customer::Mobile;
+use tongjia_domain::ledger::Quantity;
+use tongjia_domain::location::{CountyCode, GeoPoint};
+use tongjia_domain::orders::{Fulfilment, OrderAction};
+use tongjia_domain::pricing::Channel;
+use tongjia_domain::{Fen, catalog::check_text};
+use tongjia_storage::{Destination, NewOrder, NewPayment, OrderRecord, PointsEntry};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::{IdempotencyKey, PageView, Paging, to_json};
+use crate::AppState;
+use crate::extract::{Mutation, Params};
+use crate::problem::{ApiError, ApiResult, Problem};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(place_order))
+        .routes(routes!(get_order))
+        .routes(routes!(pay_order))
+        .routes(routes!(start_fulfilment))
+        .routes(routes!(ship_order))
+        .routes(routes!(deliver_order))
+        .routes(routes!(mark_ready))
+        .routes(routes!(hand_over))
+        .routes(routes!(cancel_order))
+        .routes(routes!(return_lines))
+        .routes(routes!(get_customer))
+        .routes(routes!(customer_orders))
+        .routes(routes!(customer_points))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LineInput {
+    sku_code: String,
+    quantity: i64,
+    /// Refused: every price comes from the price book (`client_price_refused`).
+    unit_price_fen: Option<serde_json::Value>,
+}
+
+/// Where a delivery goes: a county-level division code, or a point.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DestinationInput {
+    county_code: Option<String>,
+    longitude: Option<f64>,
+    latitude: Option<f64>,
+}
+
+/// A new order, in any channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OrderInput {
+    /// The store the order is placed at; absent for the online channel.
+    store_code: Option<String>,
+    /// `delivery`, `pickup`, `carry_out` (a till sale) or `endless_aisle`.
+    fulfilment: String,
+    /// The member, by mainland mobile number.
+    customer_mobile: Option<String>,
+    lines: Vec<LineInput>,
+    /// For `delivery` and `endless_aisle`.
+    destination: Option<DestinationInput>,
+    /// For `pickup`.
+    pickup_store_code: Option<String>,
+    /// Points to take off the bill (members only).
+    #[serde(default)]
+    redeem_points: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OrderLineView {
+    line_no: i64,
+    sku_code: String,
+    quantity: i64,
+    unit_price_fen: i64,
+    list_price_fen: i64,
+    /// The price-book version the line was sold at.
+    price_version: i64,
+    points_redeemed: i64,
+    discount_fen: i64,
+    paid_fen: i64,
+    returned_quantity: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AllocationView {
+    line_no: i64,
+    location_code: String,
+    owner: String,
+    quantity: i64,
+    reservation_id: Option<Uuid>,
+    transfer_id: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PaymentView {
+    payment_id: Uuid,
+    /// `payment` or `refund`.
+    kind: String,
+    amount_fen: i64,
+    external_reference: String,
+    method: String,
+    recorded_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReturnLineView {
+    line_no: i64,
+    quantity: i64,
+    damaged: bool,
+    refund_fen: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReturnView {
+    return_id: Uuid,
+    store_code: String,
+    refund_fen: i64,
+    points_restored: i64,
+    points_reversed: i64,
+    lines: Vec<ReturnLineView>,
+    recorded_at: Timestamp,
+}
+
+/// An order and everything that happened to it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OrderView {
+    order_id: Uuid,
+    /// `online` or `store:CODE`.
+    channel: String,
+    store_code: Option<String>,
+    fulfilment: String,
+    status: String,
+    customer_mobile: Option<String>,
+    pickup_store_code: Option<String>,
+    /// Only in the answer to placing a pickup order: the code the shopper shows at handover.
+    pickup_code: Option<String>,
+    destination_longitude: Option<f64>,
+    destination_latitude: Option<f64>,
+    destination_county_code: Option<String>,
+    /// The sourcing decision: candidates looked at, locations chosen, and why.
+    #[schema(value_type = Object)]
+    sourcing: Option<serde_json::Value>,
+    subtotal_fen: i64,
+    discount_fen: i64,
+    total_fen: i64,
+    points_redeemed: i64,
+    points_earned: i64,
+    paid_fen: i64,
+    refunded_fen: i64,
+    points_reversed: i64,
+    expires_at: Timestamp,
+    placed_at: Timestamp,
+    paid_at: Option<Timestamp>,
+    fulfilled_at: Option<Timestamp>,
+    completed_at: Option<Timestamp>,
+    cancelled_at: Option<Timestamp>,
+    lines: Vec<OrderLineView>,
+    allocations: Vec<AllocationView>,
+    payments: Vec<PaymentView>,
+    returns: Vec<ReturnView>,
+}
+
+impl OrderView {
+    fn new(o: &OrderRecord, with_pickup_code: bool) -> Self {
+        OrderView {
+            order_id: o.id,
+            channel: o.channel.clone(),
+            store_code: o.store_code.clone(),
+            fulfilment: o.fulfilment.as_str().to_owned(),
+            status: o.status.as_str().to_owned(),
+            customer_mobile: o.customer_mobile.clone(),
+            pickup_store_code: o.pickup_store_code.clone(),
+            pickup_code: if with_pickup_code { o.pickup_code.clone() } else { None },
+            destination_longitude: o.destination.map(|p| p.longitude),
+            destination_latitude: o.destination.map(|p| p.latitude),
+            destination_county_code: o.destination_county_code.clone(),
+            sourcing: o.sourcing.clone(),
+            subtotal_fen: o.subtotal.get(),
+            discount_fen: o.discount.get(),
+            total_fen: o.total.get(),
+            points_redeemed: o.points_redeemed,
+            points_earned: o.points_earned,
+            paid_fen: o.paid.get(),
+            refunded_fen: o.refunded.get(),
+            points_reversed: o.points_reversed,
+            expires_at: o.expires_at,
+            placed_at: o.placed_at,
+            paid_at: o.paid_at,
+            fulfilled_at: o.fulfilled_at,
+            completed_at: o.completed_at,
+            cancelled_at: o.cancelled_at,
+            lines: o
+                .lines
+                .iter()
+                .map(|l| OrderLineView {
+                    line_no: l.line_no,
+                    sku_code: l.sku_code.to_string(),
+                    quantity: l.quantity.get(),
+                    unit_price_fen: l.unit_price.get(),
+                    list_price_fen: l.list_price.get(),
+                    price_version: l.price_version,
+                    points_redeemed: l.points_redeemed,
+                    discount_fen: l.discount.get(),
+                    paid_fen: l.paid.get(),
+                    returned_quantity: l.returned_quantity,
+                })
+                .collect(),
+            allocations: o
+                .allocations
+                .iter()
+                .map(|a| AllocationView {
+                    line_no: a.line_no,
+                    location_code: a.location_code.clone(),
+                    owner: a.owner.clone(),
+                    quantity: a.quantity,
+                    reservation_id: a.reservation_id,
+                    transfer_id: a.transfer_id,
+                })
+                .collect(),
+            payments: o
+                .payments
+                .iter()
+                .map(|p| PaymentView {
+                    payment_id: p.id,
+                    kind: p.kind.clone(),
+                    amount_fen: p.amount.get(),
+                    external_reference: p.external_reference.clone(),
+                    method: p.method.clone(),
+                    recorded_at: p.recorded_at,
+                })
+                .collect(),
+            returns: o
+                .returns
+                .iter()
+                .map(|r| ReturnView {
+                    return_id: r.id,
+                    store_code: r.store_code.clone(),
+                    refund_fen: r.refund.get(),
+                    points_restored: r.points_restored,
+                    points_reversed: r.points_reversed,
+                    lines: r
+                        .lines
+                        .iter()
+                        .map(|(l, q, d, f)| ReturnLineView { line_no: *l, quantity: *q, damaged: *d, refund_fen: f.get() })
+                        .collect(),
+                    recorded_at: r.recorded_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn render(o: &OrderRecord) -> String {
+    to_json(&OrderView::new(o, false))
+}
+
+fn render_placed(o: &OrderRecord) -> String {
+    to_json(&OrderView::new(o, true))
+}
+
+fn order_id(raw: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("order_not_found", format!("no order {raw}")))
+}
+
+fn new_order(b: &OrderInput) -> Result<NewOrder, DomainError> {
+    let channel = match &b.store_code {
+        Some(code) => Channel::Store(LocationCode::parse(code).map_err(|e| e.at("store_code"))?),
+        None => Channel::Online,
+    };
+    let mut lines = vec![];
+    for (i, l) in b.lines.iter().enumerate() {
+        if l.unit_price_fen.is_some() {
+            return Err(DomainError::rule("client_price_refused", "prices come from the price book, never from the caller")
+                .at(format!("lines[{i}].unit_price_fen")));
+        }
+        let sku = SkuCode::parse(&l.sku_code).map_err(|e| e.at(format!("lines[{i}].sku_code")))?;
+        lines.push((sku, Quantity::new(l.quantity).map_err(|e| e.at(format!("lines[{i}].quantity")))?));
+    }
+    let destination = match &b.destination {
+        None => None,
+        Some(DestinationInput { county_code: Some(c), longitude: None, latitude: None }) => {
+            Some(Destination::County(CountyCode::parse(c).map_err(|e| e.at("destination.county_code"))?.to_string()))
+        }
+        Some(DestinationInput { county_code: None, longitude: Some(lon), latitude: Some(lat) }) => {
+            Some(Destination::Point(GeoPoint::new(*lon, *lat)?))
+        }
+        Some(_) => {
+            return Err(DomainError::invalid("destination", "invalid_destination", "give either county_code, or longitude and latitude"));
+        }
+    };
+    Ok(NewOrder {
+        channel,
+        fulfilment: Fulfilment::parse(&b.fulfilment)?,
+        customer: b.customer_mobile.as_deref().map(Mobile::parse).transpose()?,
+        lines,
+        destination,
+        pickup_store: b.pickup_store_code.as_deref().map(|c| LocationCode::parse(c).map_err(|e| e.at("pickup_store_code"))).transpose()?,
+        redeem_points: b.redeem_points,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = OrderInput, params(IdempotencyKey),
+    responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn place_order(State(app): State<AppState>, m: Mutation<OrderInput>) -> ApiResult<Response> {
+    let new = new_order(&m.body)?;
+    let policy = app.policy;
+    Ok(app.mutate(&m, StatusCode::CREATED, &render_placed, async |idem| app.db.place_order(new, &policy, idem).await).await)
+}
+
+#[utoipa::path(get, path = "/api/v1/orders/{order_id}", tag = "orders", responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
+async fn get_order(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<OrderView>> {
+    let id = order_id(&id)?;
+    let o = app.db.order(id).await?.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))?;
+    Ok(Json(OrderView::new(&o, false)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PaymentInput {
+    /// Exactly the order's total.
+    amount_fen: i64,
+    /// The payment provider's reference.
+    external_reference: String,
+    /// `wechat_pay`, `alipay`, `card`, `cash`...
+    method: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/payments", tag = "orders", request_body = PaymentInput, params(IdempotencyKey),
+    responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn pay_order(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<PaymentInput>) -> ApiResult<Response> {
+    let id = order_id(&id)?;
+    let b = &m.body;
+    if b.amount_fen < 0 {
+        return Err(ApiError::field("amount_fen", "invalid_amount", "an amount cannot be negative"));
+    }
+    let payment = NewPayment {
+        amount: Fen::new(b.amount_fen),
+        external_reference: check_text("external_reference", &b.external_reference, 120)?,
+        method: check_text("method", &b.method, 32)?,
+    };
+    let policy = app.policy;
+    Ok(app.mutate(&m, StatusCode::CREATED, &render, async |idem| app.db.pay_order(id, payment, &policy, idem).await).await)
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoInput {}
+
+async fn advance(app: &AppState, id: &str, m: &Mutation<NoInput>, action: OrderAction) -> ApiResult<Response> {
+    let id = order_id(id)?;
+    let policy = app.policy;
+    Ok(app.mutate(m, StatusCode::OK, &render, async |idem| app.db.advance_order(id, action, &policy, idem).await).await)
+}
+
+/// Staff start picking a paid order.
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/fulfilment", tag = "orders", params(IdempotencyKey),
+    responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn start_fulfilment(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
+    advance(&app, &id, &m, OrderAction::Fulfil).await
+}
+
+/// The goods leave: held units become sales at the fulfilling locations.
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/shipment", tag = "orders", params(IdempotencyKey),
+    responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn ship_order(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
+    advance(&app, &id, &m, OrderAction::Ship).await
+}
+
+/// Delivered: the order completes and the member earns points.
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/delivery", tag = "orders", params(IdempotencyKey),
+    responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn deliver_order(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
+    advance(&app, &id, &m, OrderAction::Complete).await
+}
+
+/// Staff mark a pickup ready: goods in transit arrive and are held at the pickup store.
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/ready", tag = "orders", params(IdempotencyKey),
+    responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn mark_ready(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
+    advance(&app, &id, &m, OrderAction::MarkReady).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HandoverInput {
+    /// The code sent with the order.
+    pickup_code: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/handover", tag = "orders", request_body = HandoverInput, params(IdempotencyKey),
+    responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn hand_over(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<HandoverInput>) -> ApiResult<Response> {
+    let id = order_id(&id)?;
+    let code = m.body.pickup_code.clone();
+    let policy = app.policy;
+    Ok(app.mutate(&m, StatusCode::OK, &render, async |idem| app.db.hand_over_order(id, &code, &policy, idem).await).await)
+}
+
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/cancellation", tag = "orders", params(IdempotencyKey),
+    responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn cancel_order(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
+    let id = order_id(&id)?;
+    Ok(app.mutate(&m, StatusCode::OK, &render, async |idem| app.db.cancel_order(id, false, idem).await).await)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReturnLineInput {
+    line_no: i64,
+    quantity: i64,
+    /// Damaged goods go to the store's damaged balance, not back on sale.
+    #[serde(default)]
+    damaged: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReturnInput {
+    /// The store taking the goods back: any open store.
+    store_code: String,
+    lines: Vec<ReturnLineInput>,
+}
+
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/returns", tag = "orders", request_body = ReturnInput, params(IdempotencyKey),
+    responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn return_lines(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<ReturnInput>) -> ApiResult<Response> {
+    let id = order_id(&id)?;
+    let store = LocationCode::parse(&m.body.store_code).map_err(|e| e.at("store_code"))?;
+    let lines = m
+        .body
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Ok((l.line_no, Quantity::new(l.quantity).map_err(|e| e.at(format!("lines[{i}].quantity")))?, l.damaged)))
+        .collect::<Result<Vec<_>, DomainError>>()?;
+    let policy = app.policy;
+    Ok(app.mutate(&m, StatusCode::CREATED, &render, async |idem| app.db.return_order_lines(id, &store, &lines, &policy, idem).await).await)
+}
+
+/// A member's account.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CustomerView {
+    customer_mobile: String,
+    points_balance: i64,
+    order_count: i64,
+    created_at: Timestamp,
+}
+
+fn mobile(raw: &str) -> ApiResult<Mobile> {
+    Mobile::parse(raw).map_err(ApiError::from)
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{customer_mobile}", tag = "orders", responses((status = 200, body = CustomerView), (status = 404, body = Problem)))]
+async fn get_customer(State(app): State<AppState>, Path(raw): Path<String>) -> ApiResult<Json<CustomerView>> {
+    let m = mobile(&raw)?;
+    let c = app.db.customer(&m).await?.ok_or_else(|| ApiError::not_found("customer_not_found", format!("no member {}", m.masked())))?;
+    Ok(Json(CustomerView {
+        customer_mobile: c.mobile,
+        points_balance: c.points_balance,
+        order_count: c.order_count,
+        created_at: c.created_at,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{customer_mobile}/orders", tag = "orders", params(Paging),
+    responses((status = 200, body = PageView<OrderView>), (status = 422, body = Problem)))]
+async fn customer_orders(
+    State(app): State<AppState>,
+    Path(raw): Path<String>,
+    Params(p): Params<Paging>,
+) -> ApiResult<Json<PageView<OrderView>>> {
+    let m = mobile(&raw)?;
+    let page = app.db.customer_orders(&m, &p.request()).await?;
+    Ok(Json(PageView::of(page, |o| OrderView::new(&o, false))))
+}
+
+/// One change to a points balance.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PointsView {
+    seq: i64,
+    order_id: Option<String>,
+    delta: i64,
+    reason: String,
+    recorded_at: Timestamp,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PointsQuery {
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{customer_mobile}/points", tag = "orders", params(PointsQuery),
+    responses((status = 200, body = PageView<PointsView>), (status = 422, body = Problem)))]
+async fn customer_points(
+    State(app): State<AppState>,
+    Path(raw): Path<String>,
+    Params(q): Params<PointsQuery>,
+) -> ApiResult<Json<PageView<PointsView>>> {
+    let m = mobile(&raw)?;
+    let page = app.db.points_history(&m, &Paging { limit: q.limit, after: q.after }.request()).await?;
+    Ok(Json(PageView::of(page, |p: PointsEntry| PointsView {
+        seq: p.seq,
+        order_id: p.order_id,
+        delta: p.delta,
+        reason: p.reason,
+        recorded_at: p.recorded_at,
+    })))
+}
