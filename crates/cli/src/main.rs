@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tongjia_domain::customer::PointsRule;
+use tongjia_domain::orders::OrderPolicy;
 use tongjia_storage::Db;
 use tracing_subscriber::EnvFilter;
 
@@ -32,6 +34,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "TONGJIA_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Seed the database with the demo brand, its network, prices and stock.
     Demo,
@@ -42,6 +46,36 @@ enum Command {
     },
     /// Import a CSV file: all rows or none.
     Import { what: ImportKind, file: PathBuf },
+}
+
+/// The order policy: the same in every channel.
+#[derive(clap::Args)]
+struct PolicyArgs {
+    /// Fen paid per point earned on completed orders (100 = one point per yuan).
+    #[arg(long, env = "TONGJIA_POINTS_EARN_FEN_PER_POINT", default_value_t = 100)]
+    points_earn_fen_per_point: i64,
+    /// Fen one redeemed point takes off a bill (1 = 100 points per yuan).
+    #[arg(long, env = "TONGJIA_POINTS_REDEEM_FEN_PER_POINT", default_value_t = 1)]
+    points_redeem_fen_per_point: i64,
+    /// Seconds an unpaid order holds its stock.
+    #[arg(long, env = "TONGJIA_ORDER_HOLD_SECONDS", default_value_t = 900)]
+    order_hold_seconds: i64,
+    /// Days after fulfilment within which any store takes a return.
+    #[arg(long, env = "TONGJIA_RETURN_WINDOW_DAYS", default_value_t = 7)]
+    return_window_days: i64,
+}
+
+impl PolicyArgs {
+    fn policy(&self) -> Result<OrderPolicy, String> {
+        let points = PointsRule::new(self.points_earn_fen_per_point, self.points_redeem_fen_per_point).map_err(|e| e.to_string())?;
+        if !(60..=7 * 24 * 3600).contains(&self.order_hold_seconds) {
+            return Err("--order-hold-seconds must be between 60 and 604800".into());
+        }
+        if !(0..=365).contains(&self.return_window_days) {
+            return Err("--return-window-days must be between 0 and 365".into());
+        }
+        Ok(OrderPolicy { points, hold_seconds: self.order_hold_seconds, return_window_days: self.return_window_days, ..OrderPolicy::default() })
+    }
 }
 
 #[derive(Subcommand)]
@@ -88,7 +122,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
     let db = Db::open(&cli.db).await.map_err(|e| format!("cannot open {}: {e}", cli.db.display()))?;
     let result = match cli.command {
-        Command::Serve { demo, listen } => serve(&db, demo, listen).await,
+        Command::Serve { demo, listen, policy } => match policy.policy() {
+            Ok(policy) => serve(&db, demo, listen, policy).await,
+            Err(e) => Err(e),
+        },
         Command::Demo => demo::seed(&db).await.map(|summary| println!("{summary}")),
         Command::Import { what, file } => import::run(&db, what, &file).await,
         Command::Bench { .. } => Ok(()),
@@ -97,7 +134,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     result
 }
 
-async fn serve(db: &Db, demo: bool, listen: SocketAddr) -> Result<(), String> {
+async fn serve(db: &Db, demo: bool, listen: SocketAddr, policy: OrderPolicy) -> Result<(), String> {
     if demo {
         match demo::seed(db).await {
             Ok(summary) => tracing::info!("{summary}"),
@@ -108,7 +145,8 @@ async fn serve(db: &Db, demo: bool, listen: SocketAddr) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("Tongjia listening on http://{addr} (API docs at http://{addr}/api/v1/docs/)");
-    tongjia_server::serve(listener, db.clone(), tongjia_server::Settings::default(), shutdown_signal()).await.map_err(|e| e.to_string())
+    let settings = tongjia_server::Settings { policy, ..Default::default() };
+    tongjia_server::serve(listener, db.clone(), settings, shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
