@@ -74,7 +74,12 @@ impl PolicyArgs {
         if !(0..=365).contains(&self.return_window_days) {
             return Err("--return-window-days must be between 0 and 365".into());
         }
-        Ok(OrderPolicy { points, hold_seconds: self.order_hold_seconds, return_window_days: self.return_window_days, ..OrderPolicy::default() })
+        Ok(OrderPolicy {
+            points,
+            hold_seconds: self.order_hold_seconds,
+            return_window_days: self.return_window_days,
+            ..OrderPolicy::default()
+        })
     }
 }
 
