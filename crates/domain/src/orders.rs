@@ -151,13 +151,17 @@ pub struct OrderLine {
     pub sku_code: SkuCode,
     pub quantity: Quantity,
     /// From the price book at order time: the member price for members when set.
+    #[serde(rename = "unit_price_fen")]
     pub unit_price: Fen,
+    #[serde(rename = "list_price_fen")]
     pub list_price: Fen,
     pub price_version: i64,
     /// Points redeemed against this line and what they took off.
     pub points_redeemed: i64,
+    #[serde(rename = "discount_fen")]
     pub discount: Fen,
     /// What the shopper pays for the line: unit price × quantity − discount.
+    #[serde(rename = "paid_fen")]
     pub paid: Fen,
     pub returned_quantity: i64,
 }
@@ -284,6 +288,7 @@ pub struct ReturnLine {
     pub line_no: i64,
     pub quantity: Quantity,
     /// The price paid for these units (their share of the line, after points).
+    #[serde(rename = "refund_fen")]
     pub refund: Fen,
     /// Redeemed points given back for these units.
     pub points_restored: i64,

@@ -147,6 +147,10 @@ async fn pickup_in_a_store_that_lacked_stock_moves_goods_and_needs_the_code() {
     assert_eq!(ok(app.get(&format!("/api/v1/stock/transfers/{transfer}")).await)["status"], "in_transit");
     assert_eq!(on_hand(&app, "A-YW", "NOTE13-BLK").await, (2, 0, 0));
 
+    let waiting = ok(app.get("/api/v1/orders?pickup_store_code=T-FT&status=fulfilling").await);
+    assert_eq!(waiting["items"].as_array().unwrap().len(), 0);
+    let waiting = ok(app.get("/api/v1/orders?pickup_store_code=T-FT&status=paid").await);
+    assert_eq!(waiting["items"][0]["order_id"], order["order_id"], "the store sees the pickup it is waiting for");
     let ready = act(&app, &order, "ready").await;
     assert_eq!(ready["status"], "ready_for_pickup");
     assert_eq!(on_hand(&app, "T-FT", "NOTE13-BLK").await, (1, 1, 0));

@@ -23,7 +23,7 @@ pub use catalog::{NewSku, SkuFilter, SkuPatch, SkuRecord};
 pub use error::{StoreError, StoreResult};
 pub use locations::{LocationFilter, LocationRecord, Partner};
 pub use orders::{
-    AllocationRecord, CustomerRecord, Destination, NewOrder, NewPayment, OrderRecord, PaymentRecord, PointsEntry, ReturnRecord,
+    AllocationRecord, CustomerRecord, Destination, NewOrder, NewPayment, OrderFilter, OrderRecord, PaymentRecord, PointsEntry, ReturnRecord,
 };
 pub use outbox::Event;
 pub use page::{Page, PageRequest};

@@ -61,6 +61,7 @@ pub struct PaymentRecord {
     pub id: Uuid,
     /// `payment` or `refund`.
     pub kind: String,
+    #[serde(rename = "amount_fen")]
     pub amount: Fen,
     pub external_reference: String,
     pub method: String,
@@ -71,6 +72,7 @@ pub struct PaymentRecord {
 pub struct ReturnRecord {
     pub id: Uuid,
     pub store_code: String,
+    #[serde(rename = "refund_fen")]
     pub refund: Fen,
     pub points_restored: i64,
     pub points_reversed: i64,
@@ -94,12 +96,17 @@ pub struct OrderRecord {
     pub destination: Option<GeoPoint>,
     pub destination_county_code: Option<String>,
     pub sourcing: Option<serde_json::Value>,
+    #[serde(rename = "subtotal_fen")]
     pub subtotal: Fen,
+    #[serde(rename = "discount_fen")]
     pub discount: Fen,
+    #[serde(rename = "total_fen")]
     pub total: Fen,
     pub points_redeemed: i64,
     pub points_earned: i64,
+    #[serde(rename = "paid_fen")]
     pub paid: Fen,
+    #[serde(rename = "refunded_fen")]
     pub refunded: Fen,
     pub points_reversed: i64,
     pub expires_at: Timestamp,
@@ -131,6 +138,17 @@ pub struct PointsEntry {
     pub delta: i64,
     pub reason: String,
     pub recorded_at: Timestamp,
+}
+
+/// Filters for listing orders; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub customer: Option<Mobile>,
+    /// Orders placed at this store.
+    pub store_code: Option<String>,
+    /// Pickups at this store.
+    pub pickup_store_code: Option<String>,
+    pub status: Option<OrderStatus>,
 }
 
 /// A payment as the API hands it over.
@@ -983,18 +1001,29 @@ impl Db {
         .transpose()
     }
 
-    /// A member's orders in every channel, newest first.
-    pub async fn customer_orders(&self, mobile: &Mobile, page: &PageRequest) -> StoreResult<Page<OrderRecord>> {
+    /// Orders, newest first, filtered (a member's history in every channel, a store's
+    /// orders, the pickups waiting at a store, orders in a status).
+    pub async fn orders(&self, f: &OrderFilter, page: &PageRequest) -> StoreResult<Page<OrderRecord>> {
         let limit = page.limit()?;
         let after = page.after_key()?;
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM orders WHERE customer_mobile = ? AND (? = '' OR id < ?) ORDER BY id DESC LIMIT ?")
-                .bind(mobile.as_str())
-                .bind(&after)
-                .bind(&after)
-                .bind(i64::from(limit) + 1)
-                .fetch_all(&self.read)
-                .await?;
+        let status = f.status.map(OrderStatus::as_str);
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE (? = '' OR id < ?) AND (? IS NULL OR customer_mobile = ?) AND (? IS NULL OR store_code = ?) \
+             AND (? IS NULL OR pickup_store_code = ?) AND (? IS NULL OR status = ?) ORDER BY id DESC LIMIT ?",
+        )
+        .bind(&after)
+        .bind(&after)
+        .bind(f.customer.as_ref().map(|m| m.as_str().to_owned()))
+        .bind(f.customer.as_ref().map(|m| m.as_str().to_owned()))
+        .bind(&f.store_code)
+        .bind(&f.store_code)
+        .bind(&f.pickup_store_code)
+        .bind(&f.pickup_store_code)
+        .bind(status)
+        .bind(status)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.read)
+        .await?;
         let mut conn = self.read.acquire().await?;
         let mut orders = vec![];
         for id in ids {

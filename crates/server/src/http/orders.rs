@@ -11,10 +11,11 @@ use tongjia_domain::codes::{LocationCode, SkuCode};
 use tongjia_domain::customer::Mobile;
 use tongjia_domain::ledger::Quantity;
 use tongjia_domain::location::{CountyCode, GeoPoint};
+use tongjia_domain::orders::OrderStatus;
 use tongjia_domain::orders::{Fulfilment, OrderAction};
 use tongjia_domain::pricing::Channel;
 use tongjia_domain::{Fen, catalog::check_text};
-use tongjia_storage::{Destination, NewOrder, NewPayment, OrderRecord, PointsEntry};
+use tongjia_storage::{Destination, NewOrder, NewPayment, OrderFilter, OrderRecord, PointsEntry};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -27,7 +28,7 @@ use crate::problem::{ApiError, ApiResult, Problem};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(place_order))
+        .routes(routes!(place_order, list_orders))
         .routes(routes!(get_order))
         .routes(routes!(pay_order))
         .routes(routes!(start_fulfilment))
@@ -321,6 +322,32 @@ async fn place_order(State(app): State<AppState>, m: Mutation<OrderInput>) -> Ap
     Ok(app.mutate(&m, StatusCode::CREATED, &render_placed, async |idem| app.db.place_order(new, &policy, idem).await).await)
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct OrderQuery {
+    /// Orders placed at this store.
+    store_code: Option<String>,
+    /// Pickups waiting at (or handed over by) this store.
+    pickup_store_code: Option<String>,
+    /// `reserved`, `paid`, `ready_for_pickup`...
+    status: Option<String>,
+    customer_mobile: Option<String>,
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(OrderQuery), responses((status = 200, body = PageView<OrderView>), (status = 422, body = Problem)))]
+async fn list_orders(State(app): State<AppState>, Params(q): Params<OrderQuery>) -> ApiResult<Json<PageView<OrderView>>> {
+    let filter = OrderFilter {
+        customer: q.customer_mobile.as_deref().map(Mobile::parse).transpose()?,
+        store_code: q.store_code,
+        pickup_store_code: q.pickup_store_code,
+        status: q.status.as_deref().map(OrderStatus::parse).transpose()?,
+    };
+    let page = app.db.orders(&filter, &Paging { limit: q.limit, after: q.after }.request()).await?;
+    Ok(Json(PageView::of(page, |o| OrderView::new(&o, false))))
+}
+
 #[utoipa::path(get, path = "/api/v1/orders/{order_id}", tag = "orders", responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
 async fn get_order(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<OrderView>> {
     let id = order_id(&id)?;
@@ -483,8 +510,8 @@ async fn customer_orders(
     Path(raw): Path<String>,
     Params(p): Params<Paging>,
 ) -> ApiResult<Json<PageView<OrderView>>> {
-    let m = mobile(&raw)?;
-    let page = app.db.customer_orders(&m, &p.request()).await?;
+    let filter = OrderFilter { customer: Some(mobile(&raw)?), ..Default::default() };
+    let page = app.db.orders(&filter, &p.request()).await?;
     Ok(Json(PageView::of(page, |o| OrderView::new(&o, false))))
 }
 
