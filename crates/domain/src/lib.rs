@@ -11,6 +11,7 @@ pub mod error;
 pub mod ledger;
 pub mod location;
 pub mod money;
+pub mod network;
 pub mod orders;
 pub mod pricing;
 pub mod sourcing;
