@@ -6,11 +6,12 @@
 
 use jiff::civil::{Date, date};
 use jiff::{SignedDuration, Timestamp};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use tongjia_domain::catalog::{Gtin13, Product, Sku};
 use tongjia_domain::codes::{LocationCode, Owner, PartnerCode, ProductCode, SkuCode};
 use tongjia_domain::ledger::{Quantity, StockCommand, StockKey};
 use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, LocationKind, LocationStatus, TownshipCode};
+use tongjia_domain::network::DivisionLevel;
 use tongjia_domain::pricing::PriceChange;
 use tongjia_domain::{DomainError, Fen};
 use tongjia_storage::{Db, Partner};
@@ -118,60 +119,23 @@ fn products() -> Vec<ProductSpec> {
     ]
 }
 
-/// (code, name, longitude, latitude) of real county-level divisions (2023 codes).
-const DIRECT: [(&str, &str, f64, f64); 18] = [
-    ("110105", "Beijing Chaoyang", 116.443, 39.921),
-    ("110108", "Beijing Haidian", 116.298, 39.959),
-    ("310115", "Shanghai Pudong", 121.544, 31.221),
-    ("310104", "Shanghai Xuhui", 121.437, 31.188),
-    ("440305", "Shenzhen Nanshan", 113.930, 22.533),
-    ("440304", "Shenzhen Futian", 114.055, 22.522),
-    ("440106", "Guangzhou Tianhe", 113.361, 23.125),
-    ("330106", "Hangzhou Xihu", 120.130, 30.259),
-    ("330102", "Hangzhou Shangcheng", 120.171, 30.250),
-    ("510107", "Chengdu Wuhou", 104.043, 30.642),
-    ("510104", "Chengdu Jinjiang", 104.083, 30.656),
-    ("420106", "Wuhan Wuchang", 114.316, 30.554),
-    ("430104", "Changsha Yuelu", 112.931, 28.234),
-    ("320106", "Nanjing Gulou", 118.770, 32.066),
-    ("370102", "Jinan Lixia", 117.077, 36.666),
-    ("610113", "Xi'an Yanta", 108.949, 34.223),
-    ("500103", "Chongqing Yuzhong", 106.569, 29.553),
-    ("350203", "Xiamen Siming", 118.082, 24.446),
+/// County-level divisions that always get a direct flagship (the tour uses them).
+const FLAGSHIPS: [&str; 18] = [
+    "110105", "110108", "310115", "310104", "440305", "440304", "440106", "330106", "330102", "510107", "510104", "420106", "430104",
+    "320106", "370102", "610113", "500103", "350203",
 ];
-
-const AUTHORIZED: [(&str, &str, f64, f64); 18] = [
-    ("330782", "Yiwu", 120.075, 29.306),
-    ("330681", "Zhuji", 120.236, 29.713),
-    ("330382", "Yueqing", 120.983, 28.113),
-    ("320583", "Kunshan", 120.981, 31.385),
-    ("321281", "Xinghua", 119.852, 32.910),
-    ("441781", "Yangchun", 111.791, 22.170),
-    ("450881", "Guiping", 110.079, 23.394),
-    ("511381", "Langzhong", 105.976, 31.558),
-    ("421081", "Shishou", 112.426, 29.721),
-    ("411422", "Suixian", 115.071, 34.446),
-    ("341322", "Xiaoxian", 116.947, 34.189),
-    ("360781", "Ruijin", 116.027, 25.886),
-    ("130684", "Gaobeidian", 115.874, 39.327),
-    ("371323", "Yishui", 118.628, 35.790),
-    ("522701", "Duyun", 107.518, 26.259),
-    ("500236", "Fengjie", 109.464, 31.019),
-    ("330329", "Taishun", 119.717, 27.557),
-    ("410928", "Puyang County", 115.029, 35.712),
-];
-
-/// Partners by province prefix of the counties they serve.
-const PARTNERS: [(&str, &str, &[&str]); 8] = [
-    ("P-ZJ", "Zhejiang Xinghe Digital Trading Co.", &["33"]),
-    ("P-JS", "Jiangsu Hengtong Electronics Co.", &["32"]),
-    ("P-GD", "Guangdong Nanyue Retail Co.", &["44", "45"]),
-    ("P-SC", "Sichuan Bashu Mobile Co.", &["51", "50", "52"]),
-    ("P-HB", "Hubei Jingchu Communications Co.", &["42"]),
-    ("P-HN", "Henan Zhongyuan Digital Co.", &["41", "34"]),
-    ("P-JX", "Jiangxi Ganpo Electronics Co.", &["36"]),
-    ("P-NE", "Huabei Lianhe Trading Co.", &["13", "37"]),
-];
+/// County-level divisions that always get an authorized store.
+const ALWAYS_AUTHORIZED: [&str; 6] = ["330782", "330681", "341322", "411422", "360781", "522701"];
+/// Townships that always get a township store (the tour uses them).
+const TOUR_TOWNSHIPS: [&str; 2] = ["330782106", "330782100"];
+/// The demo's "today": opening dates fall in the two years before it, so coverage has a trend.
+const DEMO_DAY: (i16, i8, i8) = (2026, 11, 25);
+/// Township stores in the demo network.
+const TOWNSHIP_STORES: usize = 3_000;
+/// Share of prefectures with a direct store, and of the remaining counties with an
+/// authorized one, in percent.
+const DIRECT_PERCENT: u64 = 40;
+const AUTHORIZED_PERCENT: u64 = 58;
 
 /// A small deterministic generator (SplitMix64), so every seed is the same.
 struct Rng(u64);
@@ -193,8 +157,7 @@ impl Rng {
 }
 
 fn partner_for(county: &str) -> PartnerCode {
-    let code = PARTNERS.iter().find(|(_, _, provinces)| provinces.contains(&&county[..2])).map_or("P-NE", |p| p.0);
-    PartnerCode::parse(code).expect("demo partner codes are valid")
+    PartnerCode::parse(&format!("P-{}", &county[..2])).expect("demo partner codes are valid")
 }
 
 struct Catalog {
@@ -229,24 +192,26 @@ struct Site<'a> {
     kind: LocationKind,
     county: &'a str,
     township: Option<String>,
-    point: (f64, f64),
+    point: GeoPoint,
 }
 
 fn store(site: Site<'_>, opened: Date, rng: &mut Rng) -> Result<Location, DomainError> {
     let Site { code, name, kind, county, township, point } = site;
-    let (status, opened_on, closed_on) = match rng.range(0, 40) {
+    let (status, opened_on, closed_on) = match rng.range(0, 49) {
         0 => (LocationStatus::Planned, None, None),
-        1 => (LocationStatus::Closed, Some(opened), Some(opened.checked_add(jiff::Span::new().days(200)).unwrap_or(opened))),
+        1 => {
+            let closed = opened.checked_add(jiff::Span::new().days(rng.range(60, 300))).unwrap_or(opened).min(demo_day());
+            (LocationStatus::Closed, Some(opened), Some(closed))
+        }
         _ => (LocationStatus::Open, Some(opened), None),
     };
-    let partner_code = kind.needs_partner().then(|| partner_for(county));
     Location::new(Location {
         code: LocationCode::parse(&code)?,
         name,
         kind,
         county_code: CountyCode::parse(county)?,
         township_code: township.as_deref().map(TownshipCode::parse).transpose()?,
-        point: GeoPoint::new(point.0, point.1)?,
+        point,
         status,
         opened_on,
         closed_on,
@@ -259,28 +224,45 @@ fn store(site: Site<'_>, opened: Date, rng: &mut Rng) -> Result<Location, Domain
                 _ => 0,
             },
         },
-        partner_code,
+        partner_code: kind.needs_partner().then(|| partner_for(county)),
     })
 }
 
-fn day(rng: &mut Rng) -> Date {
-    // Spread over 2024-12-01 .. 2026-11-01, so that the network has a history.
-    date(2024, 12, 1).checked_add(jiff::Span::new().days(rng.range(0, 700))).unwrap_or(date(2025, 1, 1))
+fn demo_day() -> Date {
+    date(DEMO_DAY.0, DEMO_DAY.1, DEMO_DAY.2)
 }
 
+/// An opening date in the two years before the demo's day; `early` skews it older.
+fn day(rng: &mut Rng, early: bool) -> Date {
+    let back = if early { rng.range(365, 730) } else { rng.range(1, 730) };
+    demo_day().checked_sub(jiff::Span::new().days(back)).unwrap_or(demo_day())
+}
+
+/// A point near `p`, within `spread` thousandths of a degree.
+fn near(p: GeoPoint, spread: i64, rng: &mut Rng) -> Result<GeoPoint, DomainError> {
+    let d = |r: &mut Rng| r.range(-spread, spread) as f64 / 1000.0;
+    GeoPoint::new(p.longitude + d(rng), p.latitude + d(rng))
+}
+
+/// A reproducible nationwide network on the real map: direct flagships in prefecture cities,
+/// authorized stores in about 60% of counties, 3,000 township stores, opening over two years.
 fn network(rng: &mut Rng) -> Result<(Vec<Partner>, Vec<Location>), DomainError> {
-    let partners = PARTNERS
-        .iter()
-        .map(|(code, name, _)| Ok(Partner { code: PartnerCode::parse(code)?, name: (*name).to_owned() }))
+    let divisions = tongjia_storage::reference::divisions();
+    let partners = divisions
+        .at_level(DivisionLevel::Province)
+        .map(|p| Ok(Partner { code: partner_for(&format!("{}0000", p.code)), name: format!("{}领明数码有限公司", p.name) }))
         .collect::<Result<Vec<_>, DomainError>>()?;
-    let warehouse = |code: &str, name: &str, county: &str, lon: f64, lat: f64| -> Result<Location, DomainError> {
+    let point = |code: &str| {
+        divisions.point_of(code).ok_or_else(|| DomainError::invalid("county_code", "no_point", format!("{code} has no coordinates")))
+    };
+    let warehouse = |code: &str, name: &str, county: &str| -> Result<Location, DomainError> {
         Location::new(Location {
             code: LocationCode::parse(code)?,
             name: name.to_owned(),
             kind: LocationKind::Warehouse,
             county_code: CountyCode::parse(county)?,
             township_code: None,
-            point: GeoPoint::new(lon, lat)?,
+            point: point(county)?,
             status: LocationStatus::Open,
             opened_on: Some(date(2024, 6, 1)),
             closed_on: None,
@@ -289,49 +271,87 @@ fn network(rng: &mut Rng) -> Result<(Vec<Partner>, Vec<Location>), DomainError> 
         })
     };
     let mut locations = vec![
-        warehouse("WH-SOUTH", "South China DC (Guangzhou Huangpu)", "440112", 113.459, 23.106)?,
-        warehouse("WH-NORTH", "North China DC (Beijing Tongzhou)", "110112", 116.657, 39.910)?,
-        warehouse("WH-WEST", "West China DC (Chengdu Shuangliu)", "510116", 103.923, 30.574)?,
+        warehouse("WH-SOUTH", "South China DC (Guangzhou Huangpu)", "440112")?,
+        warehouse("WH-NORTH", "North China DC (Beijing Tongzhou)", "110112")?,
+        warehouse("WH-WEST", "West China DC (Chengdu Shuangliu)", "510116")?,
     ];
-    for (county, name, lon, lat) in DIRECT.iter() {
-        let opened = day(rng);
+    let counties: Vec<_> = divisions.coverage_counties().collect();
+    let mut townships: HashMap<&str, Vec<&str>> = HashMap::new();
+    for t in divisions.at_level(DivisionLevel::Township) {
+        if let Some(parent) = t.parent.as_deref() {
+            townships.entry(parent).or_default().push(t.code.as_str());
+        }
+    }
+    // Direct flagships: the tour's, and one in the first district of 40% of prefectures.
+    let mut direct: Vec<&str> = FLAGSHIPS.to_vec();
+    for p in divisions.at_level(DivisionLevel::Prefecture) {
+        let seat = counties
+            .iter()
+            .filter(|c| c.parent.as_deref() == Some(p.code.as_str()))
+            .find(|c| c.name.ends_with('区'))
+            .map(|c| c.code.as_str());
+        if let Some(seat) = seat
+            && !direct.contains(&seat)
+            && rng.chance(DIRECT_PERCENT)
+        {
+            direct.push(seat);
+        }
+    }
+    for county in &direct {
+        let name = divisions.get(county).map_or("", |d| d.name.as_str());
         let site = Site {
             code: format!("D-{county}"),
-            name: format!("Lumen Home {name} flagship"),
+            name: format!("领明之家 {name} 旗舰店"),
             kind: LocationKind::Direct,
             county,
             township: None,
-            point: (*lon, *lat),
+            point: near(point(county)?, 20, rng)?,
         };
+        let opened = day(rng, true);
         locations.push(store(site, opened, rng)?);
     }
-    for (county, name, lon, lat) in AUTHORIZED {
-        let opened = day(rng);
-        let site = Site {
-            code: format!("A-{county}"),
-            name: format!("Lumen Home {name}"),
-            kind: LocationKind::Authorized,
-            county,
-            township: None,
-            point: (lon, lat),
-        };
-        locations.push(store(site, opened, rng)?);
+    // Authorized stores in about 60% of the other counties.
+    let mut authorized: Vec<&str> = vec![];
+    for c in &counties {
+        let code = c.code.as_str();
+        if ALWAYS_AUTHORIZED.contains(&code) || (!direct.contains(&code) && rng.chance(AUTHORIZED_PERCENT)) {
+            authorized.push(code);
+            let site = Site {
+                code: format!("A-{code}"),
+                name: format!("领明之家 {} 授权店", c.name),
+                kind: LocationKind::Authorized,
+                county: code,
+                township: None,
+                point: near(point(code)?, 20, rng)?,
+            };
+            let opened = day(rng, false);
+            locations.push(store(site, opened, rng)?);
+        }
     }
-    for n in 0..20 {
-        let (county, name, lon, lat) = AUTHORIZED[n % AUTHORIZED.len()];
-        let town = 101 + n / AUTHORIZED.len() + rng.range(0, 8) as usize;
-        let township = format!("{county}{town:03}");
-        let jitter = |r: &mut Rng| (r.range(-120, 120) as f64) / 1000.0;
-        let point = (lon + jitter(rng), lat + jitter(rng));
-        let opened = day(rng);
+    // Township stores in townships of covered counties.
+    let mut chosen: Vec<String> = TOUR_TOWNSHIPS.iter().map(|t| (*t).to_owned()).collect();
+    let mut tries = 0;
+    while chosen.len() < TOWNSHIP_STORES && tries < TOWNSHIP_STORES * 20 {
+        tries += 1;
+        let county = authorized[rng.range(0, authorized.len() as i64 - 1) as usize];
+        let Some(list) = townships.get(county) else { continue };
+        let t = list[rng.range(0, list.len() as i64 - 1) as usize];
+        if !chosen.iter().any(|c| c == t) {
+            chosen.push(t.to_owned());
+        }
+    }
+    for t in &chosen {
+        let county = &t[..6];
+        let name = divisions.get(t).map_or("", |d| d.name.as_str());
         let site = Site {
-            code: format!("T-{township}"),
-            name: format!("Lumen Home {name} town {town}"),
+            code: format!("T-{t}"),
+            name: format!("领明之家 {name} 乡镇店"),
             kind: LocationKind::TownshipAuthorized,
             county,
-            township: Some(township),
-            point,
+            township: Some(t.clone()),
+            point: near(point(county)?, 80, rng)?,
         };
+        let opened = day(rng, false);
         locations.push(store(site, opened, rng)?);
     }
     Ok((partners, locations))
@@ -347,8 +367,8 @@ fn stock(rng: &mut Rng, catalog: &Catalog, locations: &[Location]) -> Result<Vec
             let (carry_percent, lo, hi) = match l.kind {
                 LocationKind::Warehouse => (100, 300, 1500),
                 LocationKind::Direct => (95, if big { 2 } else { 5 }, if big { 8 } else { 30 }),
-                LocationKind::Authorized => (60, 2, if big { 5 } else { 15 }),
-                LocationKind::TownshipAuthorized => (30, 1, if big { 2 } else { 6 }),
+                LocationKind::Authorized => (35, 2, if big { 5 } else { 15 }),
+                LocationKind::TownshipAuthorized => (15, 1, if big { 2 } else { 6 }),
             };
             if !rng.chance(carry_percent) {
                 continue;

@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod import;
 mod progress;
+mod report;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -43,6 +44,27 @@ enum Command {
     Bench {
         #[command(subcommand)]
         which: BenchKind,
+    },
+    /// Coverage of China's county-level divisions by open stores, by province and kind.
+    Coverage {
+        /// The date (YYYY-MM-DD); default today.
+        #[arg(long)]
+        at: Option<jiff::civil::Date>,
+        /// Township stores aimed for.
+        #[arg(long, default_value_t = tongjia_domain::network::TOWNSHIP_TARGET_DEFAULT)]
+        township_target: i64,
+    },
+    /// Propose new store sites: most new counties, then the lowest worst and mean distance.
+    Plan {
+        /// New sites wanted.
+        #[arg(long)]
+        stores: usize,
+        /// CSV `county_code,weight` weighting each county's distance (default weight 1).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Plan against the stores open on this date; default today.
+        #[arg(long)]
+        at: Option<jiff::civil::Date>,
     },
     /// Import a CSV file: all rows or none.
     Import { what: ImportKind, file: PathBuf },
@@ -133,6 +155,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         },
         Command::Demo => demo::seed(&db).await.map(|summary| println!("{summary}")),
         Command::Import { what, file } => import::run(&db, what, &file).await,
+        Command::Coverage { at, township_target } => report::coverage(&db, at, township_target).await,
+        Command::Plan { stores, weights, at } => report::plan(&db, stores, weights.as_deref(), at).await,
         Command::Bench { .. } => Ok(()),
     };
     db.close().await;

@@ -108,11 +108,32 @@ async fn demo_seeds_a_network_once() {
     let db = dir.path().join("t.db");
     let (ok, out) = tongjia(&db, &["demo"]);
     assert!(ok, "{out}");
-    assert!(out.contains("41 SKUs, 3 warehouses, 56 stores"), "{out}");
+    assert!(out.contains("41 SKUs, 3 warehouses, 4711 stores, 31 partners"), "{out}");
     let (ok, out) = tongjia(&db, &["demo"]);
     assert!(!ok && out.contains("not empty"), "{out}");
     let open = Db::open(&db).await.unwrap();
     assert!(open.audit_ledger().await.unwrap().is_empty());
+    // The network is on the real map and reproducible: about 60% of counties covered now,
+    // fewer two years ago.
+    let sites = open.store_sites().await.unwrap();
+    let divisions = tongjia_storage::reference::divisions();
+    let now = tongjia_domain::network::coverage(divisions, &sites, jiff::civil::date(2026, 11, 25), 10_000);
+    assert!((5500..6500).contains(&now.overall.share_bp), "{}", now.overall.percent());
+    assert!(now.township_stores > 2500, "{}", now.township_stores);
+    let then = tongjia_domain::network::coverage(divisions, &sites, jiff::civil::date(2025, 1, 1), 10_000);
+    assert!(then.overall.share_bp < now.overall.share_bp / 2);
+    let (ok2, out2) = tongjia(&dir.path().join("again.db"), &["demo"]);
+    assert!(ok2, "{out2}");
+    let again = Db::open(&dir.path().join("again.db")).await.unwrap().store_sites().await.unwrap();
+    assert_eq!(
+        again.iter().map(|s| (&s.code, s.opened_on)).collect::<Vec<_>>(),
+        sites.iter().map(|s| (&s.code, s.opened_on)).collect::<Vec<_>>(),
+        "seeded: the same network every time"
+    );
+    let (ok3, out3) = tongjia(&db, &["coverage", "--at", "2026-11-25"]);
+    assert!(ok3 && out3.contains("2852") && out3.contains(&now.overall.percent()), "{out3}");
+    let (ok4, out4) = tongjia(&db, &["plan", "--stores", "3"]);
+    assert!(ok4 && out4.contains("3 new counties covered"), "{out4}");
 }
 
 #[tokio::test]

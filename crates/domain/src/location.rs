@@ -100,11 +100,14 @@ fn check_digits(field: &str, raw: &str, len: usize, code: &'static str) -> Domai
 impl CountyCode {
     pub fn parse(raw: &str) -> DomainResult<Self> {
         check_digits("county_code", raw, 6, "invalid_county_code")?;
-        if raw.ends_with("00") {
+        // `xxyy00` stays allowed: prefecture-level cities without counties (Dongguan 441900,
+        // Zhongshan 442000) are their own county-level unit. Whether a code exists is the
+        // division table's business (`network::Divisions::check_site`).
+        if raw.ends_with("0000") {
             return Err(DomainError::invalid(
                 "county_code",
                 "invalid_county_code",
-                format!("'{raw}' is a province or prefecture code, not a county-level one"),
+                format!("'{raw}' is a province code, not a county-level one"),
             ));
         }
         Ok(Self(raw.to_owned()))

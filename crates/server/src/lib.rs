@@ -6,6 +6,7 @@
 
 mod extract;
 mod http;
+pub mod network_chart;
 mod problem;
 mod sweeper;
 

@@ -16,6 +16,7 @@ mod orders;
 mod outbox;
 mod page;
 mod prices;
+pub mod reference;
 mod stock;
 mod tx;
 
@@ -57,7 +58,11 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // 64 MiB of page cache per connection and temp tables in memory: the ledger's
+            // hot pages stay in memory instead of being re-read from the file.
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory");
         let write = SqlitePoolOptions::new().max_connections(1).acquire_timeout(BUSY_TIMEOUT * 3).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await.map_err(|e| StoreError::Database(e.into()))?;
         let read = SqlitePoolOptions::new()

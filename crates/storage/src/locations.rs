@@ -164,6 +164,7 @@ impl Db {
         if location_by_code(tx.conn(), l.code.as_str()).await?.is_some() {
             return Err(DomainError::conflict("location_exists", format!("location {} already exists", l.code)).at("code").into());
         }
+        check_site(&l)?;
         check_partner(tx.conn(), l.partner_code.as_ref()).await?;
         let now = tx.now;
         put_location(tx.conn(), &l, now).await?;
@@ -180,6 +181,7 @@ impl Db {
         if current.location.kind.is_store() != l.kind.is_store() {
             return Err(DomainError::rule("kind_change_not_allowed", "a warehouse cannot become a store or the reverse").at("kind").into());
         }
+        check_site(&l)?;
         check_partner(tx.conn(), l.partner_code.as_ref()).await?;
         let now = tx.now;
         put_location(tx.conn(), &l, now).await?;
@@ -257,6 +259,7 @@ impl Db {
             .map_err(|e| (0, e.into()))?;
         }
         for (i, l) in rows.iter().enumerate() {
+            check_site(l).map_err(|e| (i, e))?;
             check_partner(tx.conn(), l.partner_code.as_ref()).await.map_err(|e| (i, e))?;
             put_location(tx.conn(), l, now).await.map_err(|e| (i, e))?;
             progress(i + 1);
@@ -264,6 +267,35 @@ impl Db {
         tx.emit("locations.imported", "locations", &serde_json::json!({ "locations": rows.len() })).await.map_err(|e| (rows.len(), e))?;
         tx.commit(()).await.map_err(|e| (rows.len(), e))?;
         Ok(rows.len())
+    }
+}
+
+/// Refuses a location outside China's real county-level divisions (or in a township of
+/// another county).
+fn check_site(l: &Location) -> StoreResult<()> {
+    Ok(crate::reference::divisions().check_site(l.county_code.as_str(), l.township_code.as_ref().map(|t| t.as_str()))?)
+}
+
+/// Every location as coverage, gaps, the planner and the locator see it.
+impl Db {
+    pub async fn store_sites(&self) -> StoreResult<Vec<tongjia_domain::network::StoreSite>> {
+        let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations ORDER BY code");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.read).await?;
+        rows.iter()
+            .map(|r| {
+                let l = location_from_row(r)?.location;
+                Ok(tongjia_domain::network::StoreSite {
+                    code: l.code.to_string(),
+                    kind: l.kind,
+                    county_code: l.county_code.to_string(),
+                    township_code: l.township_code.map(|t| t.to_string()),
+                    point: l.point,
+                    status: l.status,
+                    opened_on: l.opened_on,
+                    closed_on: l.closed_on,
+                })
+            })
+            .collect()
     }
 }
 

@@ -4,6 +4,7 @@
 mod catalog;
 mod events;
 mod locations;
+mod network;
 mod orders;
 mod prices;
 mod stock;
@@ -30,6 +31,7 @@ use crate::problem::{ApiError, ApiResult, Problem};
         (name = "prices", description = "The one price book: channel-blind, versioned"),
         (name = "stock", description = "The one stock ledger"),
         (name = "orders", description = "One order flow and one customer across every channel"),
+        (name = "network", description = "The store network on China's real map: coverage, gaps, planner, locator"),
         (name = "events", description = "The outbox"),
     )
 )]
@@ -44,6 +46,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(prices::router())
         .merge(stock::router())
         .merge(orders::router())
+        .merge(network::router())
         .merge(events::router())
 }
 
