@@ -386,6 +386,27 @@ fn stock(rng: &mut Rng, catalog: &Catalog, locations: &[Location]) -> Result<Vec
             });
         }
     }
+    // Every location holds something: a store that drew no SKU gets one.
+    let stocked: std::collections::HashSet<&LocationCode> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            StockCommand::Receive { key, .. } => Some(&key.location_code),
+            _ => None,
+        })
+        .collect();
+    let mut missing = vec![];
+    for l in locations.iter().filter(|l| !stocked.contains(&l.code)) {
+        {
+            let (sku, _, _) = &catalog.prices[rng.range(0, catalog.prices.len() as i64 - 1) as usize];
+            let key = StockKey { location_code: l.code.clone(), sku_code: sku.clone(), owner: Owner::Brand };
+            missing.push(StockCommand::Receive {
+                key,
+                quantity: Quantity::new(rng.range(1, 3))?,
+                reference: Some("demo opening stock".into()),
+            });
+        }
+    }
+    cmds.extend(missing);
     for wh in locations.iter().filter(|l| l.kind == LocationKind::Warehouse) {
         for (sku, _, category) in &catalog.prices {
             if *category == "phone" {

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use tongjia_domain::DomainError;
 use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
 use tongjia_domain::ledger::{
@@ -116,7 +116,8 @@ async fn load_transfer(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<Opt
 }
 
 /// Refuses keys naming a location, SKU or partner that does not exist.
-async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand) -> StoreResult<()> {
+/// `known` remembers codes already checked in this transaction (bulk imports check each once).
+async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand, known: &mut HashSet<String>) -> StoreResult<()> {
     let (locations, skus, owners): (Vec<&LocationCode>, Vec<&SkuCode>, Vec<&Owner>) = match cmd {
         StockCommand::Receive { key, .. }
         | StockCommand::Adjust { key, .. }
@@ -136,6 +137,9 @@ async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand) -> St
         | StockCommand::TransferIn { .. } => return Ok(()),
     };
     for l in locations {
+        if !known.insert(format!("L|{l}")) {
+            continue;
+        }
         let found: Option<String> =
             sqlx::query_scalar("SELECT code FROM locations WHERE code = ?").bind(l.as_str()).fetch_optional(&mut *conn).await?;
         if found.is_none() {
@@ -143,12 +147,18 @@ async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand) -> St
         }
     }
     for s in skus {
+        if !known.insert(format!("S|{s}")) {
+            continue;
+        }
         if sku_exists(&mut *conn, s.as_str()).await?.is_none() {
             return Err(unknown_sku(s.as_str()));
         }
     }
     for o in owners {
         if let Owner::Partner(p) = o {
+            if !known.insert(format!("P|{p}")) {
+                continue;
+            }
             let found: Option<String> =
                 sqlx::query_scalar("SELECT code FROM partners WHERE code = ?").bind(p.as_str()).fetch_optional(&mut *conn).await?;
             if found.is_none() {
@@ -335,8 +345,9 @@ impl Db {
     pub async fn execute_all(&self, cmds: &[StockCommand], mut progress: impl FnMut(usize)) -> Result<usize, (usize, StoreError)> {
         let mut tx = self.begin::<()>(None, Timestamp::now()).await.map_err(|e| (0, e))?;
         let now = tx.now;
+        let mut known = HashSet::new();
         for (i, cmd) in cmds.iter().enumerate() {
-            let d = execute_in(tx.conn(), cmd, now).await.map_err(|e| (i, e))?;
+            let d = execute_known(tx.conn(), cmd, now, &mut known).await.map_err(|e| (i, e))?;
             tx.emit(&d.event_type, &subject(&d), &d).await.map_err(|e| (i, e))?;
             progress(i + 1);
         }
@@ -477,7 +488,17 @@ impl Db {
 
 /// Decides and writes one command inside an open transaction.
 pub(crate) async fn execute_in(conn: &mut SqliteConnection, cmd: &StockCommand, now: Timestamp) -> StoreResult<Decision> {
-    check_references(&mut *conn, cmd).await?;
+    execute_known(conn, cmd, now, &mut HashSet::new()).await
+}
+
+/// [`execute_in`], skipping the reference checks already made in this transaction.
+async fn execute_known(
+    conn: &mut SqliteConnection,
+    cmd: &StockCommand,
+    now: Timestamp,
+    known: &mut HashSet<String>,
+) -> StoreResult<Decision> {
+    check_references(&mut *conn, cmd, known).await?;
     let view = load_view(&mut *conn, cmd).await?;
     let decision = decide(cmd, &view, now)?;
     write_decision(conn, &decision, now).await?;
