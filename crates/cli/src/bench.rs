@@ -4,7 +4,6 @@
 //! request ceiling without a database write. Reports throughput, latency and the ratio, and
 //! checks that exactly M buyers won and that nothing answered with an error.
 
-use jiff::Timestamp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -52,13 +51,8 @@ async fn seed(db: &Db, units: i64) -> Result<(), String> {
     )
     .map_err(e)?;
     db.import_catalog(&[(product, sku, None)], |_| {}).await.map_err(|(_, e)| e.to_string())?;
-    let change = PriceChange {
-        sku_code: sku_code.clone(),
-        list_price: Fen::yuan(1999),
-        member_price: None,
-        effective_at: Timestamp::now(),
-        note: None,
-    };
+    let change =
+        PriceChange { sku_code: sku_code.clone(), list_price: Fen::yuan(1999), member_price: None, effective_at: None, note: None };
     db.schedule_price(change, None).await.map_err(|e| e.to_string())?;
     let wh = Location::new(Location {
         code: LocationCode::parse("WH-BENCH").map_err(e)?,

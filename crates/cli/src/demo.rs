@@ -197,7 +197,9 @@ struct Site<'a> {
 
 fn store(site: Site<'_>, opened: Date, rng: &mut Rng) -> Result<Location, DomainError> {
     let Site { code, name, kind, county, township, point } = site;
-    let (status, opened_on, closed_on) = match rng.range(0, 49) {
+    // The tour's stores stay open.
+    let tour = FLAGSHIPS.iter().chain(ALWAYS_AUTHORIZED.iter()).chain(TOUR_TOWNSHIPS.iter()).any(|c| code.ends_with(c));
+    let (status, opened_on, closed_on) = match if tour { 2 } else { rng.range(0, 49) } {
         0 => (LocationStatus::Planned, None, None),
         1 => {
             let closed = opened.checked_add(jiff::Span::new().days(rng.range(60, 300))).unwrap_or(opened).min(demo_day());
@@ -359,9 +361,9 @@ fn network(rng: &mut Rng) -> Result<(Vec<Partner>, Vec<Location>), DomainError> 
 
 fn stock(rng: &mut Rng, catalog: &Catalog, locations: &[Location]) -> Result<Vec<StockCommand>, DomainError> {
     let mut cmds = vec![];
-    // Every location holds stock, planned ones (stocking up) and closed ones (awaiting
-    // return to a warehouse) included.
-    for l in locations {
+    // Every location holds stock, planned ones (stocking up) included; closed ones were
+    // emptied when they closed.
+    for l in locations.iter().filter(|l| l.status != LocationStatus::Closed) {
         for (sku, _, category) in &catalog.prices {
             let big = matches!(*category, "tv" | "smart_home");
             let (carry_percent, lo, hi) = match l.kind {
@@ -395,7 +397,7 @@ fn stock(rng: &mut Rng, catalog: &Catalog, locations: &[Location]) -> Result<Vec
         })
         .collect();
     let mut missing = vec![];
-    for l in locations.iter().filter(|l| !stocked.contains(&l.code)) {
+    for l in locations.iter().filter(|l| l.status != LocationStatus::Closed && !stocked.contains(&l.code)) {
         {
             let (sku, _, _) = &catalog.prices[rng.range(0, catalog.prices.len() as i64 - 1) as usize];
             let key = StockKey { location_code: l.code.clone(), sku_code: sku.clone(), owner: Owner::Brand };
@@ -432,7 +434,7 @@ pub async fn seed(db: &Db) -> Result<String, String> {
         // Members save about 5% on phones and wearables, rounded down to whole yuan.
         let member_price = matches!(*category, "phone" | "wearable").then(|| Fen::yuan(price.get() * 95 / 100 / 100));
         let change =
-            PriceChange { sku_code: sku.clone(), list_price: *price, member_price, effective_at: now, note: Some("launch price".into()) };
+            PriceChange { sku_code: sku.clone(), list_price: *price, member_price, effective_at: None, note: Some("launch price".into()) };
         db.schedule_price(change, None).await.map_err(|e| e.to_string())?;
     }
     // A scheduled drop, to show every channel's quote changing at one instant.
@@ -440,7 +442,7 @@ pub async fn seed(db: &Db) -> Result<String, String> {
         sku_code: SkuCode::parse("NOTE13-BLK-8-256").map_err(|e| e.to_string())?,
         list_price: Fen::yuan(1299),
         member_price: Some(Fen::yuan(1249)),
-        effective_at: now.checked_add(SignedDuration::from_hours(24 * 7)).unwrap_or(now),
+        effective_at: now.checked_add(SignedDuration::from_hours(24 * 7)).ok(),
         note: Some("Double 12 price".into()),
     };
     db.schedule_price(drop, None).await.map_err(|e| e.to_string())?;

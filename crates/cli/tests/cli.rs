@@ -108,7 +108,7 @@ async fn demo_seeds_a_network_once() {
     let db = dir.path().join("t.db");
     let (ok, out) = tongjia(&db, &["demo"]);
     assert!(ok, "{out}");
-    assert!(out.contains("41 SKUs, 3 warehouses, 4711 stores, 31 partners"), "{out}");
+    assert!(out.contains("41 SKUs, 3 warehouses, 4716 stores, 31 partners"), "{out}");
     let (ok, out) = tongjia(&db, &["demo"]);
     assert!(!ok && out.contains("not empty"), "{out}");
     let open = Db::open(&db).await.unwrap();
@@ -134,6 +134,15 @@ async fn demo_seeds_a_network_once() {
     assert!(ok3 && out3.contains("2852") && out3.contains(&now.overall.percent()), "{out3}");
     let (ok4, out4) = tongjia(&db, &["plan", "--stores", "3"]);
     assert!(ok4 && out4.contains("3 new counties covered"), "{out4}");
+    // Weights move the plan: the farthest gap, weighted down, is no longer the first site.
+    let first_site = |out: &str| out.lines().nth(1).and_then(|l| l.split_whitespace().nth(1)).map(str::to_owned);
+    let unweighted = first_site(&out4).unwrap();
+    let weights = write(dir.path(), "w.csv", &format!("county_code,weight\n{unweighted},0.01\n"));
+    let (ok5, out5) = tongjia(&db, &["plan", "--stores", "3", "--weights", &weights]);
+    assert!(ok5 && first_site(&out5).unwrap() != unweighted, "{out5}");
+    let bad = write(dir.path(), "bad.csv", "county_code,weight\n330782,1\n999999,2\n");
+    let (ok6, out6) = tongjia(&db, &["plan", "--stores", "3", "--weights", &bad]);
+    assert!(!ok6 && out6.contains("line 3"), "{out6}");
 }
 
 #[tokio::test]

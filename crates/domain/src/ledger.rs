@@ -371,6 +371,28 @@ impl StockCommand {
     }
 }
 
+/// Whether a location in `status` may take part in `cmd` as `location`: holds and till
+/// sales only at open locations; receipts, returns and incoming transfers not at closed
+/// ones (a planned store may stock up before it opens). Counts, adjustments, releases and
+/// outgoing transfers are allowed anywhere, so a closed store can be emptied.
+pub fn check_status(cmd: &StockCommand, location: &LocationCode, status: crate::location::LocationStatus) -> DomainResult<()> {
+    use crate::location::LocationStatus as S;
+    let needs_open = matches!(cmd, StockCommand::Reserve { .. } | StockCommand::Sell { .. });
+    let incoming = match cmd {
+        StockCommand::Receive { .. } | StockCommand::Return { .. } => true,
+        StockCommand::TransferOut { to_location_code, .. } => to_location_code == location,
+        _ => false,
+    };
+    match status {
+        S::Open => Ok(()),
+        _ if needs_open => {
+            Err(DomainError::rule("location_not_open", format!("{location} is {}: it neither holds nor sells stock", status.as_str())))
+        }
+        S::Closed if incoming => Err(DomainError::rule("location_closed", format!("{location} is closed: it takes no stock in"))),
+        _ => Ok(()),
+    }
+}
+
 /// The part of the ledger a command touches, loaded by storage before [`decide`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerView {
@@ -477,7 +499,7 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
             d.finish("stock.received")
         }
         StockCommand::Adjust { key, delta, reason } => {
-            if *delta == 0 || delta.abs() > QUANTITY_MAX {
+            if *delta == 0 || delta.unsigned_abs() > QUANTITY_MAX as u64 {
                 return Err(DomainError::invalid(
                     "delta",
                     "invalid_delta",
@@ -673,6 +695,17 @@ fn close_reservation(
     d.finish(event)
 }
 
+/// A reference: at most 200 characters, no control characters.
+fn check_reference(r: &str) -> DomainResult<()> {
+    if r.chars().count() > 200 {
+        return Err(DomainError::invalid("reference", "too_long", "reference must be at most 200 characters"));
+    }
+    if r.chars().any(char::is_control) {
+        return Err(DomainError::invalid("reference", "invalid_text", "reference must not contain control characters"));
+    }
+    Ok(())
+}
+
 fn insufficient(key: &StockKey, wanted: Quantity, available: i64) -> DomainError {
     DomainError::rule(
         "insufficient_stock",
@@ -742,10 +775,8 @@ impl<'v> Draft<'v> {
                 ),
             ));
         }
-        if let Some(r) = &reference
-            && r.chars().count() > 200
-        {
-            return Err(DomainError::invalid("reference", "too_long", "reference must be at most 200 characters"));
+        if let Some(r) = &reference {
+            check_reference(r)?;
         }
         self.positions.insert(key.clone(), after);
         self.entries.push(Entry {
@@ -770,8 +801,8 @@ impl<'v> Draft<'v> {
                 format!("{} damaged at {} would go to {}", key.sku_code, key.location_code, after.damaged),
             ));
         }
-        if reference.as_ref().is_some_and(|r| r.chars().count() > 200) {
-            return Err(DomainError::invalid("reference", "too_long", "reference must be at most 200 characters"));
+        if let Some(r) = &reference {
+            check_reference(r)?;
         }
         self.positions.insert(key.clone(), after);
         self.entries.push(Entry {

@@ -36,7 +36,8 @@ pub struct PriceChange {
     pub list_price: Fen,
     /// A member price, when members pay less. Channel-blind like the list price.
     pub member_price: Option<Fen>,
-    pub effective_at: Timestamp,
+    /// When the price takes effect; `None` is the instant it is scheduled.
+    pub effective_at: Option<Timestamp>,
     pub note: Option<String>,
 }
 
@@ -56,8 +57,8 @@ pub struct PriceVersion {
     pub note: Option<String>,
 }
 
-/// How far in the past an effective time may lie and still count as "now" (clock skew).
-pub const BACKDATE_TOLERANCE_SECONDS: i64 = 60;
+/// The furthest ahead a price may be scheduled.
+pub const SCHEDULE_YEARS_MAX: i16 = 5;
 
 impl PriceChange {
     /// Validates a change against the clock: member price not above list price, effective
@@ -72,12 +73,22 @@ impl PriceChange {
                 "a member price may not exceed the list price",
             ));
         }
-        if self.effective_at.as_second() < now.as_second() - BACKDATE_TOLERANCE_SECONDS {
-            return Err(DomainError::invalid(
-                "effective_at",
-                "price_effective_in_past",
-                "a price cannot take effect in the past: history is never rewritten",
-            ));
+        if let Some(at) = self.effective_at {
+            if at < now {
+                return Err(DomainError::invalid(
+                    "effective_at",
+                    "price_effective_in_past",
+                    "a price cannot take effect in the past (history is never rewritten): leave effective_at out for now",
+                ));
+            }
+            let horizon = now.checked_add(jiff::SignedDuration::from_hours(24 * 366 * i64::from(SCHEDULE_YEARS_MAX))).unwrap_or(now);
+            if at > horizon {
+                return Err(DomainError::invalid(
+                    "effective_at",
+                    "price_effective_too_far",
+                    format!("a price is scheduled at most {SCHEDULE_YEARS_MAX} years ahead"),
+                ));
+            }
         }
         if let Some(note) = &self.note
             && note.chars().count() > 200
@@ -94,7 +105,7 @@ impl PriceChange {
             version: latest_version + 1,
             list_price: self.list_price,
             member_price: self.member_price,
-            effective_at: self.effective_at,
+            effective_at: self.effective_at.unwrap_or(now),
             scheduled_at: now,
             note: self.note,
         }
@@ -154,7 +165,7 @@ mod tests {
         SkuCode::parse("NOTE13-BLK-256").unwrap()
     }
     fn change(price: i64, at: i64) -> PriceChange {
-        PriceChange { sku_code: sku(), list_price: Fen::new(price), member_price: None, effective_at: ts(at), note: None }
+        PriceChange { sku_code: sku(), list_price: Fen::new(price), member_price: None, effective_at: Some(ts(at)), note: None }
     }
 
     #[test]
@@ -186,8 +197,12 @@ mod tests {
 
     #[test]
     fn changes_cannot_backdate_or_price_members_above_list() {
-        assert_eq!(change(100, -61).validate(ts(0)).unwrap_err().code, "price_effective_in_past");
-        assert!(change(100, -59).validate(ts(0)).is_ok());
+        assert_eq!(change(100, -1).validate(ts(0)).unwrap_err().code, "price_effective_in_past");
+        assert!(change(100, 0).validate(ts(0)).is_ok());
+        let mut now = change(100, 0);
+        now.effective_at = None;
+        assert_eq!(now.validate(ts(5)).unwrap().into_version(0, ts(5)).effective_at, ts(5));
+        assert_eq!(change(100, 6 * 366 * 86_400).validate(ts(0)).unwrap_err().code, "price_effective_too_far");
         let mut c = change(100, 10);
         c.member_price = Some(Fen::new(101));
         assert_eq!(c.validate(ts(0)).unwrap_err().code, "member_price_above_list_price");

@@ -166,6 +166,31 @@ async fn bad_input_gets_problem_json_and_writes_nothing() {
     .await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_idempotency_key")));
 
+    let (s, p) = problem(
+        app.client
+            .post(app.url("/api/v1/stock/adjustments"))
+            .json(&json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "delta": i64::MIN, "reason": "x"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_delta")));
+    let (s, p) = problem(app.client.get(app.url(&format!("/api/v1/skus?q={}", "A".repeat(5000)))).send().await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_query")));
+    assert_eq!(ok(app.get("/api/v1/skus?q=%25").await)["items"].as_array().unwrap().len(), 0, "a % in the search matches itself");
+    let back = jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(20)).unwrap();
+    let (s, p) = problem(
+        app.client
+            .post(app.url("/api/v1/skus/NOTE13-BLK/prices"))
+            .json(&json!({"list_price_fen": 100, "effective_at": back.to_string()}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("price_effective_in_past")));
+
     // Nothing above wrote anything: one SKU, no stock, no entries.
     assert_eq!(ok(app.get("/api/v1/skus").await)["items"].as_array().unwrap().len(), 1);
     assert_eq!(ok(app.get("/api/v1/stock/entries").await)["items"].as_array().unwrap().len(), 0);

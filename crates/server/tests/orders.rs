@@ -364,3 +364,52 @@ async fn one_customer_across_channels_keeps_one_history_and_one_balance() {
     assert_eq!(sum, 0, "the points history adds up to the balance");
     assert!(app.db.audit_ledger().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_orders_hold_moves_only_with_the_order() {
+    let app = network().await;
+    let order = ok(app
+        .post(
+            "/api/v1/orders",
+            json!({"store_code": "D-HZ", "fulfilment": "carry_out", "lines": [{"sku_code": "BAND9-BLK", "quantity": 2}]}),
+        )
+        .await);
+    let r = order["allocations"][0]["reservation_id"].as_str().unwrap().to_owned();
+    for action in ["release", "commit"] {
+        let (s, p) = app.post(&format!("/api/v1/reservations/{r}/{action}"), json!({})).await;
+        assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("reservation_belongs_to_order")), "{action}");
+    }
+    let (s, p) = app
+        .post(
+            "/api/v1/orders",
+            json!({"fulfilment": "pickup", "pickup_store_code": "NOPE", "lines": [{"sku_code": "BAND9-BLK", "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("store_not_found")));
+}
+
+#[tokio::test]
+async fn closed_stores_neither_sell_nor_promise() {
+    let app = network().await;
+    let res = app
+        .client
+        .patch(app.url("/api/v1/stores/D-HZ"))
+        .json(&json!({"status": "closed", "closed_on": "2026-01-01"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let (s, p) = app.post("/api/v1/stock/sales", json!({"location_code": "D-HZ", "sku_code": "BAND9-BLK", "quantity": 1})).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("location_not_open")));
+    let (s, p) = app.post("/api/v1/stock/receipts", json!({"location_code": "D-HZ", "sku_code": "BAND9-BLK", "quantity": 1})).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("location_closed")));
+    let avail = ok(app.get("/api/v1/skus/BAND9-BLK/availability").await);
+    assert_eq!(avail["total"]["available"], 10, "only the open warehouse's 10 are promised");
+    // Emptying a closed store still works.
+    ok(app
+        .post(
+            "/api/v1/stock/transfers",
+            json!({"from_location_code": "D-HZ", "to_location_code": "WH-N", "sku_code": "BAND9-BLK", "quantity": 2}),
+        )
+        .await);
+}

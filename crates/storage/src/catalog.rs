@@ -215,11 +215,15 @@ impl Db {
     /// SKUs by code, filtered, one page at a time.
     pub async fn skus(&self, f: &SkuFilter, page: &PageRequest) -> StoreResult<Page<SkuRecord>> {
         let limit = page.limit()?;
-        let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase()));
+        if f.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+            return Err(DomainError::invalid("q", "invalid_query", "q is at most 100 characters").into());
+        }
+        // LIKE wildcards in the search text match themselves.
+        let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
         let rows = sqlx::query(concat!(
             sku_select!(),
             "WHERE s.code > ? AND (? IS NULL OR s.product_code = ?) AND (? IS NULL OR p.category = ?) \
-             AND (? IS NULL OR s.active = ?) AND (? IS NULL OR lower(s.name) LIKE ? OR lower(s.code) LIKE ?) \
+             AND (? IS NULL OR s.active = ?) AND (? IS NULL OR lower(s.name) LIKE ? ESCAPE '\\' OR lower(s.code) LIKE ? ESCAPE '\\') \
              ORDER BY s.code LIMIT ?"
         ))
         .bind(page.after_key()?)
@@ -263,7 +267,7 @@ impl Db {
                             sku_code: s.code.clone(),
                             list_price: *price,
                             member_price: None,
-                            effective_at: now,
+                            effective_at: None,
                             note: Some("catalog import".into()),
                         };
                         let v = crate::prices::append_version(tx.conn(), change, now).await?;

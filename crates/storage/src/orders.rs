@@ -322,25 +322,11 @@ async fn open_store(conn: &mut SqliteConnection, code: &LocationCode, field: &st
     }
 }
 
-/// The point of a county-level division: the mean of the network's locations in it, else in
-/// its prefecture, else in its province. (Replaced by the reference map of divisions later.)
-async fn county_point(conn: &mut SqliteConnection, county: &str) -> StoreResult<GeoPoint> {
-    for prefix in [&county[..6.min(county.len())], &county[..4.min(county.len())], &county[..2.min(county.len())]] {
-        let (lon, lat): (Option<f64>, Option<f64>) =
-            sqlx::query_as("SELECT AVG(longitude), AVG(latitude) FROM locations WHERE county_code LIKE ?")
-                .bind(format!("{prefix}%"))
-                .fetch_one(&mut *conn)
-                .await?;
-        if let (Some(longitude), Some(latitude)) = (lon, lat) {
-            return Ok(GeoPoint { longitude, latitude });
-        }
-    }
-    Err(DomainError::rule(
-        "unknown_destination",
-        format!("no location of the network lies in or near division {county}: give longitude and latitude"),
-    )
-    .at("destination")
-    .into())
+/// The point of a division (county-level or township) from the reference map.
+fn division_point(code: &str) -> StoreResult<GeoPoint> {
+    crate::reference::divisions().point_of(code).ok_or_else(|| {
+        DomainError::invalid("destination.county_code", "unknown_destination", format!("{code} is not a division code (NBS 2023)")).into()
+    })
 }
 
 /// Which open locations may fulfil.
@@ -578,6 +564,14 @@ impl Db {
             Channel::Store(code) => Some((code.clone(), open_store(tx.conn(), code, "store_code").await?)),
             Channel::Online => None,
         };
+        if let Some(pickup) = &new.pickup_store {
+            let (can_pickup, _) = open_store(tx.conn(), pickup, "pickup_store_code").await?;
+            if !can_pickup {
+                return Err(DomainError::rule("pickup_not_offered", format!("store {pickup} does not hand over online orders"))
+                    .at("pickup_store_code")
+                    .into());
+            }
+        }
         if let Some(m) = &new.customer {
             sqlx::query("INSERT INTO customers (mobile, points_balance, created_at_us) VALUES (?, 0, ?) ON CONFLICT (mobile) DO NOTHING")
                 .bind(m.as_str())
@@ -613,7 +607,7 @@ impl Db {
         let discount: i64 = lines.iter().map(|l| l.discount.get()).sum();
         let (destination, county) = match &new.destination {
             Some(Destination::Point(p)) => (Some(*p), None),
-            Some(Destination::County(c)) => (Some(county_point(tx.conn(), c).await?), Some(c.clone())),
+            Some(Destination::County(c)) => (Some(division_point(c)?), Some(c.clone())),
             None => (None, None),
         };
         let code = new.pickup_store.as_ref().map(|_| pickup_code(Uuid::new_v4().as_u64_pair().0));

@@ -37,7 +37,7 @@ pub(crate) async fn versions_of(conn: &mut SqliteConnection, sku: &str) -> Store
 
 /// Validates and appends a price version inside an open transaction.
 pub(crate) async fn append_version(conn: &mut SqliteConnection, change: PriceChange, now: Timestamp) -> StoreResult<PriceVersion> {
-    let change = PriceChange { effective_at: crate::stored(change.effective_at), ..change.validate(now)? };
+    let change = PriceChange { effective_at: change.effective_at.map(crate::stored), ..change.validate(now)? };
     let exists: Option<String> =
         sqlx::query_scalar("SELECT code FROM skus WHERE code = ?").bind(change.sku_code.as_str()).fetch_optional(&mut *conn).await?;
     if exists.is_none() {

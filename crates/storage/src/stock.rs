@@ -6,13 +6,14 @@ use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use tongjia_domain::DomainError;
 use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
 use tongjia_domain::ledger::{
     Availability, Decision, EntryKind, LedgerView, Position, Quantity, Reservation, ReservationStatus, StockCommand, StockKey, Transfer,
-    TransferStatus, decide,
+    TransferStatus, check_status, decide,
 };
+use tongjia_domain::location::LocationStatus;
 use uuid::Uuid;
 
 use crate::catalog::{sku_exists, unknown_sku};
@@ -117,7 +118,7 @@ async fn load_transfer(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<Opt
 
 /// Refuses keys naming a location, SKU or partner that does not exist.
 /// `known` remembers codes already checked in this transaction (bulk imports check each once).
-async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand, known: &mut HashSet<String>) -> StoreResult<()> {
+async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand, known: &mut HashMap<String, String>) -> StoreResult<()> {
     let (locations, skus, owners): (Vec<&LocationCode>, Vec<&SkuCode>, Vec<&Owner>) = match cmd {
         StockCommand::Receive { key, .. }
         | StockCommand::Adjust { key, .. }
@@ -137,17 +138,21 @@ async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand, known
         | StockCommand::TransferIn { .. } => return Ok(()),
     };
     for l in locations {
-        if !known.insert(format!("L|{l}")) {
-            continue;
-        }
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT code FROM locations WHERE code = ?").bind(l.as_str()).fetch_optional(&mut *conn).await?;
-        if found.is_none() {
-            return Err(unknown_location(l.as_str()));
-        }
+        let key = format!("L|{l}");
+        let status = match known.get(&key) {
+            Some(status) => status.clone(),
+            None => {
+                let status: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM locations WHERE code = ?").bind(l.as_str()).fetch_optional(&mut *conn).await?;
+                let status = status.ok_or_else(|| unknown_location(l.as_str()))?;
+                known.insert(key, status.clone());
+                status
+            }
+        };
+        check_status(cmd, l, parse(LocationStatus::parse(&status))?)?;
     }
     for s in skus {
-        if !known.insert(format!("S|{s}")) {
+        if known.insert(format!("S|{s}"), String::new()).is_some() {
             continue;
         }
         if sku_exists(&mut *conn, s.as_str()).await?.is_none() {
@@ -156,7 +161,7 @@ async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand, known
     }
     for o in owners {
         if let Owner::Partner(p) = o {
-            if !known.insert(format!("P|{p}")) {
+            if known.insert(format!("P|{p}"), String::new()).is_some() {
                 continue;
             }
             let found: Option<String> =
@@ -335,6 +340,23 @@ impl Db {
         }
         let mut tx = self.begin(idem, now).await?;
         let now = tx.now;
+        // A hold that belongs to an order moves only with the order (pay, ship, cancel...).
+        if let StockCommand::Release { reservation_id }
+        | StockCommand::Commit { reservation_id, .. }
+        | StockCommand::Extend { reservation_id, .. } = &cmd
+        {
+            let order: Option<String> = sqlx::query_scalar("SELECT order_id FROM order_allocations WHERE reservation_id = ?")
+                .bind(reservation_id.to_string())
+                .fetch_optional(tx.conn())
+                .await?;
+            if let Some(order) = order {
+                return Err(DomainError::conflict(
+                    "reservation_belongs_to_order",
+                    format!("reservation {reservation_id} holds stock for order {order}: act on the order"),
+                )
+                .into());
+            }
+        }
         let decision = execute_in(tx.conn(), &cmd, now).await?;
         tx.emit(&decision.event_type, &subject(&decision), &decision).await?;
         tx.commit(decision).await
@@ -345,7 +367,7 @@ impl Db {
     pub async fn execute_all(&self, cmds: &[StockCommand], mut progress: impl FnMut(usize)) -> Result<usize, (usize, StoreError)> {
         let mut tx = self.begin::<()>(None, Timestamp::now()).await.map_err(|e| (0, e))?;
         let now = tx.now;
-        let mut known = HashSet::new();
+        let mut known = HashMap::new();
         for (i, cmd) in cmds.iter().enumerate() {
             let d = execute_known(tx.conn(), cmd, now, &mut known).await.map_err(|e| (i, e))?;
             tx.emit(&d.event_type, &subject(&d), &d).await.map_err(|e| (i, e))?;
@@ -402,12 +424,18 @@ impl Db {
     }
 
     /// Availability of a SKU at every location that holds or held it, summed over owners.
-    pub async fn availability(&self, sku: &SkuCode, location: Option<&LocationCode>) -> StoreResult<Vec<(LocationCode, Availability)>> {
+    /// Each location's status comes along: only open locations can promise.
+    pub async fn availability(
+        &self,
+        sku: &SkuCode,
+        location: Option<&LocationCode>,
+    ) -> StoreResult<Vec<(LocationCode, LocationStatus, Availability)>> {
         let loc = location.map(LocationCode::as_str);
-        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT p.location_code, SUM(p.on_hand), SUM(p.reserved), COALESCE(MAX(s.quantity), 0) FROM stock_positions p \
+        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT p.location_code, l.status, SUM(p.on_hand), SUM(p.reserved), COALESCE(MAX(s.quantity), 0) FROM stock_positions p \
+             JOIN locations l ON l.code = p.location_code \
              LEFT JOIN safety_stock s ON s.location_code = p.location_code AND s.sku_code = p.sku_code \
-             WHERE p.sku_code = ? AND (? IS NULL OR p.location_code = ?) GROUP BY p.location_code ORDER BY p.location_code",
+             WHERE p.sku_code = ? AND (? IS NULL OR p.location_code = ?) GROUP BY p.location_code, l.status ORDER BY p.location_code",
         )
         .bind(sku.as_str())
         .bind(loc)
@@ -415,7 +443,9 @@ impl Db {
         .fetch_all(&self.read)
         .await?;
         rows.into_iter()
-            .map(|(l, on_hand, reserved, safety)| Ok((parse(LocationCode::parse(&l))?, Availability::new(on_hand, reserved, safety))))
+            .map(|(l, status, on_hand, reserved, safety)| {
+                Ok((parse(LocationCode::parse(&l))?, parse(LocationStatus::parse(&status))?, Availability::new(on_hand, reserved, safety)))
+            })
             .collect()
     }
 
@@ -488,7 +518,7 @@ impl Db {
 
 /// Decides and writes one command inside an open transaction.
 pub(crate) async fn execute_in(conn: &mut SqliteConnection, cmd: &StockCommand, now: Timestamp) -> StoreResult<Decision> {
-    execute_known(conn, cmd, now, &mut HashSet::new()).await
+    execute_known(conn, cmd, now, &mut HashMap::new()).await
 }
 
 /// [`execute_in`], skipping the reference checks already made in this transaction.
@@ -496,7 +526,7 @@ async fn execute_known(
     conn: &mut SqliteConnection,
     cmd: &StockCommand,
     now: Timestamp,
-    known: &mut HashSet<String>,
+    known: &mut HashMap<String, String>,
 ) -> StoreResult<Decision> {
     check_references(&mut *conn, cmd, known).await?;
     let view = load_view(&mut *conn, cmd).await?;

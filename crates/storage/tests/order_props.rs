@@ -66,7 +66,7 @@ async fn seeded(dir: &std::path::Path) -> Db {
             sku_code: SkuCode::parse(sku).unwrap(),
             list_price: Fen::new(99_900 + i as i64 * 777),
             member_price: Some(Fen::new(95_000)),
-            effective_at: Timestamp::now(),
+            effective_at: None,
             note: None,
         };
         db.schedule_price(change, None).await.unwrap();

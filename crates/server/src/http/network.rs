@@ -352,8 +352,8 @@ async fn nearest_stores(State(app): State<AppState>, Params(q): Params<NearestQu
                     .availability(&sku, None)
                     .await?
                     .into_iter()
-                    .filter(|(_, a)| a.available > 0)
-                    .map(|(l, a)| (l.to_string(), a.available))
+                    .filter(|(_, status, a)| *status == tongjia_domain::location::LocationStatus::Open && a.available > 0)
+                    .map(|(l, _, a)| (l.to_string(), a.available))
                     .collect(),
             )
         }

@@ -139,7 +139,7 @@ async fn schedule_price(State(app): State<AppState>, Path(sku): Path<String>, m:
         sku_code: SkuCode::parse(&sku)?,
         list_price: Fen::price(b.list_price_fen, "list_price_fen")?,
         member_price: b.member_price_fen.map(|m| Fen::price(m, "member_price_fen")).transpose()?,
-        effective_at: b.effective_at.unwrap_or_else(Timestamp::now),
+        effective_at: b.effective_at,
         note: b.note.clone(),
     };
     let render = |v: &PriceVersion| to_json(&PriceVersionView::from(v));

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tongjia_domain::DomainError;
 use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
 use tongjia_domain::ledger::{Availability, Decision, Entry, Position, Quantity, Reservation, StockCommand, StockKey, Transfer};
+use tongjia_domain::location::LocationStatus;
 use tongjia_storage::{EntryRecord, PositionRecord, StockFilter};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -514,6 +515,8 @@ async fn list_entries(State(app): State<AppState>, Params(q): Params<StockQuery>
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AvailabilityView {
     location_code: Option<String>,
+    /// The location's status (`open`, `planned`, `closed`); only open ones can promise.
+    status: Option<String>,
     on_hand: i64,
     reserved: i64,
     safety_stock: i64,
@@ -522,9 +525,10 @@ pub(crate) struct AvailabilityView {
 }
 
 impl AvailabilityView {
-    fn new(location: Option<&LocationCode>, a: &Availability) -> Self {
+    fn new(location: Option<(&LocationCode, LocationStatus)>, a: &Availability) -> Self {
         AvailabilityView {
-            location_code: location.map(ToString::to_string),
+            location_code: location.map(|(l, _)| l.to_string()),
+            status: location.map(|(_, s)| s.as_str().to_owned()),
             on_hand: a.on_hand,
             reserved: a.reserved,
             safety_stock: a.safety_stock,
@@ -536,7 +540,7 @@ impl AvailabilityView {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct NetworkAvailability {
     sku_code: String,
-    /// Summed over the network; `available` is the sum of each location's available.
+    /// Summed over the network's open locations; `available` is the sum of each one's.
     total: AvailabilityView,
     locations: Vec<AvailabilityView>,
 }
@@ -559,8 +563,13 @@ async fn availability(
         return Err(ApiError::not_found("sku_not_found", format!("no SKU {sku}")));
     }
     let location = q.location_code.as_deref().map(LocationCode::parse).transpose()?;
+    if let Some(l) = &location
+        && app.db.location(l.as_str()).await?.is_none()
+    {
+        return Err(ApiError::not_found("location_not_found", format!("no location {l}")));
+    }
     let rows = app.db.availability(&code, location.as_ref()).await?;
-    let total = rows.iter().fold(Availability::default(), |t, (_, a)| Availability {
+    let total = rows.iter().filter(|(_, s, _)| *s == LocationStatus::Open).fold(Availability::default(), |t, (_, _, a)| Availability {
         on_hand: t.on_hand + a.on_hand,
         reserved: t.reserved + a.reserved,
         safety_stock: t.safety_stock + a.safety_stock,
@@ -569,6 +578,6 @@ async fn availability(
     Ok(Json(NetworkAvailability {
         sku_code: sku,
         total: AvailabilityView::new(None, &total),
-        locations: rows.iter().map(|(l, a)| AvailabilityView::new(Some(l), a)).collect(),
+        locations: rows.iter().map(|(l, s, a)| AvailabilityView::new(Some((l, *s)), a)).collect(),
     }))
 }
