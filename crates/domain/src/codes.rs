@@ -9,19 +9,22 @@ use crate::error::{DomainError, DomainResult};
 /// Longest code accepted, in bytes.
 pub const CODE_LEN_MAX: usize = 32;
 
-/// Checks a human code: 1–32 ASCII letters, digits, `-`, `_` or `.`, starting with a letter
-/// or digit. `field` names the input for the error.
+/// Checks a human code: 1–32 upper-case ASCII letters, digits, `-`, `_` or `.`, starting
+/// with a letter or digit. Upper case only, so that two codes never differ by case alone.
+/// `field` names the input for the error.
 pub fn check_code(field: &str, raw: &str) -> DomainResult<()> {
     let ok_len = !raw.is_empty() && raw.len() <= CODE_LEN_MAX;
-    let ok_first = raw.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let ok_chars = raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    let ok_first = raw.chars().next().is_some_and(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    let ok_chars = raw.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
     if ok_len && ok_first && ok_chars {
         Ok(())
     } else {
         Err(DomainError::invalid(
             field,
             "invalid_code",
-            format!("'{raw}' is not a valid code: 1-{CODE_LEN_MAX} letters, digits, '-', '_' or '.', starting with a letter or digit"),
+            format!(
+                "'{raw}' is not a valid code: 1-{CODE_LEN_MAX} upper-case letters, digits, '-', '_' or '.', starting with a letter or digit"
+            ),
         ))
     }
 }
@@ -129,7 +132,7 @@ mod tests {
     #[test]
     fn codes_refuse_empty_long_and_odd_characters() {
         assert!(SkuCode::parse("NOTE13-BLK-256").is_ok());
-        for bad in ["", "-X", "A B", "名字", &"X".repeat(33)] {
+        for bad in ["", "-X", "A B", "名字", "note13", &"X".repeat(33)] {
             assert_eq!(SkuCode::parse(bad).unwrap_err().code, "invalid_code", "{bad}");
         }
     }

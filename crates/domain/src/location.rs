@@ -202,6 +202,10 @@ pub struct Capabilities {
     pub delivery_radius_km: u32,
 }
 
+/// Earliest and latest dates a location may open or close on.
+pub const DATE_MIN: Date = jiff::civil::date(1990, 1, 1);
+pub const DATE_MAX: Date = jiff::civil::date(2100, 12, 31);
+
 /// Largest delivery radius accepted.
 pub const DELIVERY_RADIUS_KM_MAX: u32 = 500;
 
@@ -266,6 +270,20 @@ impl Location {
                 return Err(DomainError::invalid("closed_on", "closed_on_required", "a closed location needs its closing date"));
             }
             _ => {}
+        }
+        if draft.kind == LocationKind::TownshipAuthorized && draft.township_code.is_none() {
+            return Err(DomainError::invalid("township_code", "township_required", "a township store names its township"));
+        }
+        for (field, d) in [("opened_on", draft.opened_on), ("closed_on", draft.closed_on)] {
+            if let Some(d) = d
+                && !(DATE_MIN..=DATE_MAX).contains(&d)
+            {
+                return Err(DomainError::invalid(
+                    field,
+                    "date_out_of_range",
+                    format!("{field} must lie between {DATE_MIN} and {DATE_MAX}"),
+                ));
+            }
         }
         if let (Some(o), Some(c)) = (draft.opened_on, draft.closed_on)
             && c < o

@@ -65,40 +65,56 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Mutation<T> {
                 ));
             }
         }
-        let body = parse_json(bytes)?;
+        let value = parse_value(bytes)?;
+        // The fingerprint is of the parsed body in a canonical form (keys sorted, no spacing),
+        // so the same request written differently is still the same request.
+        let canonical = serde_json::to_vec(&value).unwrap_or_default();
+        let body = from_value(value)?;
         let scope = format!("{} {}", parts.method, parts.uri.path());
         let mut hasher = Sha256::new();
         hasher.update(scope.as_bytes());
         hasher.update([0]);
-        hasher.update(bytes);
+        hasher.update(&canonical);
         Ok(Mutation { body, key, scope, request_hash: hex::encode(hasher.finalize()) })
     }
 }
 
-/// Parses JSON, telling malformed JSON (400) from well-formed JSON of the wrong shape (422,
-/// naming the field by its path).
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut de);
-    if parsed.is_ok()
-        && let Err(e) = de.end()
-    {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {e}")));
+/// The longest stretch of input echoed back in an error's detail.
+const ECHO_CHARS_MAX: usize = 200;
+
+/// Cuts an error text that may quote the caller's input.
+fn clip(text: String) -> String {
+    if text.chars().count() <= ECHO_CHARS_MAX { text } else { format!("{}…", text.chars().take(ECHO_CHARS_MAX).collect::<String>()) }
+}
+
+/// Parses the body as a JSON object: anything that is not JSON is a 400; JSON that is not an
+/// object (an array, a number) is a 422.
+fn parse_value(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", clip(format!("the body is not valid JSON: {e}"))))?;
+    if !value.is_object() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "body_not_object", "the body must be a JSON object"));
     }
-    parsed.map_err(|e| {
+    Ok(value)
+}
+
+/// Reads a request type from a parsed body, naming the bad field by its path.
+fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-            return ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {inner}"));
-        }
-        let field = if path == "." { String::new() } else { path };
-        let message = inner.to_string();
-        let code = if message.starts_with("unknown field") {
-            "unknown_field"
-        } else if message.starts_with("missing field") {
-            "missing_field"
+        let message = clip(e.into_inner().to_string());
+        let (code, named) = if let Some(rest) = message.strip_prefix("unknown field `") {
+            ("unknown_field", rest.split('`').next().map(str::to_owned))
+        } else if let Some(rest) = message.strip_prefix("missing field `") {
+            ("missing_field", rest.split('`').next().map(str::to_owned))
         } else {
-            "invalid_field"
+            ("invalid_field", None)
+        };
+        let parent = if path == "." { String::new() } else { path };
+        let field = match named {
+            Some(name) if parent.is_empty() => name,
+            Some(name) if code == "missing_field" => format!("{parent}.{name}"),
+            _ => parent,
         };
         let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message.clone());
         err.errors.push(FieldError { field, code: code.to_owned(), message });
@@ -114,7 +130,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         Query::<T>::try_from_uri(&parts.uri).map(|Query(v)| Params(v)).map_err(|e| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", format!("bad query parameters: {}", e.body_text()))
+            let text = e.body_text();
+            let detail = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text).to_owned();
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", clip(format!("bad query parameters: {detail}")))
         })
     }
 }

@@ -191,6 +191,18 @@ async fn bad_input_gets_problem_json_and_writes_nothing() {
     .await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("price_effective_in_past")));
 
+    let (s, p) = problem(post_raw("/api/v1/skus/NOTE13-BLK/prices", "[12300, null]").await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("body_not_object")));
+    let (s, p) = problem(post_raw("/api/v1/stock/receipts", "{\"foo\":").await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+    let (s, p) = problem(post_raw("/api/v1/stock/receipts", "{}").await.unwrap()).await;
+    assert_eq!(
+        (s, p["code"].as_str(), p["errors"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("missing_field"), Some("location_code"))
+    );
+    let (s, p) = problem(app.client.get(app.url("/api/v1/stock/entries?after=4142")).send().await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_cursor")));
+
     // Nothing above wrote anything: one SKU, no stock, no entries.
     assert_eq!(ok(app.get("/api/v1/skus").await)["items"].as_array().unwrap().len(), 1);
     assert_eq!(ok(app.get("/api/v1/stock/entries").await)["items"].as_array().unwrap().len(), 0);
@@ -211,6 +223,17 @@ async fn an_idempotency_key_applies_once_and_refuses_another_body() {
     let stock = ok(app.get("/api/v1/stock?location_code=D-1").await);
     assert_eq!(stock["items"][0]["on_hand"], 10, "the receipt applied once");
 
+    // The same request with its keys in another order is the same request.
+    let reordered = app
+        .client
+        .post(app.url("/api/v1/stock/receipts"))
+        .header("Idempotency-Key", "rcpt-1")
+        .header("content-type", "application/json")
+        .body(r#"{"quantity": 10, "sku_code": "NOTE13-BLK", "location_code": "D-1"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reordered.headers().get("idempotent-replayed").unwrap(), "true");
     let other = app
         .post_with_key("/api/v1/stock/receipts", "rcpt-1", json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 11}))
         .await;

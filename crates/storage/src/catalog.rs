@@ -135,7 +135,7 @@ impl Db {
         let exists: Option<String> =
             sqlx::query_scalar("SELECT code FROM products WHERE code = ?").bind(p.code.as_str()).fetch_optional(tx.conn()).await?;
         if exists.is_some() {
-            return Err(DomainError::conflict("product_exists", format!("product {} already exists", p.code)).at("code").into());
+            return Err(DomainError::conflict("product_exists", format!("product {} already exists", p.code)).at("product_code").into());
         }
         let now = tx.now;
         put_product(tx.conn(), &p, now).await?;
@@ -167,7 +167,7 @@ impl Db {
     pub async fn create_sku(&self, s: NewSku, idem: Option<&Idem<'_, SkuRecord>>) -> StoreResult<SkuRecord> {
         let mut tx = self.begin(idem, Timestamp::now()).await?;
         if sku_by_code(tx.conn(), s.code.as_str()).await?.is_some() {
-            return Err(DomainError::conflict("sku_exists", format!("SKU {} already exists", s.code)).at("code").into());
+            return Err(DomainError::conflict("sku_exists", format!("SKU {} already exists", s.code)).at("sku_code").into());
         }
         let product: Option<String> =
             sqlx::query_scalar("SELECT code FROM products WHERE code = ?").bind(s.product_code.as_str()).fetch_optional(tx.conn()).await?;

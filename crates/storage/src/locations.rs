@@ -138,7 +138,7 @@ impl Db {
             .await?
             .rows_affected();
         if inserted == 0 {
-            return Err(DomainError::conflict("partner_exists", format!("partner {} already exists", p.code)).at("code").into());
+            return Err(DomainError::conflict("partner_exists", format!("partner {} already exists", p.code)).at("partner_code").into());
         }
         tx.emit("partner.created", p.code.as_str(), &p).await?;
         tx.commit(p).await
@@ -162,7 +162,9 @@ impl Db {
     pub async fn create_location(&self, l: Location, idem: Option<&Idem<'_, LocationRecord>>) -> StoreResult<LocationRecord> {
         let mut tx = self.begin(idem, Timestamp::now()).await?;
         if location_by_code(tx.conn(), l.code.as_str()).await?.is_some() {
-            return Err(DomainError::conflict("location_exists", format!("location {} already exists", l.code)).at("code").into());
+            return Err(DomainError::conflict("location_exists", format!("location {} already exists", l.code))
+                .at(if l.kind.is_store() { "store_code" } else { "warehouse_code" })
+                .into());
         }
         check_site(&l)?;
         check_partner(tx.conn(), l.partner_code.as_ref()).await?;

@@ -793,7 +793,12 @@ impl Db {
         let mut tx = self.begin(idem, Timestamp::now()).await?;
         let mut order = tx.order(id).await?;
         if matches!(action, OrderAction::Ship | OrderAction::MarkReady) && order.status == OrderStatus::Paid {
-            next_status(order.fulfilment, OrderStatus::Fulfilling, action)?;
+            // Report the order's real status when the step after fulfilment is not allowed.
+            next_status(order.fulfilment, OrderStatus::Fulfilling, action).map_err(|_| {
+                next_status(order.fulfilment, order.status, action)
+                    .err()
+                    .unwrap_or_else(|| DomainError::conflict("illegal_transition", "not allowed"))
+            })?;
             tx.transition(&mut order, OrderAction::Fulfil).await?;
         }
         match action {
@@ -1030,7 +1035,7 @@ impl Db {
     /// Every change to a member's points, oldest first.
     pub async fn points_history(&self, mobile: &Mobile, page: &PageRequest) -> StoreResult<Page<PointsEntry>> {
         let limit = page.limit()?;
-        let after: i64 = page.after_key()?.parse().unwrap_or(0);
+        let after: i64 = page.after_seq()?;
         let rows: Vec<(i64, Option<String>, i64, String, i64)> = sqlx::query_as(
             "SELECT seq, order_id, delta, reason, recorded_at_us FROM points_entries WHERE mobile = ? AND seq > ? ORDER BY seq LIMIT ?",
         )

@@ -24,7 +24,7 @@ impl Db {
     /// Events after the cursor, oldest first, optionally of one type.
     pub async fn events(&self, event_type: Option<&str>, page: &PageRequest) -> StoreResult<Page<Event>> {
         let limit = page.limit()?;
-        let after: i64 = page.after_key()?.parse().unwrap_or(0);
+        let after: i64 = page.after_seq()?;
         let events = self.events_after(after, event_type, limit + 1).await?;
         Ok(Page::from_rows(events, limit, |e| e.seq.to_string()))
     }

@@ -26,6 +26,14 @@ impl PageRequest {
             Some(_) => Err(DomainError::invalid("limit", "invalid_limit", format!("limit must be between 1 and {LIMIT_MAX}")).into()),
         }
     }
+    /// The decoded cursor of a list ordered by a sequence number (0 for the first page).
+    pub fn after_seq(&self) -> StoreResult<i64> {
+        let key = self.after_key()?;
+        if key.is_empty() {
+            return Ok(0);
+        }
+        key.parse().map_err(|_| DomainError::invalid("after", "invalid_cursor", "the cursor is not one this server gave out").into())
+    }
     /// The decoded cursor (the sort key of the last item seen), or "" for the first page.
     pub fn after_key(&self) -> StoreResult<String> {
         match &self.after {

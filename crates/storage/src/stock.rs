@@ -452,7 +452,7 @@ impl Db {
     /// Ledger entries, filtered, oldest first.
     pub async fn entries(&self, f: &StockFilter, page: &PageRequest) -> StoreResult<Page<EntryRecord>> {
         let limit = page.limit()?;
-        let after: i64 = page.after_key()?.parse().unwrap_or(0);
+        let after: i64 = page.after_seq()?;
         let query = sqlx::query(
             "SELECT seq, id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, damaged_delta, reservation_id, transfer_id, \
              reference, recorded_at_us FROM stock_entries WHERE seq > ? AND (? IS NULL OR location_code = ?) AND (? IS NULL OR sku_code = ?) \

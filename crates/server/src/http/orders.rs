@@ -446,7 +446,7 @@ async fn cancel_order(State(app): State<AppState>, Path(id): Path<String>, m: Mu
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ReturnLineInput {
+pub(crate) struct OrderReturnLineInput {
     line_no: i64,
     quantity: i64,
     /// Damaged goods go to the store's damaged balance, not back on sale.
@@ -456,15 +456,15 @@ pub(crate) struct ReturnLineInput {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ReturnInput {
+pub(crate) struct OrderReturnInput {
     /// The store taking the goods back: any open store.
     store_code: String,
-    lines: Vec<ReturnLineInput>,
+    lines: Vec<OrderReturnLineInput>,
 }
 
-#[utoipa::path(post, path = "/api/v1/orders/{order_id}/returns", tag = "orders", request_body = ReturnInput, params(IdempotencyKey),
+#[utoipa::path(post, path = "/api/v1/orders/{order_id}/returns", tag = "orders", request_body = OrderReturnInput, params(IdempotencyKey),
     responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn return_lines(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<ReturnInput>) -> ApiResult<Response> {
+async fn return_lines(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<OrderReturnInput>) -> ApiResult<Response> {
     let id = order_id(&id)?;
     let store = LocationCode::parse(&m.body.store_code).map_err(|e| e.at("store_code"))?;
     let lines = m
