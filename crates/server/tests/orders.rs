@@ -159,6 +159,26 @@ async fn pickup_in_a_store_that_lacked_stock_moves_goods_and_needs_the_code() {
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("wrong_pickup_code")));
     let done = ok(app.post(&format!("/api/v1/orders/{}/handover", id(&order)), json!({"pickup_code": code})).await);
     assert_eq!(done["status"], "completed");
+
+    // Guessing locks the handover after five wrong codes.
+    let order = ok(app
+        .post(
+            "/api/v1/orders",
+            json!({"fulfilment": "pickup", "pickup_store_code": "D-HZ", "lines": [{"sku_code": "NOTE13-BLK", "quantity": 1}]}),
+        )
+        .await);
+    let code = order["pickup_code"].as_str().unwrap().to_owned();
+    pay(&app, &order).await;
+    act(&app, &order, "ready").await;
+    for _ in 0..4 {
+        let (s, p) = app.post(&format!("/api/v1/orders/{}/handover", id(&order)), json!({"pickup_code": "x"})).await;
+        assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("wrong_pickup_code")));
+    }
+    let (s, p) = app.post(&format!("/api/v1/orders/{}/handover", id(&order)), json!({"pickup_code": "y"})).await;
+    assert_eq!(p["code"], "wrong_pickup_code", "{s}");
+    let (s, p) = app.post(&format!("/api/v1/orders/{}/handover", id(&order)), json!({"pickup_code": code})).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("pickup_code_locked")));
+    assert_eq!(done["status"], "completed");
     assert_eq!(on_hand(&app, "T-FT", "NOTE13-BLK").await, (0, 0, 0));
     assert!(app.db.audit_ledger().await.unwrap().is_empty());
 }

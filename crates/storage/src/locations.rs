@@ -275,7 +275,7 @@ impl Db {
 /// Refuses a location outside China's real county-level divisions (or in a township of
 /// another county).
 fn check_site(l: &Location) -> StoreResult<()> {
-    Ok(crate::reference::divisions().check_site(l.county_code.as_str(), l.township_code.as_ref().map(|t| t.as_str()))?)
+    Ok(crate::reference::divisions().check_site(l.county_code.as_str(), l.township_code.as_ref().map(|t| t.as_str()), &l.point)?)
 }
 
 /// Every location as coverage, gaps, the planner and the locator see it.

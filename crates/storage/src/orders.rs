@@ -26,6 +26,9 @@ use crate::stock::execute_in;
 use crate::tx::{Idem, WriteTx};
 use crate::{Db, ts, us};
 
+/// Wrong pickup codes allowed before a handover locks.
+pub const PICKUP_ATTEMPTS_MAX: i64 = 5;
+
 /// Where a delivery goes: a point, or a county-level division code.
 #[derive(Debug, Clone)]
 pub enum Destination {
@@ -833,8 +836,26 @@ impl Db {
         let mut tx = self.begin(idem, Timestamp::now()).await?;
         let mut order = tx.order(id).await?;
         next_status(order.fulfilment, order.status, OrderAction::HandOver)?;
+        let attempts: i64 =
+            sqlx::query_scalar("SELECT pickup_attempts FROM orders WHERE id = ?").bind(id.to_string()).fetch_one(tx.conn()).await?;
+        if attempts >= PICKUP_ATTEMPTS_MAX {
+            return Err(DomainError::conflict(
+                "pickup_code_locked",
+                format!("{PICKUP_ATTEMPTS_MAX} wrong pickup codes: the handover is locked; cancel and reorder"),
+            )
+            .into());
+        }
         if order.pickup_code.as_deref() != Some(code) {
-            return Err(DomainError::rule("wrong_pickup_code", "the pickup code does not match this order").at("pickup_code").into());
+            // Count the wrong guess outside the refused transaction, so it sticks.
+            drop(tx);
+            sqlx::query("UPDATE orders SET pickup_attempts = pickup_attempts + 1 WHERE id = ?")
+                .bind(id.to_string())
+                .execute(&self.write)
+                .await?;
+            let left = PICKUP_ATTEMPTS_MAX - attempts - 1;
+            return Err(DomainError::rule("wrong_pickup_code", format!("the pickup code does not match this order ({left} tries left)"))
+                .at("pickup_code")
+                .into());
         }
         tx.fulfil_stock(&mut order).await?;
         tx.complete(&mut order, OrderAction::HandOver, policy).await?;

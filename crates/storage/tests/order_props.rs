@@ -15,11 +15,11 @@ use tongjia_domain::pricing::{Channel, PriceChange};
 use tongjia_storage::{Db, Destination, NewOrder, NewPayment, PageRequest, StockFilter, StoreError};
 use uuid::Uuid;
 
-const LOCATIONS: [(&str, LocationKind, f64, f64); 4] = [
-    ("WH", LocationKind::Warehouse, 113.4, 23.1),
-    ("S1", LocationKind::Direct, 120.1, 30.2),
-    ("S2", LocationKind::Direct, 120.5, 29.5),
-    ("S3", LocationKind::Direct, 116.4, 39.9),
+const LOCATIONS: [(&str, LocationKind, f64, f64, &str); 4] = [
+    ("WH", LocationKind::Warehouse, 113.4, 23.1, "440112"),
+    ("S1", LocationKind::Direct, 120.1, 30.2, "330106"),
+    ("S2", LocationKind::Direct, 120.5, 29.5, "330782"),
+    ("S3", LocationKind::Direct, 116.4, 39.9, "110105"),
 ];
 const SKUS: [&str; 2] = ["PHONE", "BAND"];
 
@@ -73,12 +73,12 @@ async fn seeded(dir: &std::path::Path) -> Db {
     }
     let locations: Vec<Location> = LOCATIONS
         .iter()
-        .map(|(code, kind, lon, lat)| {
+        .map(|(code, kind, lon, lat, county)| {
             Location::new(Location {
                 code: LocationCode::parse(code).unwrap(),
                 name: (*code).to_owned(),
                 kind: *kind,
-                county_code: CountyCode::parse("330106").unwrap(),
+                county_code: CountyCode::parse(county).unwrap(),
                 township_code: None,
                 point: GeoPoint::new(*lon, *lat).unwrap(),
                 status: LocationStatus::Open,
@@ -92,7 +92,7 @@ async fn seeded(dir: &std::path::Path) -> Db {
         .collect();
     db.import_locations(&[], &locations, |_| {}).await.unwrap();
     let mut cmds = vec![];
-    for (code, _, _, _) in LOCATIONS {
+    for (code, _, _, _, _) in LOCATIONS {
         for sku in SKUS {
             let key =
                 StockKey { location_code: LocationCode::parse(code).unwrap(), sku_code: SkuCode::parse(sku).unwrap(), owner: Owner::Brand };

@@ -6,6 +6,10 @@ use std::collections::HashMap;
 use crate::error::{DomainError, DomainResult};
 use crate::location::GeoPoint;
 
+/// The furthest a store may stand from its county's point (large western counties span
+/// hundreds of kilometres).
+pub const SITE_DISTANCE_KM_MAX: f64 = 500.0;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DivisionLevel {
     Province,
@@ -142,8 +146,9 @@ impl Divisions {
         c
     }
 
-    /// Checks where a store stands: a real county-level division, and a township of it.
-    pub fn check_site(&self, county: &str, township: Option<&str>) -> DomainResult<()> {
+    /// Checks where a store stands: a real county-level division, a township of it, and a
+    /// point no further than [`SITE_DISTANCE_KM_MAX`] from the county's.
+    pub fn check_site(&self, county: &str, township: Option<&str>, point: &GeoPoint) -> DomainResult<()> {
         match self.get(county) {
             Some(d) if d.counts_for_coverage() => {}
             Some(d) if d.level == DivisionLevel::County => {
@@ -163,6 +168,15 @@ impl Divisions {
                     format!("{county} is not a county-level division code (NBS 2023)"),
                 ));
             }
+        }
+        if let Some(c) = self.point_of(county)
+            && c.distance_km(point) > SITE_DISTANCE_KM_MAX
+        {
+            return Err(DomainError::invalid(
+                "longitude",
+                "point_far_from_county",
+                format!("the point is {:.0} km from county {county}: check longitude and latitude", c.distance_km(point)),
+            ));
         }
         if let Some(t) = township {
             match self.get(t) {
@@ -226,11 +240,14 @@ pub(crate) mod tests {
     #[test]
     fn a_store_stands_in_a_real_county_and_one_of_its_townships() {
         let d = sample();
-        assert!(d.check_site("330782", Some("330782101")).is_ok());
-        assert_eq!(d.check_site("330171", None).unwrap_err().code, "not_a_county_level_division");
-        assert_eq!(d.check_site("330799", None).unwrap_err().code, "unknown_county_code");
-        assert_eq!(d.check_site("330782", Some("341322100")).unwrap_err().code, "township_not_in_county");
-        assert_eq!(d.check_site("330782", Some("330782999")).unwrap_err().code, "unknown_township_code");
+        let yiwu = GeoPoint { longitude: 120.07, latitude: 29.31 };
+        assert!(d.check_site("330782", Some("330782101"), &yiwu).is_ok());
+        assert_eq!(d.check_site("330171", None, &yiwu).unwrap_err().code, "not_a_county_level_division");
+        assert_eq!(d.check_site("330799", None, &yiwu).unwrap_err().code, "unknown_county_code");
+        assert_eq!(d.check_site("330782", Some("341322100"), &yiwu).unwrap_err().code, "township_not_in_county");
+        assert_eq!(d.check_site("330782", Some("330782999"), &yiwu).unwrap_err().code, "unknown_township_code");
+        let taipei_ish = GeoPoint { longitude: 116.4, latitude: 23.0 };
+        assert_eq!(d.check_site("330782", None, &taipei_ish).unwrap_err().code, "point_far_from_county");
         assert_eq!(Divisions::parse("9\tx").unwrap_err().code, "invalid_reference_data");
     }
 }

@@ -137,16 +137,31 @@ pub(crate) struct WarehouseInput {
 pub(crate) struct StorePatch {
     name: Option<String>,
     kind: Option<String>,
-    township_code: Option<String>,
+    /// `null` removes the township.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    township_code: Option<Option<String>>,
     longitude: Option<f64>,
     latitude: Option<f64>,
     status: Option<String>,
     opened_on: Option<Date>,
-    closed_on: Option<Date>,
+    /// `null` removes the closing date (to reopen a store, with `status: open`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Date>)]
+    closed_on: Option<Option<Date>>,
     pickup: Option<bool>,
     ship_from_store: Option<bool>,
     delivery_radius_km: Option<u32>,
-    partner_code: Option<String>,
+    /// `null` removes the partner (a store turning direct).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    partner_code: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`: clear it) from a field left out (`None`:
+/// keep it).
+fn present<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -336,22 +351,22 @@ async fn update_store(State(app): State<AppState>, Path(code): Path<String>, m: 
     let b = &m.body;
     let kind = opt(b.kind.as_deref(), LocationKind::parse)?.unwrap_or(current.kind);
     let partner_code = match &b.partner_code {
-        Some(p) if p.is_empty() => None,
-        Some(p) => Some(PartnerCode::parse(p)?),
+        Some(Some(p)) => Some(PartnerCode::parse(p)?),
+        Some(None) => None,
         None => current.partner_code.clone(),
     };
     let location = Location::new(Location {
         name: b.name.clone().unwrap_or(current.name.clone()),
         kind,
         township_code: match &b.township_code {
-            Some(t) if t.is_empty() => None,
-            Some(t) => Some(TownshipCode::parse(t)?),
+            Some(Some(t)) => Some(TownshipCode::parse(t)?),
+            Some(None) => None,
             None => current.township_code.clone(),
         },
         point: GeoPoint::new(b.longitude.unwrap_or(current.point.longitude), b.latitude.unwrap_or(current.point.latitude))?,
         status: opt(b.status.as_deref(), LocationStatus::parse)?.unwrap_or(current.status),
         opened_on: b.opened_on.or(current.opened_on),
-        closed_on: b.closed_on.or(current.closed_on),
+        closed_on: b.closed_on.unwrap_or(current.closed_on),
         capabilities: Capabilities {
             pickup: b.pickup.unwrap_or(current.capabilities.pickup),
             ship_from_store: b.ship_from_store.unwrap_or(current.capabilities.ship_from_store),
