@@ -775,21 +775,9 @@ impl<'v> Draft<'v> {
                 ),
             ));
         }
-        if let Some(r) = &reference {
-            check_reference(r)?;
-        }
-        self.positions.insert(key.clone(), after);
-        self.entries.push(Entry {
-            kind,
-            key: key.clone(),
-            on_hand_delta,
-            reserved_delta,
-            damaged_delta: 0,
-            reservation_id,
-            transfer_id,
-            reference,
-        });
-        Ok(())
+        let entry =
+            Entry { kind, key: key.clone(), on_hand_delta, reserved_delta, damaged_delta: 0, reservation_id, transfer_id, reference };
+        self.record(entry, after)
     }
     /// An entry that changes only the damaged balance.
     fn damaged(&mut self, kind: EntryKind, key: &StockKey, damaged_delta: i64, reference: Option<String>) -> DomainResult<()> {
@@ -801,11 +789,7 @@ impl<'v> Draft<'v> {
                 format!("{} damaged at {} would go to {}", key.sku_code, key.location_code, after.damaged),
             ));
         }
-        if let Some(r) = &reference {
-            check_reference(r)?;
-        }
-        self.positions.insert(key.clone(), after);
-        self.entries.push(Entry {
+        let entry = Entry {
             kind,
             key: key.clone(),
             on_hand_delta: 0,
@@ -814,7 +798,16 @@ impl<'v> Draft<'v> {
             reservation_id: None,
             transfer_id: None,
             reference,
-        });
+        };
+        self.record(entry, after)
+    }
+    /// Appends an entry whose balance after is `after`.
+    fn record(&mut self, entry: Entry, after: Position) -> DomainResult<()> {
+        if let Some(r) = &entry.reference {
+            check_reference(r)?;
+        }
+        self.positions.insert(entry.key.clone(), after);
+        self.entries.push(entry);
         Ok(())
     }
     fn finish(self, event_type: &str) -> DomainResult<Decision> {
