@@ -295,6 +295,8 @@ async fn reservations_commit_release_and_expire() {
     let c = ok(app.post("/api/v1/reservations", reserve(1, 1)).await);
     let avail = ok(app.get("/api/v1/skus/NOTE13-BLK/availability").await);
     assert_eq!(avail["total"]["available"], 2);
+    let active = ok(app.get("/api/v1/reservations?status=active&location_code=WH-S").await);
+    assert_eq!(active["items"].as_array().unwrap().len(), 3);
 
     let id = |r: &Value| r["reservation"]["reservation_id"].as_str().unwrap().to_owned();
     let committed = ok(app.post(&format!("/api/v1/reservations/{}/commit", id(&a)), json!({"reference": "ORDER-1"})).await);
@@ -373,6 +375,8 @@ async fn consignment_transfers_and_counts_keep_owners_apart() {
         .await);
     let tid = t["transfer"]["transfer_id"].as_str().unwrap().to_owned();
     assert_eq!(ok(app.get(&format!("/api/v1/stock/transfers/{tid}")).await)["status"], "in_transit");
+    let on_the_road = ok(app.get("/api/v1/stock/transfers?status=in_transit&location_code=A-1").await);
+    assert_eq!(on_the_road["items"][0]["transfer_id"].as_str(), Some(tid.as_str()));
     ok(app.post(&format!("/api/v1/stock/transfers/{tid}/receipt"), json!({})).await);
     let (s, p) = app.post(&format!("/api/v1/stock/transfers/{tid}/receipt"), json!({})).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("transfer_already_received")));

@@ -398,6 +398,77 @@ impl Db {
         load_transfer(&mut conn, id).await
     }
 
+    /// Reservations, newest first, by status and location/SKU (ids are time-ordered).
+    pub async fn reservations(
+        &self,
+        status: Option<ReservationStatus>,
+        f: &StockFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Reservation>> {
+        let limit = page.limit()?;
+        let after = page.after_key()?;
+        let status = status.map(ReservationStatus::as_str);
+        let query = sqlx::query_scalar(
+            "SELECT id FROM reservations WHERE (? = '' OR id < ?) AND (? IS NULL OR status = ?) AND (? IS NULL OR location_code = ?) \
+             AND (? IS NULL OR sku_code = ?) AND (? IS NULL OR owner = ?) ORDER BY id DESC LIMIT ?",
+        )
+        .bind(after.clone())
+        .bind(after)
+        .bind(status)
+        .bind(status);
+        let ids: Vec<String> = query
+            .bind(f.location_code.clone())
+            .bind(f.location_code.clone())
+            .bind(f.sku_code.clone())
+            .bind(f.sku_code.clone())
+            .bind(f.owner.clone())
+            .bind(f.owner.clone())
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.read)
+            .await?;
+        let mut conn = self.read.acquire().await?;
+        let mut out = vec![];
+        for id in ids {
+            out.extend(load_reservation(&mut conn, Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?).await?);
+        }
+        Ok(Page::from_rows(out, limit, |r| r.id.to_string()))
+    }
+
+    /// Transfers, newest first, by status and either end (stock in transit: `in_transit`).
+    pub async fn transfers(
+        &self,
+        status: Option<TransferStatus>,
+        location: Option<&str>,
+        sku: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Transfer>> {
+        let limit = page.limit()?;
+        let after = page.after_key()?;
+        let status = status.map(TransferStatus::as_str);
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM transfers WHERE (? = '' OR id < ?) AND (? IS NULL OR status = ?) \
+             AND (? IS NULL OR from_location_code = ? OR to_location_code = ?) AND (? IS NULL OR sku_code = ?) ORDER BY id DESC LIMIT ?",
+        )
+        .bind(&after)
+        .bind(&after)
+        .bind(status)
+        .bind(status)
+        .bind(location)
+        .bind(location)
+        .bind(location)
+        .bind(sku)
+        .bind(sku)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let mut conn = self.read.acquire().await?;
+        let mut out = vec![];
+        for id in ids {
+            out.extend(load_transfer(&mut conn, Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?).await?);
+        }
+        Ok(Page::from_rows(out, limit, |t| t.id.to_string()))
+    }
+
     /// Balances, filtered, ordered by location, SKU, owner.
     pub async fn positions(&self, f: &StockFilter, page: &PageRequest) -> StoreResult<Page<PositionRecord>> {
         let limit = page.limit()?;

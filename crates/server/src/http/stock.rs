@@ -9,7 +9,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use tongjia_domain::DomainError;
 use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
-use tongjia_domain::ledger::{Availability, Decision, Entry, Position, Quantity, Reservation, StockCommand, StockKey, Transfer};
+use tongjia_domain::ledger::{
+    Availability, Decision, Entry, Position, Quantity, Reservation, ReservationStatus, StockCommand, StockKey, Transfer, TransferStatus,
+};
 use tongjia_domain::location::LocationStatus;
 use tongjia_storage::{EntryRecord, PositionRecord, StockFilter};
 use utoipa::{IntoParams, ToSchema};
@@ -32,6 +34,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dispose_damaged))
         .routes(routes!(transfer_out))
         .routes(routes!(get_transfer))
+        .routes(routes!(list_transfers))
+        .routes(routes!(list_reservations))
         .routes(routes!(transfer_in))
         .routes(routes!(set_safety_stock))
         .routes(routes!(reserve))
@@ -495,6 +499,38 @@ impl StockQuery {
             Paging { limit: self.limit, after: self.after },
         )
     }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HoldQuery {
+    /// Reservations: `active`, `released`, `expired`, `committed`; transfers: `in_transit`, `received`.
+    status: Option<String>,
+    /// Reservations at this location; transfers from or to it.
+    location_code: Option<String>,
+    sku_code: Option<String>,
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+/// Reservations, newest first.
+#[utoipa::path(get, path = "/api/v1/reservations", tag = "stock", params(HoldQuery), responses((status = 200, body = PageView<ReservationView>), (status = 422, body = Problem)))]
+async fn list_reservations(State(app): State<AppState>, Params(q): Params<HoldQuery>) -> ApiResult<Json<PageView<ReservationView>>> {
+    let status = q.status.as_deref().map(ReservationStatus::parse).transpose()?;
+    let filter = StockFilter { location_code: q.location_code, sku_code: q.sku_code, owner: None };
+    let page = app.db.reservations(status, &filter, &Paging { limit: q.limit, after: q.after }.request()).await?;
+    Ok(Json(PageView::of(page, |r| ReservationView::from(&r))))
+}
+
+/// Transfers, newest first; `status=in_transit` is the stock on the road.
+#[utoipa::path(get, path = "/api/v1/stock/transfers", tag = "stock", params(HoldQuery), responses((status = 200, body = PageView<TransferView>), (status = 422, body = Problem)))]
+async fn list_transfers(State(app): State<AppState>, Params(q): Params<HoldQuery>) -> ApiResult<Json<PageView<TransferView>>> {
+    let status = q.status.as_deref().map(TransferStatus::parse).transpose()?;
+    let page = app
+        .db
+        .transfers(status, q.location_code.as_deref(), q.sku_code.as_deref(), &Paging { limit: q.limit, after: q.after }.request())
+        .await?;
+    Ok(Json(PageView::of(page, |t| TransferView::from(&t))))
 }
 
 #[utoipa::path(get, path = "/api/v1/stock", tag = "stock", params(StockQuery), responses((status = 200, body = PageView<BalanceView>), (status = 422, body = Problem)))]
