@@ -408,7 +408,7 @@ impl Db {
         let limit = page.limit()?;
         let after = page.after_key()?;
         let status = status.map(ReservationStatus::as_str);
-        let query = sqlx::query_scalar(
+        let query = sqlx::query(
             "SELECT id FROM reservations WHERE (? = '' OR id < ?) AND (? IS NULL OR status = ?) AND (? IS NULL OR location_code = ?) \
              AND (? IS NULL OR sku_code = ?) AND (? IS NULL OR owner = ?) ORDER BY id DESC LIMIT ?",
         )
@@ -416,16 +416,8 @@ impl Db {
         .bind(after)
         .bind(status)
         .bind(status);
-        let ids: Vec<String> = query
-            .bind(f.location_code.clone())
-            .bind(f.location_code.clone())
-            .bind(f.sku_code.clone())
-            .bind(f.sku_code.clone())
-            .bind(f.owner.clone())
-            .bind(f.owner.clone())
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&self.read)
-            .await?;
+        let rows = f.bind(query).bind(i64::from(limit) + 1).fetch_all(&self.read).await?;
+        let ids = rows.iter().map(|r| r.try_get::<String, _>("id")).collect::<Result<Vec<_>, _>>()?;
         let mut conn = self.read.acquire().await?;
         let mut out = vec![];
         for id in ids {
