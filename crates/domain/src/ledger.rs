@@ -420,6 +420,21 @@ impl Availability {
     }
 }
 
+impl Availability {
+    /// The network's availability: the sum over open locations only (planned and closed
+    /// ones hold stock they cannot promise).
+    pub fn network<'a>(locations: impl IntoIterator<Item = (crate::location::LocationStatus, &'a Availability)>) -> Availability {
+        locations.into_iter().filter(|(s, _)| *s == crate::location::LocationStatus::Open).fold(Availability::default(), |t, (_, a)| {
+            Availability {
+                on_hand: t.on_hand + a.on_hand,
+                reserved: t.reserved + a.reserved,
+                safety_stock: t.safety_stock + a.safety_stock,
+                available: t.available + a.available,
+            }
+        })
+    }
+}
+
 impl LedgerView {
     pub fn position(&self, key: &StockKey) -> Position {
         self.positions.get(key).copied().unwrap_or_default()

@@ -67,9 +67,11 @@ impl AppState {
             request_hash: m.request_hash.clone(),
             status: status.as_u16(),
             render,
+            rendered: std::sync::OnceLock::new(),
         });
         match work(idem.as_ref()).await {
-            Ok(v) => json_response(status, render(&v)),
+            // A keyed success was rendered once, at commit.
+            Ok(v) => json_response(status, idem.as_ref().and_then(|i| i.rendered.get().cloned()).unwrap_or_else(|| render(&v))),
             Err(StoreError::Replay(stored)) => {
                 let mut res = json_response(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK), stored.body);
                 res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));

@@ -25,9 +25,6 @@ pub struct SkuRecord {
     pub updated_at: Timestamp,
 }
 
-/// A new SKU (already valid by construction).
-pub type NewSku = Sku;
-
 /// Changes to a SKU; `None` leaves a field as it is. The code and product never change.
 #[derive(Debug, Clone, Default)]
 pub struct SkuPatch {
@@ -164,7 +161,7 @@ impl Db {
     }
 
     /// Creates a SKU of an existing product, with a barcode no other SKU has.
-    pub async fn create_sku(&self, s: NewSku, idem: Option<&Idem<'_, SkuRecord>>) -> StoreResult<SkuRecord> {
+    pub async fn create_sku(&self, s: Sku, idem: Option<&Idem<'_, SkuRecord>>) -> StoreResult<SkuRecord> {
         let mut tx = self.begin(idem, Timestamp::now()).await?;
         if sku_by_code(tx.conn(), s.code.as_str()).await?.is_some() {
             return Err(DomainError::conflict("sku_exists", format!("SKU {} already exists", s.code)).at("sku_code").into());

@@ -20,7 +20,7 @@ pub mod reference;
 mod stock;
 mod tx;
 
-pub use catalog::{NewSku, SkuFilter, SkuPatch, SkuRecord};
+pub use catalog::{SkuFilter, SkuPatch, SkuRecord};
 pub use error::{StoreError, StoreResult};
 pub use locations::{LocationFilter, LocationRecord, Partner};
 pub use orders::{

@@ -28,6 +28,8 @@ pub struct Idem<'a, T> {
     pub status: u16,
     /// Renders the success into the stored (and returned) body.
     pub render: &'a (dyn Fn(&T) -> String + Send + Sync),
+    /// The body rendered at commit, so the caller answers with it instead of rendering again.
+    pub rendered: std::sync::OnceLock<String>,
 }
 
 /// An open write transaction holding the database's one write connection.
@@ -116,7 +118,7 @@ impl<T> WriteTx<'_, T> {
         if let Some(idem) = self.idem {
             sqlx::query("UPDATE idempotency_keys SET status = ?, body = ? WHERE scope = ? AND key = ?")
                 .bind(i64::from(idem.status))
-                .bind((idem.render)(&result))
+                .bind(idem.rendered.get_or_init(|| (idem.render)(&result)).as_str())
                 .bind(&idem.scope)
                 .bind(&idem.key)
                 .execute(&mut *self.tx)

@@ -5,7 +5,7 @@ use jiff::civil::Date;
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use super::divisions::Divisions;
 use crate::location::{GeoPoint, LocationKind, LocationStatus};
@@ -164,15 +164,6 @@ pub fn trend(divisions: &Divisions, stores: &[StoreSite], from: Date, to: Date, 
         }
     }
     out
-}
-
-/// Stores by province code (for counts by division).
-pub fn stores_by_province(stores: &[StoreSite]) -> BTreeMap<String, i64> {
-    let mut m = BTreeMap::new();
-    for s in stores.iter().filter(|s| s.kind.is_store()) {
-        *m.entry(s.county_code[..2].to_owned()).or_default() += 1;
-    }
-    m
 }
 
 #[cfg(test)]

@@ -605,12 +605,7 @@ async fn availability(
         return Err(ApiError::not_found("location_not_found", format!("no location {l}")));
     }
     let rows = app.db.availability(&code, location.as_ref()).await?;
-    let total = rows.iter().filter(|(_, s, _)| *s == LocationStatus::Open).fold(Availability::default(), |t, (_, _, a)| Availability {
-        on_hand: t.on_hand + a.on_hand,
-        reserved: t.reserved + a.reserved,
-        safety_stock: t.safety_stock + a.safety_stock,
-        available: t.available + a.available,
-    });
+    let total = Availability::network(rows.iter().map(|(_, s, a)| (*s, a)));
     Ok(Json(NetworkAvailability {
         sku_code: sku,
         total: AvailabilityView::new(None, &total),
