@@ -2,8 +2,8 @@
 
 use jiff::Timestamp;
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use std::collections::BTreeMap;
 use tongjia_domain::catalog::{Gtin13, NAME_LEN_MAX, Product, Sku, check_attributes, check_text};
 use tongjia_domain::codes::{ProductCode, SkuCode};
@@ -13,7 +13,7 @@ use tongjia_domain::{DomainError, Fen};
 use crate::error::{StoreError, StoreResult, parse};
 use crate::page::{Page, PageRequest};
 use crate::tx::Idem;
-use crate::{Db, ts, us};
+use crate::{Db, flag, ts, us};
 
 /// A SKU as stored, with its product's category and name.
 #[derive(Debug, Clone, Serialize)]
@@ -47,12 +47,12 @@ pub struct SkuFilter {
 /// The columns of a SKU with its product, as one literal for `concat!`.
 macro_rules! sku_select {
     () => {
-        "SELECT s.code, s.product_code, s.name, s.attributes, s.gtin, s.active, s.created_at_us, s.updated_at_us, \
+        "SELECT s.code, s.product_code, s.name, s.attributes, s.gtin, CAST(s.active AS INTEGER) AS active, s.created_at_us, s.updated_at_us, \
          p.name AS product_name, p.category FROM skus s JOIN products p ON p.code = s.product_code "
     };
 }
 
-fn sku_from_row(r: &SqliteRow) -> StoreResult<SkuRecord> {
+fn sku_from_row(r: &AnyRow) -> StoreResult<SkuRecord> {
     let attributes: String = r.try_get("attributes")?;
     let attributes: BTreeMap<String, String> = serde_json::from_str(&attributes).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
     Ok(SkuRecord {
@@ -62,7 +62,7 @@ fn sku_from_row(r: &SqliteRow) -> StoreResult<SkuRecord> {
             name: r.try_get("name")?,
             attributes,
             gtin: parse(Gtin13::parse(r.try_get("gtin")?))?,
-            active: r.try_get("active")?,
+            active: flag(r, "active")?,
         },
         product_name: r.try_get("product_name")?,
         category: r.try_get("category")?,
@@ -71,13 +71,13 @@ fn sku_from_row(r: &SqliteRow) -> StoreResult<SkuRecord> {
     })
 }
 
-async fn sku_by_code(conn: &mut SqliteConnection, code: &str) -> StoreResult<Option<SkuRecord>> {
-    let row = sqlx::query(concat!(sku_select!(), "WHERE s.code = ?")).bind(code).fetch_optional(conn).await?;
+async fn sku_by_code(conn: &mut AnyConnection, code: &str) -> StoreResult<Option<SkuRecord>> {
+    let row = sqlx::query(concat!(sku_select!(), "WHERE s.code = $1")).bind(code).fetch_optional(conn).await?;
     row.as_ref().map(sku_from_row).transpose()
 }
 
-async fn check_gtin_free(conn: &mut SqliteConnection, gtin: &Gtin13, except_sku: &str) -> StoreResult<()> {
-    let holder: Option<String> = sqlx::query_scalar("SELECT code FROM skus WHERE gtin = ? AND code <> ?")
+async fn check_gtin_free(conn: &mut AnyConnection, gtin: &Gtin13, except_sku: &str) -> StoreResult<()> {
+    let holder: Option<String> = sqlx::query_scalar("SELECT code FROM skus WHERE gtin = $1 AND code <> $2")
         .bind(gtin.as_str())
         .bind(except_sku)
         .fetch_optional(conn)
@@ -89,9 +89,9 @@ async fn check_gtin_free(conn: &mut SqliteConnection, gtin: &Gtin13, except_sku:
 }
 
 /// Inserts or replaces a product (used by create and by import).
-async fn put_product(conn: &mut SqliteConnection, p: &Product, now: Timestamp) -> StoreResult<()> {
+async fn put_product(conn: &mut AnyConnection, p: &Product, now: Timestamp) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO products (code, name, category, created_at_us, updated_at_us) VALUES (?, ?, ?, ?, ?) \
+        "INSERT INTO products (code, name, category, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (code) DO UPDATE SET name = excluded.name, category = excluded.category, updated_at_us = excluded.updated_at_us",
     )
     .bind(p.code.as_str())
@@ -105,10 +105,10 @@ async fn put_product(conn: &mut SqliteConnection, p: &Product, now: Timestamp) -
 }
 
 /// Inserts or replaces a SKU (used by create, update and import).
-async fn put_sku(conn: &mut SqliteConnection, s: &Sku, now: Timestamp) -> StoreResult<()> {
+async fn put_sku(conn: &mut AnyConnection, s: &Sku, now: Timestamp) -> StoreResult<()> {
     let attributes = serde_json::to_string(&s.attributes).map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
-        "INSERT INTO skus (code, product_code, name, attributes, gtin, active, created_at_us, updated_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+        "INSERT INTO skus (code, product_code, name, attributes, gtin, active, created_at_us, updated_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (code) DO UPDATE SET product_code = excluded.product_code, name = excluded.name, attributes = excluded.attributes, \
          gtin = excluded.gtin, active = excluded.active, updated_at_us = excluded.updated_at_us",
     )
@@ -130,7 +130,7 @@ impl Db {
     pub async fn create_product(&self, p: Product, idem: Option<&Idem<'_, Product>>) -> StoreResult<Product> {
         let mut tx = self.begin(idem, Timestamp::now()).await?;
         let exists: Option<String> =
-            sqlx::query_scalar("SELECT code FROM products WHERE code = ?").bind(p.code.as_str()).fetch_optional(tx.conn()).await?;
+            sqlx::query_scalar("SELECT code FROM products WHERE code = $1").bind(p.code.as_str()).fetch_optional(tx.conn()).await?;
         if exists.is_some() {
             return Err(DomainError::conflict("product_exists", format!("product {} already exists", p.code)).at("product_code").into());
         }
@@ -141,21 +141,22 @@ impl Db {
     }
 
     pub async fn product(&self, code: &str) -> StoreResult<Option<Product>> {
-        let row = sqlx::query("SELECT code, name, category FROM products WHERE code = ?").bind(code).fetch_optional(&self.read).await?;
+        let row = sqlx::query("SELECT code, name, category FROM products WHERE code = $1").bind(code).fetch_optional(&self.read).await?;
         row.map(|r| product_from_row(&r)).transpose()
     }
 
     /// Products by code, one page at a time.
     pub async fn products(&self, category: Option<&str>, page: &PageRequest) -> StoreResult<Page<Product>> {
         let limit = page.limit()?;
-        let rows =
-            sqlx::query("SELECT code, name, category FROM products WHERE code > ? AND (? IS NULL OR category = ?) ORDER BY code LIMIT ?")
-                .bind(page.after_key()?)
-                .bind(category)
-                .bind(category)
-                .bind(i64::from(limit) + 1)
-                .fetch_all(&self.read)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT code, name, category FROM products WHERE code > $1 AND ($2 IS NULL OR category = $3) ORDER BY code LIMIT $4",
+        )
+        .bind(page.after_key()?)
+        .bind(category)
+        .bind(category)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.read)
+        .await?;
         let items = rows.iter().map(product_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(items, limit, |p| p.code.to_string()))
     }
@@ -167,7 +168,7 @@ impl Db {
             return Err(DomainError::conflict("sku_exists", format!("SKU {} already exists", s.code)).at("sku_code").into());
         }
         let product: Option<String> =
-            sqlx::query_scalar("SELECT code FROM products WHERE code = ?").bind(s.product_code.as_str()).fetch_optional(tx.conn()).await?;
+            sqlx::query_scalar("SELECT code FROM products WHERE code = $1").bind(s.product_code.as_str()).fetch_optional(tx.conn()).await?;
         if product.is_none() {
             return Err(DomainError::rule("unknown_product", format!("no product {}", s.product_code)).at("product_code").into());
         }
@@ -219,9 +220,9 @@ impl Db {
         let q = f.q.as_ref().map(|q| format!("%{}%", q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
         let rows = sqlx::query(concat!(
             sku_select!(),
-            "WHERE s.code > ? AND (? IS NULL OR s.product_code = ?) AND (? IS NULL OR p.category = ?) \
-             AND (? IS NULL OR s.active = ?) AND (? IS NULL OR lower(s.name) LIKE ? ESCAPE '\\' OR lower(s.code) LIKE ? ESCAPE '\\') \
-             ORDER BY s.code LIMIT ?"
+            "WHERE s.code > $1 AND ($2 IS NULL OR s.product_code = $3) AND ($4 IS NULL OR p.category = $5) \
+             AND ($6 IS NULL OR s.active = $7) AND ($8 IS NULL OR lower(s.name) LIKE $9 ESCAPE '\\' OR lower(s.code) LIKE $10 ESCAPE '\\') \
+             ORDER BY s.code LIMIT $11"
         ))
         .bind(page.after_key()?)
         .bind(&f.product_code)
@@ -282,13 +283,13 @@ impl Db {
     }
 }
 
-fn product_from_row(r: &SqliteRow) -> StoreResult<Product> {
+fn product_from_row(r: &AnyRow) -> StoreResult<Product> {
     Ok(Product { code: parse(ProductCode::parse(r.try_get("code")?))?, name: r.try_get("name")?, category: r.try_get("category")? })
 }
 
 /// `Some(code)` when the SKU exists.
-pub(crate) async fn sku_exists(conn: &mut SqliteConnection, code: &str) -> StoreResult<Option<String>> {
-    Ok(sqlx::query_scalar("SELECT code FROM skus WHERE code = ?").bind(code).fetch_optional(conn).await?)
+pub(crate) async fn sku_exists(conn: &mut AnyConnection, code: &str) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT code FROM skus WHERE code = $1").bind(code).fetch_optional(conn).await?)
 }
 
 /// The error for a SKU code that does not exist.

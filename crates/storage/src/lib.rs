@@ -1,14 +1,25 @@
-//! Tongjia's storage: the SQLite schema (WAL, bundled), its migrations, and every query.
+//! Tongjia's storage: the schema, its migrations and every query, on SQLite (the
+//! zero-set-up default: WAL, bundled) or PostgreSQL.
 //!
-//! Threading rule: all writes go through one write connection, so SQLite never sees two
-//! writers and a transaction never fails with "database is locked"; reads use a separate
-//! pool of read connections that WAL lets run beside the writer. Every mutation opens a
+//! One [`Db`] API, one set of queries: the SQL is written once in the dialect both engines
+//! accept (`$N` placeholders, `ON CONFLICT`, `CAST(SUM(..) AS BIGINT)`) and runs through
+//! sqlx's `Any` driver. What differs between the engines — connecting, the DDL of the
+//! migrations, how writers are kept one at a time, backups — lives in [`Backend`]'s
+//! two modules (`backend/sqlite.rs`, `backend/postgres.rs`).
+//!
+//! Write rule: writes run one at a time. On SQLite all writes go through one write
+//! connection, so a transaction never fails with "database is locked"; on PostgreSQL every
+//! write transaction first takes a transaction-scoped advisory lock of its schema, so
+//! several servers on one database still apply writes one after another — the same
+//! serial order SQLite gives, which is what keeps stock from being oversold and the
+//! outbox's `seq` in commit order. Reads never wait for writers. Every mutation opens a
 //! [`WriteTx`], which claims the caller's idempotency key first, and commits the change,
-//! its outbox event and the idempotency record together.
+//! its outbox events and the idempotency record together.
 //!
 //! Every stock-changing command enters through [`Db::execute`] (a command in, a decision
 //! out), so that a batching writer can later take its place without touching any caller.
 
+mod backend;
 mod catalog;
 mod error;
 mod locations;
@@ -32,45 +43,44 @@ pub use stock::{EntryRecord, PositionRecord, StockFilter};
 pub use tx::{Idem, StoredResponse};
 
 use jiff::Timestamp;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::AnyPool;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
-/// How long a request waits for the write connection or a busy database.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Read connections kept open.
-const READ_CONNECTIONS_MAX: u32 = 8;
+pub use backend::Backend;
 
-/// The database: one write connection, a pool of read connections.
+/// How long a request waits for the write connection or a busy database.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The database: a pool for writes and a pool for reads (on SQLite one write connection
+/// and a read pool beside it; on PostgreSQL one pool serving both).
 #[derive(Clone)]
 pub struct Db {
-    write: SqlitePool,
-    read: SqlitePool,
+    write: AnyPool,
+    read: AnyPool,
+    backend: Backend,
 }
 
 impl Db {
     /// Opens (creating if missing) the SQLite database at `path` and runs migrations.
     pub async fn open(path: &Path) -> StoreResult<Db> {
-        let options = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
-            // 64 MiB of page cache per connection and temp tables in memory: the ledger's
-            // hot pages stay in memory instead of being re-read from the file.
-            .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory");
-        let write = SqlitePoolOptions::new().max_connections(1).acquire_timeout(BUSY_TIMEOUT * 3).connect_with(options.clone()).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&write).await.map_err(|e| StoreError::Database(e.into()))?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS_MAX)
-            .acquire_timeout(BUSY_TIMEOUT)
-            .connect_with(options.read_only(true))
-            .await?;
-        Ok(Db { write, read })
+        backend::sqlite::open(path).await
+    }
+
+    /// Connects to the database a URL names and runs migrations: `postgres://…` (or
+    /// `postgresql://…`) for PostgreSQL, `sqlite:PATH` or a plain file path for SQLite.
+    pub async fn connect(url: &str) -> StoreResult<Db> {
+        match Backend::of_url(url) {
+            Backend::Postgres => backend::postgres::open(url).await,
+            Backend::Sqlite => {
+                backend::sqlite::open(Path::new(url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")).unwrap_or(url))).await
+            }
+        }
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Whether the database answers (for `/health`).
@@ -91,6 +101,13 @@ impl Db {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// A stored BOOLEAN, selected as `CAST(column AS INTEGER) AS column`: the one form both
+/// engines hand through sqlx's `Any` driver.
+pub(crate) fn flag(r: &sqlx::any::AnyRow, column: &str) -> StoreResult<bool> {
+    use sqlx::Row;
+    Ok(r.try_get::<i64, _>(column)? != 0)
 }
 
 /// Microseconds since the epoch, the storage form of a timestamp.

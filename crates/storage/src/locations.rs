@@ -3,8 +3,8 @@
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use tongjia_domain::DomainError;
 use tongjia_domain::catalog::{NAME_LEN_MAX, check_text};
 use tongjia_domain::codes::{LocationCode, PartnerCode};
@@ -13,7 +13,7 @@ use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, Loc
 use crate::error::{StoreError, StoreResult, parse};
 use crate::page::{Page, PageRequest};
 use crate::tx::Idem;
-use crate::{Db, ts, us};
+use crate::{Db, flag, ts, us};
 
 /// A partner that runs authorized stores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,13 +43,14 @@ pub struct LocationFilter {
 }
 
 const LOCATION_COLUMNS: &str = "code, name, kind, county_code, township_code, longitude, latitude, status, opened_on, closed_on, \
-     pickup, ship_from_store, delivery_radius_km, partner_code, created_at_us, updated_at_us";
+     CAST(pickup AS INTEGER) AS pickup, CAST(ship_from_store AS INTEGER) AS ship_from_store, delivery_radius_km, partner_code, created_at_us, \
+     updated_at_us";
 
 fn date(raw: Option<String>) -> StoreResult<Option<Date>> {
     raw.map(|d| d.parse::<Date>().map_err(|e| StoreError::Corrupt(format!("date {d}: {e}")))).transpose()
 }
 
-fn location_from_row(r: &SqliteRow) -> StoreResult<LocationRecord> {
+fn location_from_row(r: &AnyRow) -> StoreResult<LocationRecord> {
     let township: Option<String> = r.try_get("township_code")?;
     let partner: Option<String> = r.try_get("partner_code")?;
     Ok(LocationRecord {
@@ -64,8 +65,8 @@ fn location_from_row(r: &SqliteRow) -> StoreResult<LocationRecord> {
             opened_on: date(r.try_get("opened_on")?)?,
             closed_on: date(r.try_get("closed_on")?)?,
             capabilities: Capabilities {
-                pickup: r.try_get("pickup")?,
-                ship_from_store: r.try_get("ship_from_store")?,
+                pickup: flag(r, "pickup")?,
+                ship_from_store: flag(r, "ship_from_store")?,
                 delivery_radius_km: r.try_get::<i64, _>("delivery_radius_km")? as u32,
             },
             partner_code: partner.map(|p| parse(PartnerCode::parse(&p))).transpose()?,
@@ -75,16 +76,16 @@ fn location_from_row(r: &SqliteRow) -> StoreResult<LocationRecord> {
     })
 }
 
-async fn location_by_code(conn: &mut SqliteConnection, code: &str) -> StoreResult<Option<LocationRecord>> {
-    let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE code = ?");
+async fn location_by_code(conn: &mut AnyConnection, code: &str) -> StoreResult<Option<LocationRecord>> {
+    let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE code = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(code).fetch_optional(conn).await?;
     row.as_ref().map(location_from_row).transpose()
 }
 
-async fn check_partner(conn: &mut SqliteConnection, partner: Option<&PartnerCode>) -> StoreResult<()> {
+async fn check_partner(conn: &mut AnyConnection, partner: Option<&PartnerCode>) -> StoreResult<()> {
     if let Some(p) = partner {
         let found: Option<String> =
-            sqlx::query_scalar("SELECT code FROM partners WHERE code = ?").bind(p.as_str()).fetch_optional(conn).await?;
+            sqlx::query_scalar("SELECT code FROM partners WHERE code = $1").bind(p.as_str()).fetch_optional(conn).await?;
         if found.is_none() {
             return Err(DomainError::rule("unknown_partner", format!("no partner {p}")).at("partner_code").into());
         }
@@ -93,11 +94,11 @@ async fn check_partner(conn: &mut SqliteConnection, partner: Option<&PartnerCode
 }
 
 /// Inserts or replaces a location (create, update and import).
-async fn put_location(conn: &mut SqliteConnection, l: &Location, now: Timestamp) -> StoreResult<()> {
+async fn put_location(conn: &mut AnyConnection, l: &Location, now: Timestamp) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO locations (code, name, kind, county_code, township_code, longitude, latitude, status, opened_on, closed_on, \
          pickup, ship_from_store, delivery_radius_km, partner_code, created_at_us, updated_at_us) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          ON CONFLICT (code) DO UPDATE SET name = excluded.name, kind = excluded.kind, county_code = excluded.county_code, \
          township_code = excluded.township_code, longitude = excluded.longitude, latitude = excluded.latitude, status = excluded.status, \
          opened_on = excluded.opened_on, closed_on = excluded.closed_on, pickup = excluded.pickup, ship_from_store = excluded.ship_from_store, \
@@ -130,7 +131,7 @@ impl Db {
         let mut tx = self.begin(idem, Timestamp::now()).await?;
         let name = check_text("name", &p.name, NAME_LEN_MAX)?;
         let p = Partner { name, ..p };
-        let inserted = sqlx::query("INSERT INTO partners (code, name, created_at_us) VALUES (?, ?, ?) ON CONFLICT (code) DO NOTHING")
+        let inserted = sqlx::query("INSERT INTO partners (code, name, created_at_us) VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING")
             .bind(p.code.as_str())
             .bind(&p.name)
             .bind(us(tx.now))
@@ -146,7 +147,7 @@ impl Db {
 
     pub async fn partners(&self, page: &PageRequest) -> StoreResult<Page<Partner>> {
         let limit = page.limit()?;
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT code, name FROM partners WHERE code > ? ORDER BY code LIMIT ?")
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT code, name FROM partners WHERE code > $1 ORDER BY code LIMIT $2")
             .bind(page.after_key()?)
             .bind(i64::from(limit) + 1)
             .fetch_all(&self.read)
@@ -201,9 +202,9 @@ impl Db {
     pub async fn locations(&self, f: &LocationFilter, page: &PageRequest) -> StoreResult<Page<LocationRecord>> {
         let limit = page.limit()?;
         let sql = format!(
-            "SELECT {LOCATION_COLUMNS} FROM locations WHERE code > ? \
-             AND (? IS NULL OR (kind <> 'warehouse') = ?) AND (? IS NULL OR kind = ?) AND (? IS NULL OR status = ?) \
-             AND (? IS NULL OR county_code LIKE ?) AND (? IS NULL OR partner_code = ?) ORDER BY code LIMIT ?"
+            "SELECT {LOCATION_COLUMNS} FROM locations WHERE code > $1 \
+             AND ($2 IS NULL OR (kind <> 'warehouse') = $3) AND ($4 IS NULL OR kind = $5) AND ($6 IS NULL OR status = $7) \
+             AND ($8 IS NULL OR county_code LIKE $9) AND ($10 IS NULL OR partner_code = $11) ORDER BY code LIMIT $12"
         );
         let kind = f.kind.map(LocationKind::as_str);
         let status = f.status.map(LocationStatus::as_str);
@@ -231,7 +232,7 @@ impl Db {
     pub async fn location_counts(&self, division: Option<&str>) -> StoreResult<Vec<(LocationKind, LocationStatus, i64)>> {
         let division = division.map(|d| format!("{d}%"));
         let rows: Vec<(String, String, i64)> =
-            sqlx::query_as("SELECT kind, status, COUNT(*) FROM locations WHERE (? IS NULL OR county_code LIKE ?) GROUP BY kind, status ORDER BY kind, status")
+            sqlx::query_as("SELECT kind, status, COUNT(*) FROM locations WHERE ($1 IS NULL OR county_code LIKE $2) GROUP BY kind, status ORDER BY kind, status")
                 .bind(&division)
                 .bind(&division)
                 .fetch_all(&self.read)
@@ -251,7 +252,7 @@ impl Db {
         let now = tx.now;
         for p in partners {
             sqlx::query(
-                "INSERT INTO partners (code, name, created_at_us) VALUES (?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name",
+                "INSERT INTO partners (code, name, created_at_us) VALUES ($1, $2, $3) ON CONFLICT (code) DO UPDATE SET name = excluded.name",
             )
             .bind(p.code.as_str())
             .bind(&p.name)

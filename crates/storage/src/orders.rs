@@ -4,8 +4,8 @@
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use std::collections::BTreeMap;
 use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
 use tongjia_domain::customer::Mobile;
@@ -170,13 +170,13 @@ fn order_not_found(id: Uuid) -> StoreError {
     DomainError::not_found("order_not_found", format!("no order {id}")).into()
 }
 
-async fn load_order(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<Option<OrderRecord>> {
-    let Some(r) = sqlx::query("SELECT * FROM orders WHERE id = ?").bind(id.to_string()).fetch_optional(&mut *conn).await? else {
+async fn load_order(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<OrderRecord>> {
+    let Some(r) = sqlx::query("SELECT * FROM orders WHERE id = $1").bind(id.to_string()).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
     let mut order = order_from_row(&r)?;
     let lines =
-        sqlx::query("SELECT * FROM order_lines WHERE order_id = ? ORDER BY line_no").bind(id.to_string()).fetch_all(&mut *conn).await?;
+        sqlx::query("SELECT * FROM order_lines WHERE order_id = $1 ORDER BY line_no").bind(id.to_string()).fetch_all(&mut *conn).await?;
     order.lines = lines
         .iter()
         .map(|l| {
@@ -194,7 +194,7 @@ async fn load_order(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<Option
             })
         })
         .collect::<StoreResult<_>>()?;
-    let allocations = sqlx::query("SELECT * FROM order_allocations WHERE order_id = ? ORDER BY line_no, id")
+    let allocations = sqlx::query("SELECT * FROM order_allocations WHERE order_id = $1 ORDER BY line_no, id")
         .bind(id.to_string())
         .fetch_all(&mut *conn)
         .await?;
@@ -215,7 +215,7 @@ async fn load_order(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<Option
             })
         })
         .collect::<StoreResult<_>>()?;
-    let payments = sqlx::query("SELECT * FROM payments WHERE order_id = ? ORDER BY recorded_at_us, id")
+    let payments = sqlx::query("SELECT * FROM payments WHERE order_id = $1 ORDER BY recorded_at_us, id")
         .bind(id.to_string())
         .fetch_all(&mut *conn)
         .await?;
@@ -232,31 +232,32 @@ async fn load_order(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<Option
             })
         })
         .collect::<StoreResult<_>>()?;
-    let returns = sqlx::query("SELECT * FROM returns WHERE order_id = ? ORDER BY recorded_at_us, id")
+    let returns = sqlx::query("SELECT * FROM returns WHERE order_id = $1 ORDER BY recorded_at_us, id")
         .bind(id.to_string())
         .fetch_all(&mut *conn)
         .await?;
     for r in returns {
         let rid: String = r.try_get("id")?;
-        let lines: Vec<(i64, i64, bool, i64)> =
-            sqlx::query_as("SELECT line_no, quantity, damaged, refund_fen FROM return_lines WHERE return_id = ? ORDER BY line_no")
-                .bind(&rid)
-                .fetch_all(&mut *conn)
-                .await?;
+        let lines: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT line_no, quantity, CAST(damaged AS INTEGER), refund_fen FROM return_lines WHERE return_id = $1 ORDER BY line_no",
+        )
+        .bind(&rid)
+        .fetch_all(&mut *conn)
+        .await?;
         order.returns.push(ReturnRecord {
             id: Uuid::parse_str(&rid).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             store_code: r.try_get("store_code")?,
             refund: Fen::new(r.try_get("refund_fen")?),
             points_restored: r.try_get("points_restored")?,
             points_reversed: r.try_get("points_reversed")?,
-            lines: lines.into_iter().map(|(l, q, d, f)| (l, q, d, Fen::new(f))).collect(),
+            lines: lines.into_iter().map(|(l, q, d, f)| (l, q, d != 0, Fen::new(f))).collect(),
             recorded_at: ts(r.try_get("recorded_at_us")?)?,
         });
     }
     Ok(Some(order))
 }
 
-fn order_from_row(r: &SqliteRow) -> StoreResult<OrderRecord> {
+fn order_from_row(r: &AnyRow) -> StoreResult<OrderRecord> {
     let channel: String = r.try_get("channel")?;
     let store_code: Option<String> = r.try_get("store_code")?;
     let lon: Option<f64> = r.try_get("destination_longitude")?;
@@ -299,23 +300,26 @@ fn order_from_row(r: &SqliteRow) -> StoreResult<OrderRecord> {
 }
 
 /// An open location that can take part in an order: (kind, status, pickup, ship_from_store, point).
-async fn location_info(
-    conn: &mut SqliteConnection,
-    code: &str,
-) -> StoreResult<Option<(LocationKind, LocationStatus, bool, bool, GeoPoint)>> {
-    let row: Option<(String, String, bool, bool, f64, f64)> =
-        sqlx::query_as("SELECT kind, status, pickup, ship_from_store, longitude, latitude FROM locations WHERE code = ?")
+async fn location_info(conn: &mut AnyConnection, code: &str) -> StoreResult<Option<(LocationKind, LocationStatus, bool, bool, GeoPoint)>> {
+    let row: Option<(String, String, i64, i64, f64, f64)> =
+        sqlx::query_as("SELECT kind, status, CAST(pickup AS INTEGER), CAST(ship_from_store AS INTEGER), longitude, latitude FROM locations WHERE code = $1")
             .bind(code)
             .fetch_optional(conn)
             .await?;
     row.map(|(k, s, p, sfs, lon, lat)| {
-        Ok((parse(LocationKind::parse(&k))?, parse(LocationStatus::parse(&s))?, p, sfs, GeoPoint { longitude: lon, latitude: lat }))
+        Ok((
+            parse(LocationKind::parse(&k))?,
+            parse(LocationStatus::parse(&s))?,
+            p != 0,
+            sfs != 0,
+            GeoPoint { longitude: lon, latitude: lat },
+        ))
     })
     .transpose()
 }
 
 /// An open store, or the refusal naming `field`.
-async fn open_store(conn: &mut SqliteConnection, code: &LocationCode, field: &str) -> StoreResult<(bool, GeoPoint)> {
+async fn open_store(conn: &mut AnyConnection, code: &LocationCode, field: &str) -> StoreResult<(bool, GeoPoint)> {
     match location_info(conn, code.as_str()).await? {
         Some((kind, LocationStatus::Open, pickup, _, point)) if kind.is_store() => Ok((pickup, point)),
         Some((kind, _, _, _, _)) if kind.is_store() => {
@@ -343,16 +347,16 @@ struct Pool<'a> {
 
 /// Candidates holding any of `skus`, with what each can promise (net of reservations and
 /// safety stock).
-async fn candidates(conn: &mut SqliteConnection, skus: &[SkuCode], pool: Pool<'_>) -> StoreResult<Vec<Candidate>> {
+async fn candidates(conn: &mut AnyConnection, skus: &[SkuCode], pool: Pool<'_>) -> StoreResult<Vec<Candidate>> {
     let Pool { ship_only, except } = pool;
     let mut by_location: BTreeMap<String, Candidate> = BTreeMap::new();
     for sku in skus {
         let rows: Vec<(String, f64, f64, i64, i64)> = sqlx::query_as(
-            "SELECT l.code, l.longitude, l.latitude, SUM(p.on_hand - p.reserved), COALESCE(MAX(s.quantity), 0) \
+            "SELECT l.code, l.longitude, l.latitude, CAST(SUM(p.on_hand - p.reserved) AS BIGINT), COALESCE(MAX(s.quantity), 0) \
              FROM stock_positions p JOIN locations l ON l.code = p.location_code \
              LEFT JOIN safety_stock s ON s.location_code = p.location_code AND s.sku_code = p.sku_code \
-             WHERE p.sku_code = ? AND l.status = 'open' AND (? IS NULL OR l.code <> ?) \
-             AND (NOT ? OR l.kind = 'warehouse' OR l.ship_from_store) GROUP BY l.code, l.longitude, l.latitude",
+             WHERE p.sku_code = $1 AND l.status = 'open' AND ($2 IS NULL OR l.code <> $3) \
+             AND (NOT $4 OR l.kind = 'warehouse' OR l.ship_from_store) GROUP BY l.code, l.longitude, l.latitude",
         )
         .bind(sku.as_str())
         .bind(except)
@@ -410,7 +414,7 @@ impl<T> WriteTx<'_, T> {
         expires_at: Timestamp,
     ) -> StoreResult<()> {
         let owners: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT owner, on_hand - reserved FROM stock_positions WHERE location_code = ? AND sku_code = ? AND on_hand > reserved \
+            "SELECT owner, on_hand - reserved FROM stock_positions WHERE location_code = $1 AND sku_code = $2 AND on_hand > reserved \
              ORDER BY CASE WHEN owner = 'brand' THEN 0 ELSE 1 END, owner",
         )
         .bind(location.as_str())
@@ -427,7 +431,7 @@ impl<T> WriteTx<'_, T> {
             let key = StockKey { location_code: location.clone(), sku_code: sku.clone(), owner: parse(Owner::parse(&owner))? };
             let reference = Some(format!("order {order}"));
             self.stock(StockCommand::Reserve { reservation_id, key, quantity: Quantity::new(take)?, expires_at, reference }).await?;
-            sqlx::query("INSERT INTO order_allocations (id, order_id, line_no, location_code, owner, quantity, reservation_id) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO order_allocations (id, order_id, line_no, location_code, owner, quantity, reservation_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(Uuid::now_v7().to_string())
                 .bind(order.to_string())
                 .bind(line_no)
@@ -451,18 +455,18 @@ impl<T> WriteTx<'_, T> {
             return Ok(());
         }
         let balance: i64 =
-            sqlx::query_scalar("SELECT points_balance FROM customers WHERE mobile = ?").bind(mobile).fetch_one(self.conn()).await?;
+            sqlx::query_scalar("SELECT points_balance FROM customers WHERE mobile = $1").bind(mobile).fetch_one(self.conn()).await?;
         if balance + delta < 0 {
             return Err(DomainError::rule("insufficient_points", format!("{} points held, {} wanted", balance, -delta))
                 .at("redeem_points")
                 .into());
         }
-        sqlx::query("UPDATE customers SET points_balance = points_balance + ? WHERE mobile = ?")
+        sqlx::query("UPDATE customers SET points_balance = points_balance + $1 WHERE mobile = $2")
             .bind(delta)
             .bind(mobile)
             .execute(self.conn())
             .await?;
-        sqlx::query("INSERT INTO points_entries (mobile, order_id, delta, reason, recorded_at_us) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO points_entries (mobile, order_id, delta, reason, recorded_at_us) VALUES ($1, $2, $3, $4, $5)")
             .bind(mobile)
             .bind(order.to_string())
             .bind(delta)
@@ -490,7 +494,7 @@ impl<T> WriteTx<'_, T> {
             OrderStatus::Cancelled => "cancelled_at_us",
             _ => "updated_at_us",
         };
-        let sql = format!("UPDATE orders SET status = ?, {stamp} = ?, updated_at_us = ? WHERE id = ?");
+        let sql = format!("UPDATE orders SET status = $1, {stamp} = $2, updated_at_us = $3 WHERE id = $4");
         sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to.as_str()).bind(now).bind(now).bind(order.id.to_string()).execute(self.conn()).await?;
         order.status = to;
         let event = format!("order.{}", to.as_str());
@@ -501,7 +505,7 @@ impl<T> WriteTx<'_, T> {
     async fn each_reservation(&mut self, order: &OrderRecord, cmd: impl Fn(Uuid) -> StockCommand) -> StoreResult<()> {
         for a in &order.allocations {
             if let Some(r) = a.reservation_id {
-                let live: Option<String> = sqlx::query_scalar("SELECT id FROM reservations WHERE id = ? AND status = 'active'")
+                let live: Option<String> = sqlx::query_scalar("SELECT id FROM reservations WHERE id = $1 AND status = 'active'")
                     .bind(r.to_string())
                     .fetch_optional(self.conn())
                     .await?;
@@ -517,7 +521,7 @@ impl<T> WriteTx<'_, T> {
     async fn fulfil_stock(&mut self, order: &mut OrderRecord) -> StoreResult<()> {
         let reference = Some(format!("order {}", order.id));
         self.each_reservation(order, |r| StockCommand::Commit { reservation_id: r, reference: reference.clone() }).await?;
-        sqlx::query("UPDATE orders SET fulfilled_at_us = ? WHERE id = ?")
+        sqlx::query("UPDATE orders SET fulfilled_at_us = $1 WHERE id = $2")
             .bind(us(self.now))
             .bind(order.id.to_string())
             .execute(self.conn())
@@ -531,7 +535,7 @@ impl<T> WriteTx<'_, T> {
         self.transition(order, action).await?;
         if let Some(mobile) = order.customer_mobile.clone() {
             let earned = policy.points.earned(order.paid);
-            sqlx::query("UPDATE orders SET points_earned = ? WHERE id = ?")
+            sqlx::query("UPDATE orders SET points_earned = $1 WHERE id = $2")
                 .bind(earned)
                 .bind(order.id.to_string())
                 .execute(self.conn())
@@ -576,7 +580,7 @@ impl Db {
             }
         }
         if let Some(m) = &new.customer {
-            sqlx::query("INSERT INTO customers (mobile, points_balance, created_at_us) VALUES (?, 0, ?) ON CONFLICT (mobile) DO NOTHING")
+            sqlx::query("INSERT INTO customers (mobile, points_balance, created_at_us) VALUES ($1, 0, $2) ON CONFLICT (mobile) DO NOTHING")
                 .bind(m.as_str())
                 .bind(us(now))
                 .execute(tx.conn())
@@ -587,8 +591,11 @@ impl Db {
         }
         let mut quotes = vec![];
         for (i, (sku, _)) in new.lines.iter().enumerate() {
-            let active: Option<bool> =
-                sqlx::query_scalar("SELECT active FROM skus WHERE code = ?").bind(sku.as_str()).fetch_optional(tx.conn()).await?;
+            let active: Option<i64> = sqlx::query_scalar("SELECT CAST(active AS INTEGER) FROM skus WHERE code = $1")
+                .bind(sku.as_str())
+                .fetch_optional(tx.conn())
+                .await?;
+            let active = active.map(|a| a != 0);
             match active {
                 None => {
                     return Err(DomainError::not_found("sku_not_found", format!("no SKU {sku}")).at(format!("lines[{i}].sku_code")).into());
@@ -617,7 +624,7 @@ impl Db {
         sqlx::query(
             "INSERT INTO orders (id, channel, store_code, fulfilment, status, customer_mobile, pickup_store_code, pickup_code, \
              destination_longitude, destination_latitude, destination_county_code, subtotal_fen, discount_fen, total_fen, points_redeemed, \
-             expires_at_us, placed_at_us, updated_at_us) VALUES (?, ?, ?, ?, 'placed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             expires_at_us, placed_at_us, updated_at_us) VALUES ($1, $2, $3, $4, 'placed', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(id.to_string())
         .bind(if store.is_some() { "store" } else { "online" })
@@ -641,7 +648,7 @@ impl Db {
         for l in &lines {
             sqlx::query(
                 "INSERT INTO order_lines (order_id, line_no, sku_code, quantity, unit_price_fen, list_price_fen, price_version, points_redeemed, \
-                 discount_fen, paid_fen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 discount_fen, paid_fen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(id.to_string())
             .bind(l.line_no)
@@ -714,7 +721,7 @@ impl Db {
         };
         if let Some(d) = &decision {
             let json = serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            sqlx::query("UPDATE orders SET sourcing = ? WHERE id = ?").bind(json).bind(id.to_string()).execute(tx.conn()).await?;
+            sqlx::query("UPDATE orders SET sourcing = $1 WHERE id = $2").bind(json).bind(id.to_string()).execute(tx.conn()).await?;
         }
         if let Some(m) = &new.customer {
             tx.points(m.as_str(), id, -new.redeem_points, "redeemed on an order").await?;
@@ -752,7 +759,7 @@ impl Db {
             .at("amount_fen")
             .into());
         }
-        sqlx::query("INSERT INTO payments (id, order_id, kind, amount_fen, external_reference, method, recorded_at_us) VALUES (?, ?, 'payment', ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO payments (id, order_id, kind, amount_fen, external_reference, method, recorded_at_us) VALUES ($1, $2, 'payment', $3, $4, $5, $6)")
             .bind(Uuid::now_v7().to_string())
             .bind(id.to_string())
             .bind(payment.amount.get())
@@ -761,7 +768,7 @@ impl Db {
             .bind(us(now))
             .execute(tx.conn())
             .await?;
-        sqlx::query("UPDATE orders SET paid_fen = ? WHERE id = ?")
+        sqlx::query("UPDATE orders SET paid_fen = $1 WHERE id = $2")
             .bind(payment.amount.get())
             .bind(id.to_string())
             .execute(tx.conn())
@@ -837,7 +844,7 @@ impl Db {
         let mut order = tx.order(id).await?;
         next_status(order.fulfilment, order.status, OrderAction::HandOver)?;
         let attempts: i64 =
-            sqlx::query_scalar("SELECT pickup_attempts FROM orders WHERE id = ?").bind(id.to_string()).fetch_one(tx.conn()).await?;
+            sqlx::query_scalar("SELECT pickup_attempts FROM orders WHERE id = $1").bind(id.to_string()).fetch_one(tx.conn()).await?;
         if attempts >= PICKUP_ATTEMPTS_MAX {
             return Err(DomainError::conflict(
                 "pickup_code_locked",
@@ -848,7 +855,7 @@ impl Db {
         if order.pickup_code.as_deref() != Some(code) {
             // Count the wrong guess outside the refused transaction, so it sticks.
             drop(tx);
-            sqlx::query("UPDATE orders SET pickup_attempts = pickup_attempts + 1 WHERE id = ?")
+            sqlx::query("UPDATE orders SET pickup_attempts = pickup_attempts + 1 WHERE id = $1")
                 .bind(id.to_string())
                 .execute(&self.write)
                 .await?;
@@ -896,7 +903,7 @@ impl Db {
     /// Cancels every unpaid order whose hold has run out at `now`; returns how many.
     pub async fn expire_due_orders(&self, now: Timestamp) -> StoreResult<usize> {
         let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM orders WHERE status = 'reserved' AND expires_at_us <= ? ORDER BY expires_at_us LIMIT 500")
+            sqlx::query_scalar("SELECT id FROM orders WHERE status = 'reserved' AND expires_at_us <= $1 ORDER BY expires_at_us LIMIT 500")
                 .bind(us(now))
                 .fetch_all(&self.read)
                 .await?;
@@ -949,14 +956,14 @@ impl Db {
                 damaged: r.damaged,
             })
             .await?;
-            sqlx::query("UPDATE order_lines SET returned_quantity = returned_quantity + ? WHERE order_id = ? AND line_no = ?")
+            sqlx::query("UPDATE order_lines SET returned_quantity = returned_quantity + $1 WHERE order_id = $2 AND line_no = $3")
                 .bind(r.quantity.get())
                 .bind(id.to_string())
                 .bind(r.line_no)
                 .execute(tx.conn())
                 .await?;
         }
-        sqlx::query("INSERT INTO returns (id, order_id, store_code, refund_fen, points_restored, points_reversed, recorded_at_us) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO returns (id, order_id, store_code, refund_fen, points_restored, points_reversed, recorded_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(return_id.to_string())
             .bind(id.to_string())
             .bind(store.as_str())
@@ -967,7 +974,7 @@ impl Db {
             .execute(tx.conn())
             .await?;
         for r in &plan {
-            sqlx::query("INSERT INTO return_lines (return_id, line_no, quantity, damaged, refund_fen) VALUES (?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO return_lines (return_id, line_no, quantity, damaged, refund_fen) VALUES ($1, $2, $3, $4, $5)")
                 .bind(return_id.to_string())
                 .bind(r.line_no)
                 .bind(r.quantity.get())
@@ -982,11 +989,11 @@ impl Db {
         if let Some(mobile) = order.customer_mobile.clone() {
             tx.points(&mobile, id, restored, "redeemed points given back on a return").await?;
             let balance: i64 =
-                sqlx::query_scalar("SELECT points_balance FROM customers WHERE mobile = ?").bind(&mobile).fetch_one(tx.conn()).await?;
+                sqlx::query_scalar("SELECT points_balance FROM customers WHERE mobile = $1").bind(&mobile).fetch_one(tx.conn()).await?;
             // Points already spent cannot be taken back below zero.
             let take = reversed.min(balance);
             tx.points(&mobile, id, -take, "earned points taken back on a return").await?;
-            sqlx::query("UPDATE orders SET points_reversed = points_reversed + ? WHERE id = ?")
+            sqlx::query("UPDATE orders SET points_reversed = points_reversed + $1 WHERE id = $2")
                 .bind(take)
                 .bind(id.to_string())
                 .execute(tx.conn())
@@ -1010,7 +1017,7 @@ impl Db {
     pub async fn customer(&self, mobile: &Mobile) -> StoreResult<Option<CustomerRecord>> {
         let row: Option<(String, i64, i64, i64)> = sqlx::query_as(
             "SELECT c.mobile, c.points_balance, c.created_at_us, (SELECT COUNT(*) FROM orders o WHERE o.customer_mobile = c.mobile) \
-             FROM customers c WHERE c.mobile = ?",
+             FROM customers c WHERE c.mobile = $1",
         )
         .bind(mobile.as_str())
         .fetch_optional(&self.read)
@@ -1028,8 +1035,8 @@ impl Db {
         let after = page.after_key()?;
         let status = f.status.map(OrderStatus::as_str);
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM orders WHERE (? = '' OR id < ?) AND (? IS NULL OR customer_mobile = ?) AND (? IS NULL OR store_code = ?) \
-             AND (? IS NULL OR pickup_store_code = ?) AND (? IS NULL OR status = ?) ORDER BY id DESC LIMIT ?",
+            "SELECT id FROM orders WHERE ($1 = '' OR id < $2) AND ($3 IS NULL OR customer_mobile = $4) AND ($5 IS NULL OR store_code = $6) \
+             AND ($7 IS NULL OR pickup_store_code = $8) AND ($9 IS NULL OR status = $10) ORDER BY id DESC LIMIT $11",
         )
         .bind(&after)
         .bind(&after)
@@ -1058,7 +1065,7 @@ impl Db {
         let limit = page.limit()?;
         let after: i64 = page.after_seq()?;
         let rows: Vec<(i64, Option<String>, i64, String, i64)> = sqlx::query_as(
-            "SELECT seq, order_id, delta, reason, recorded_at_us FROM points_entries WHERE mobile = ? AND seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, order_id, delta, reason, recorded_at_us FROM points_entries WHERE mobile = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(mobile.as_str())
         .bind(after)
@@ -1122,7 +1129,7 @@ async fn start_transfers<T>(tx: &mut WriteTx<'_, T>, order: &OrderRecord, pickup
             quantity: Quantity::new(a.quantity)?,
         })
         .await?;
-        sqlx::query("UPDATE order_allocations SET reservation_id = NULL, transfer_id = ? WHERE order_id = ? AND line_no = ? AND location_code = ? AND owner = ?")
+        sqlx::query("UPDATE order_allocations SET reservation_id = NULL, transfer_id = $1 WHERE order_id = $2 AND line_no = $3 AND location_code = $4 AND owner = $5")
             .bind(transfer_id.to_string())
             .bind(order.id.to_string())
             .bind(a.line_no)
@@ -1140,8 +1147,10 @@ async fn receive_transfers<T>(tx: &mut WriteTx<'_, T>, order: &OrderRecord, poli
     let until = tx.now.checked_add(SignedDuration::from_secs(policy.paid_hold_seconds)).unwrap_or(tx.now);
     for a in order.allocations.iter().filter(|a| a.transfer_id.is_some()) {
         let transfer_id = a.transfer_id.unwrap_or_default();
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM transfers WHERE id = ?").bind(transfer_id.to_string()).fetch_optional(tx.conn()).await?;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM transfers WHERE id = $1")
+            .bind(transfer_id.to_string())
+            .fetch_optional(tx.conn())
+            .await?;
         if status.as_deref() == Some("in_transit") {
             tx.stock(StockCommand::TransferIn { transfer_id }).await?;
         }
@@ -1161,7 +1170,7 @@ async fn receive_transfers<T>(tx: &mut WriteTx<'_, T>, order: &OrderRecord, poli
         if until > first {
             tx.stock(StockCommand::Extend { reservation_id, expires_at: until }).await?;
         }
-        sqlx::query("UPDATE order_allocations SET location_code = ?, reservation_id = ? WHERE order_id = ? AND transfer_id = ?")
+        sqlx::query("UPDATE order_allocations SET location_code = $1, reservation_id = $2 WHERE order_id = $3 AND transfer_id = $4")
             .bind(&pickup)
             .bind(reservation_id.to_string())
             .bind(order.id.to_string())
@@ -1175,7 +1184,7 @@ async fn receive_transfers<T>(tx: &mut WriteTx<'_, T>, order: &OrderRecord, poli
 /// Records a refund to the payment's method.
 async fn refund<T>(tx: &mut WriteTx<'_, T>, order: &OrderRecord, amount: Fen, why: &str) -> StoreResult<()> {
     let method = order.payments.iter().find(|p| p.kind == "payment").map_or_else(|| "original".to_owned(), |p| p.method.clone());
-    sqlx::query("INSERT INTO payments (id, order_id, kind, amount_fen, external_reference, method, recorded_at_us) VALUES (?, ?, 'refund', ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO payments (id, order_id, kind, amount_fen, external_reference, method, recorded_at_us) VALUES ($1, $2, 'refund', $3, $4, $5, $6)")
         .bind(Uuid::now_v7().to_string())
         .bind(order.id.to_string())
         .bind(amount.get())
@@ -1184,7 +1193,7 @@ async fn refund<T>(tx: &mut WriteTx<'_, T>, order: &OrderRecord, amount: Fen, wh
         .bind(us(tx.now))
         .execute(tx.conn())
         .await?;
-    sqlx::query("UPDATE orders SET refunded_fen = refunded_fen + ? WHERE id = ?")
+    sqlx::query("UPDATE orders SET refunded_fen = refunded_fen + $1 WHERE id = $2")
         .bind(amount.get())
         .bind(order.id.to_string())
         .execute(tx.conn())

@@ -33,7 +33,7 @@ impl Db {
     pub async fn events_after(&self, after_seq: i64, event_type: Option<&str>, limit: u32) -> StoreResult<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT seq, id, event_type, subject, payload, occurred_at_us FROM outbox \
-             WHERE seq > ? AND (? IS NULL OR event_type = ?) ORDER BY seq LIMIT ?",
+             WHERE seq > $1 AND ($2 IS NULL OR event_type = $3) ORDER BY seq LIMIT $4",
         )
         .bind(after_seq)
         .bind(event_type)

@@ -1,8 +1,8 @@
 //! The price book: versions are inserted, never updated; quotes come from the domain.
 
 use jiff::Timestamp;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use tongjia_domain::Fen;
 use tongjia_domain::codes::SkuCode;
 use tongjia_domain::pricing::{PriceChange, PriceVersion, Quote, quote};
@@ -12,7 +12,7 @@ use crate::error::{StoreResult, parse};
 use crate::tx::Idem;
 use crate::{Db, ts, us};
 
-fn version_from_row(r: &SqliteRow) -> StoreResult<PriceVersion> {
+fn version_from_row(r: &AnyRow) -> StoreResult<PriceVersion> {
     Ok(PriceVersion {
         sku_code: parse(SkuCode::parse(r.try_get("sku_code")?))?,
         version: r.try_get("version")?,
@@ -24,10 +24,10 @@ fn version_from_row(r: &SqliteRow) -> StoreResult<PriceVersion> {
     })
 }
 
-pub(crate) async fn versions_of(conn: &mut SqliteConnection, sku: &str) -> StoreResult<Vec<PriceVersion>> {
+pub(crate) async fn versions_of(conn: &mut AnyConnection, sku: &str) -> StoreResult<Vec<PriceVersion>> {
     let rows = sqlx::query(
         "SELECT sku_code, version, list_price_fen, member_price_fen, effective_at_us, scheduled_at_us, note \
-         FROM price_versions WHERE sku_code = ? ORDER BY version",
+         FROM price_versions WHERE sku_code = $1 ORDER BY version",
     )
     .bind(sku)
     .fetch_all(conn)
@@ -36,21 +36,21 @@ pub(crate) async fn versions_of(conn: &mut SqliteConnection, sku: &str) -> Store
 }
 
 /// Validates and appends a price version inside an open transaction.
-pub(crate) async fn append_version(conn: &mut SqliteConnection, change: PriceChange, now: Timestamp) -> StoreResult<PriceVersion> {
+pub(crate) async fn append_version(conn: &mut AnyConnection, change: PriceChange, now: Timestamp) -> StoreResult<PriceVersion> {
     let change = PriceChange { effective_at: change.effective_at.map(crate::stored), ..change.validate(now)? };
     let exists: Option<String> =
-        sqlx::query_scalar("SELECT code FROM skus WHERE code = ?").bind(change.sku_code.as_str()).fetch_optional(&mut *conn).await?;
+        sqlx::query_scalar("SELECT code FROM skus WHERE code = $1").bind(change.sku_code.as_str()).fetch_optional(&mut *conn).await?;
     if exists.is_none() {
         return Err(unknown_sku(change.sku_code.as_str()));
     }
-    let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM price_versions WHERE sku_code = ?")
+    let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM price_versions WHERE sku_code = $1")
         .bind(change.sku_code.as_str())
         .fetch_one(&mut *conn)
         .await?;
     let v = change.into_version(latest.unwrap_or(0), now);
     sqlx::query(
         "INSERT INTO price_versions (sku_code, version, list_price_fen, member_price_fen, effective_at_us, scheduled_at_us, note) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(v.sku_code.as_str())
     .bind(v.version)

@@ -4,8 +4,8 @@
 
 use jiff::Timestamp;
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeSet, HashMap};
 use tongjia_domain::DomainError;
 use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
@@ -49,11 +49,11 @@ pub struct StockFilter {
     pub owner: Option<String>,
 }
 
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 impl StockFilter {
     /// Binds the three `(? IS NULL OR column = ?)` pairs of this filter, in order.
-    fn bind<'q>(&self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
+    fn bind<'q>(&self, query: AnyQuery<'q>) -> AnyQuery<'q> {
         query
             .bind(self.location_code.clone())
             .bind(self.location_code.clone())
@@ -64,7 +64,7 @@ impl StockFilter {
     }
 }
 
-fn position_from_row(r: &SqliteRow) -> StoreResult<Position> {
+fn position_from_row(r: &AnyRow) -> StoreResult<Position> {
     Ok(Position { on_hand: r.try_get("on_hand")?, reserved: r.try_get("reserved")?, damaged: r.try_get("damaged")? })
 }
 
@@ -72,7 +72,7 @@ fn uuid(raw: Option<String>) -> StoreResult<Option<Uuid>> {
     raw.map(|s| Uuid::parse_str(&s).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
 }
 
-fn key_from_row(r: &SqliteRow, location_col: &str) -> StoreResult<StockKey> {
+fn key_from_row(r: &AnyRow, location_col: &str) -> StoreResult<StockKey> {
     Ok(StockKey {
         location_code: parse(LocationCode::parse(r.try_get(location_col)?))?,
         sku_code: parse(SkuCode::parse(r.try_get("sku_code")?))?,
@@ -80,12 +80,13 @@ fn key_from_row(r: &SqliteRow, location_col: &str) -> StoreResult<StockKey> {
     })
 }
 
-async fn load_reservation(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<Option<Reservation>> {
-    let row =
-        sqlx::query("SELECT id, location_code, sku_code, owner, quantity, expires_at_us, status, reference FROM reservations WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(conn)
-            .await?;
+async fn load_reservation(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<Reservation>> {
+    let row = sqlx::query(
+        "SELECT id, location_code, sku_code, owner, quantity, expires_at_us, status, reference FROM reservations WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_optional(conn)
+    .await?;
     row.map(|r| {
         Ok(Reservation {
             id,
@@ -99,8 +100,8 @@ async fn load_reservation(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<
     .transpose()
 }
 
-async fn load_transfer(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<Option<Transfer>> {
-    let row = sqlx::query("SELECT from_location_code, to_location_code, sku_code, owner, quantity, status FROM transfers WHERE id = ?")
+async fn load_transfer(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<Transfer>> {
+    let row = sqlx::query("SELECT from_location_code, to_location_code, sku_code, owner, quantity, status FROM transfers WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(conn)
         .await?;
@@ -118,7 +119,7 @@ async fn load_transfer(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<Opt
 
 /// Refuses keys naming a location, SKU or partner that does not exist.
 /// `known` remembers codes already checked in this transaction (bulk imports check each once).
-async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand, known: &mut HashMap<String, String>) -> StoreResult<()> {
+async fn check_references(conn: &mut AnyConnection, cmd: &StockCommand, known: &mut HashMap<String, String>) -> StoreResult<()> {
     let (locations, skus, owners): (Vec<&LocationCode>, Vec<&SkuCode>, Vec<&Owner>) = match cmd {
         StockCommand::Receive { key, .. }
         | StockCommand::Adjust { key, .. }
@@ -143,7 +144,7 @@ async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand, known
             Some(status) => status.clone(),
             None => {
                 let status: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM locations WHERE code = ?").bind(l.as_str()).fetch_optional(&mut *conn).await?;
+                    sqlx::query_scalar("SELECT status FROM locations WHERE code = $1").bind(l.as_str()).fetch_optional(&mut *conn).await?;
                 let status = status.ok_or_else(|| unknown_location(l.as_str()))?;
                 known.insert(key, status.clone());
                 status
@@ -165,7 +166,7 @@ async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand, known
                 continue;
             }
             let found: Option<String> =
-                sqlx::query_scalar("SELECT code FROM partners WHERE code = ?").bind(p.as_str()).fetch_optional(&mut *conn).await?;
+                sqlx::query_scalar("SELECT code FROM partners WHERE code = $1").bind(p.as_str()).fetch_optional(&mut *conn).await?;
             if found.is_none() {
                 return Err(DomainError::rule("unknown_partner", format!("no partner {p}")).at("owner").into());
             }
@@ -175,7 +176,7 @@ async fn check_references(conn: &mut SqliteConnection, cmd: &StockCommand, known
 }
 
 /// Loads the part of the ledger a command touches.
-async fn load_view(conn: &mut SqliteConnection, cmd: &StockCommand) -> StoreResult<LedgerView> {
+async fn load_view(conn: &mut AnyConnection, cmd: &StockCommand) -> StoreResult<LedgerView> {
     let mut view = LedgerView::default();
     let reservation = match cmd.reservation_ref() {
         Some(id) => load_reservation(&mut *conn, id).await?,
@@ -198,7 +199,7 @@ async fn load_view(conn: &mut SqliteConnection, cmd: &StockCommand) -> StoreResu
     let pairs: BTreeSet<_> = cmd.pairs(reservation.as_ref(), transfer.as_ref()).into_iter().collect();
     for (location, sku) in pairs {
         let rows = sqlx::query(
-            "SELECT location_code, sku_code, owner, on_hand, reserved, damaged FROM stock_positions WHERE location_code = ? AND sku_code = ?",
+            "SELECT location_code, sku_code, owner, on_hand, reserved, damaged FROM stock_positions WHERE location_code = $1 AND sku_code = $2",
         )
         .bind(location.as_str())
         .bind(sku.as_str())
@@ -207,7 +208,7 @@ async fn load_view(conn: &mut SqliteConnection, cmd: &StockCommand) -> StoreResu
         for r in rows {
             view.positions.insert(key_from_row(&r, "location_code")?, position_from_row(&r)?);
         }
-        let safety: Option<i64> = sqlx::query_scalar("SELECT quantity FROM safety_stock WHERE location_code = ? AND sku_code = ?")
+        let safety: Option<i64> = sqlx::query_scalar("SELECT quantity FROM safety_stock WHERE location_code = $1 AND sku_code = $2")
             .bind(location.as_str())
             .bind(sku.as_str())
             .fetch_optional(&mut *conn)
@@ -224,12 +225,12 @@ async fn load_view(conn: &mut SqliteConnection, cmd: &StockCommand) -> StoreResu
 }
 
 /// Writes a decision: entries, balances, reservation, transfer, safety stock.
-async fn write_decision(conn: &mut SqliteConnection, d: &Decision, now: Timestamp) -> StoreResult<()> {
+async fn write_decision(conn: &mut AnyConnection, d: &Decision, now: Timestamp) -> StoreResult<()> {
     let command_id = Uuid::now_v7().to_string();
     for e in &d.entries {
         sqlx::query(
             "INSERT INTO stock_entries (id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, \
-             damaged_delta, reservation_id, transfer_id, reference, recorded_at_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             damaged_delta, reservation_id, transfer_id, reference, recorded_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(Uuid::now_v7().to_string())
         .bind(&command_id)
@@ -250,7 +251,7 @@ async fn write_decision(conn: &mut SqliteConnection, d: &Decision, now: Timestam
     for (k, p) in &d.positions {
         assert!(p.is_valid(), "decide returned an invalid balance {p:?} for {k:?}");
         sqlx::query(
-            "INSERT INTO stock_positions (location_code, sku_code, owner, on_hand, reserved, damaged, updated_at_us) VALUES (?, ?, ?, ?, ?, ?, ?) \
+            "INSERT INTO stock_positions (location_code, sku_code, owner, on_hand, reserved, damaged, updated_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (location_code, sku_code, owner) DO UPDATE SET on_hand = excluded.on_hand, reserved = excluded.reserved, \
              damaged = excluded.damaged, updated_at_us = excluded.updated_at_us",
         )
@@ -267,7 +268,7 @@ async fn write_decision(conn: &mut SqliteConnection, d: &Decision, now: Timestam
     if let Some(r) = &d.reservation {
         sqlx::query(
             "INSERT INTO reservations (id, location_code, sku_code, owner, quantity, expires_at_us, status, reference, created_at_us, updated_at_us) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at_us = excluded.updated_at_us",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at_us = excluded.updated_at_us",
         )
         .bind(r.id.to_string())
         .bind(r.key.location_code.as_str())
@@ -286,7 +287,7 @@ async fn write_decision(conn: &mut SqliteConnection, d: &Decision, now: Timestam
         let received = (t.status == TransferStatus::Received).then(|| us(now));
         sqlx::query(
             "INSERT INTO transfers (id, from_location_code, to_location_code, sku_code, owner, quantity, status, shipped_at_us, received_at_us) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, received_at_us = excluded.received_at_us",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET status = excluded.status, received_at_us = excluded.received_at_us",
         )
         .bind(t.id.to_string())
         .bind(t.from.location_code.as_str())
@@ -302,7 +303,7 @@ async fn write_decision(conn: &mut SqliteConnection, d: &Decision, now: Timestam
     }
     if let Some(s) = &d.safety_stock {
         sqlx::query(
-            "INSERT INTO safety_stock (location_code, sku_code, quantity) VALUES (?, ?, ?) \
+            "INSERT INTO safety_stock (location_code, sku_code, quantity) VALUES ($1, $2, $3) \
              ON CONFLICT (location_code, sku_code) DO UPDATE SET quantity = excluded.quantity",
         )
         .bind(s.location_code.as_str())
@@ -345,7 +346,7 @@ impl Db {
         | StockCommand::Commit { reservation_id, .. }
         | StockCommand::Extend { reservation_id, .. } = &cmd
         {
-            let order: Option<String> = sqlx::query_scalar("SELECT order_id FROM order_allocations WHERE reservation_id = ?")
+            let order: Option<String> = sqlx::query_scalar("SELECT order_id FROM order_allocations WHERE reservation_id = $1")
                 .bind(reservation_id.to_string())
                 .fetch_optional(tx.conn())
                 .await?;
@@ -379,12 +380,13 @@ impl Db {
 
     /// Ids of active reservations whose time is up at `now`, oldest first.
     pub async fn due_reservations(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<Uuid>> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM reservations WHERE status = 'active' AND expires_at_us <= ? ORDER BY expires_at_us LIMIT ?")
-                .bind(us(now))
-                .bind(i64::from(limit))
-                .fetch_all(&self.read)
-                .await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM reservations WHERE status = 'active' AND expires_at_us <= $1 ORDER BY expires_at_us LIMIT $2",
+        )
+        .bind(us(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
         ids.into_iter().map(|s| Uuid::parse_str(&s).map_err(|e| StoreError::Corrupt(e.to_string()))).collect()
     }
 
@@ -409,8 +411,8 @@ impl Db {
         let after = page.after_key()?;
         let status = status.map(ReservationStatus::as_str);
         let query = sqlx::query(
-            "SELECT id FROM reservations WHERE (? = '' OR id < ?) AND (? IS NULL OR status = ?) AND (? IS NULL OR location_code = ?) \
-             AND (? IS NULL OR sku_code = ?) AND (? IS NULL OR owner = ?) ORDER BY id DESC LIMIT ?",
+            "SELECT id FROM reservations WHERE ($1 = '' OR id < $2) AND ($3 IS NULL OR status = $4) AND ($5 IS NULL OR location_code = $6) \
+             AND ($7 IS NULL OR sku_code = $8) AND ($9 IS NULL OR owner = $10) ORDER BY id DESC LIMIT $11",
         )
         .bind(after.clone())
         .bind(after)
@@ -438,8 +440,8 @@ impl Db {
         let after = page.after_key()?;
         let status = status.map(TransferStatus::as_str);
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM transfers WHERE (? = '' OR id < ?) AND (? IS NULL OR status = ?) \
-             AND (? IS NULL OR from_location_code = ? OR to_location_code = ?) AND (? IS NULL OR sku_code = ?) ORDER BY id DESC LIMIT ?",
+            "SELECT id FROM transfers WHERE ($1 = '' OR id < $2) AND ($3 IS NULL OR status = $4) \
+             AND ($5 IS NULL OR from_location_code = $6 OR to_location_code = $7) AND ($8 IS NULL OR sku_code = $9) ORDER BY id DESC LIMIT $10",
         )
         .bind(&after)
         .bind(&after)
@@ -466,8 +468,8 @@ impl Db {
         let limit = page.limit()?;
         let query = sqlx::query(
             "SELECT location_code, sku_code, owner, on_hand, reserved, damaged, updated_at_us FROM stock_positions \
-             WHERE (location_code, sku_code, owner) > (?, ?, ?) AND (? IS NULL OR location_code = ?) \
-             AND (? IS NULL OR sku_code = ?) AND (? IS NULL OR owner = ?) ORDER BY location_code, sku_code, owner LIMIT ?",
+             WHERE (location_code, sku_code, owner) > ($1, $2, $3) AND ($4 IS NULL OR location_code = $5) \
+             AND ($6 IS NULL OR sku_code = $7) AND ($8 IS NULL OR owner = $9) ORDER BY location_code, sku_code, owner LIMIT $10",
         );
         let after = page.after_key()?;
         let mut parts = after.splitn(3, '|').map(str::to_owned);
@@ -495,10 +497,10 @@ impl Db {
     ) -> StoreResult<Vec<(LocationCode, LocationStatus, Availability)>> {
         let loc = location.map(LocationCode::as_str);
         let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
-            "SELECT p.location_code, l.status, SUM(p.on_hand), SUM(p.reserved), COALESCE(MAX(s.quantity), 0) FROM stock_positions p \
+            "SELECT p.location_code, l.status, CAST(SUM(p.on_hand) AS BIGINT), CAST(SUM(p.reserved) AS BIGINT), COALESCE(MAX(s.quantity), 0) FROM stock_positions p \
              JOIN locations l ON l.code = p.location_code \
              LEFT JOIN safety_stock s ON s.location_code = p.location_code AND s.sku_code = p.sku_code \
-             WHERE p.sku_code = ? AND (? IS NULL OR p.location_code = ?) GROUP BY p.location_code, l.status ORDER BY p.location_code",
+             WHERE p.sku_code = $1 AND ($2 IS NULL OR p.location_code = $3) GROUP BY p.location_code, l.status ORDER BY p.location_code",
         )
         .bind(sku.as_str())
         .bind(loc)
@@ -518,8 +520,8 @@ impl Db {
         let after: i64 = page.after_seq()?;
         let query = sqlx::query(
             "SELECT seq, id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, damaged_delta, reservation_id, transfer_id, \
-             reference, recorded_at_us FROM stock_entries WHERE seq > ? AND (? IS NULL OR location_code = ?) AND (? IS NULL OR sku_code = ?) \
-             AND (? IS NULL OR owner = ?) ORDER BY seq LIMIT ?",
+             reference, recorded_at_us FROM stock_entries WHERE seq > $1 AND ($2 IS NULL OR location_code = $3) AND ($4 IS NULL OR sku_code = $5) \
+             AND ($6 IS NULL OR owner = $7) ORDER BY seq LIMIT $8",
         );
         let rows = f.bind(query.bind(after)).bind(i64::from(limit) + 1).fetch_all(&self.read).await?;
         let items = rows
@@ -553,8 +555,8 @@ impl Db {
         let mut problems = vec![];
         let mismatched: Vec<(String, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT p.location_code || '/' || p.sku_code || '/' || p.owner, p.on_hand, p.reserved, p.damaged, COALESCE(e.on_hand, 0), COALESCE(e.reserved, 0), \
-             COALESCE(e.damaged, 0) FROM stock_positions p LEFT JOIN (SELECT location_code, sku_code, owner, SUM(on_hand_delta) AS on_hand, \
-             SUM(reserved_delta) AS reserved, SUM(damaged_delta) AS damaged FROM stock_entries GROUP BY location_code, sku_code, owner) e \
+             COALESCE(e.damaged, 0) FROM stock_positions p LEFT JOIN (SELECT location_code, sku_code, owner, CAST(SUM(on_hand_delta) AS BIGINT) AS on_hand, \
+             CAST(SUM(reserved_delta) AS BIGINT) AS reserved, CAST(SUM(damaged_delta) AS BIGINT) AS damaged FROM stock_entries GROUP BY location_code, sku_code, owner) e \
              ON e.location_code = p.location_code AND e.sku_code = p.sku_code AND e.owner = p.owner \
              WHERE p.on_hand <> COALESCE(e.on_hand, 0) OR p.reserved <> COALESCE(e.reserved, 0) OR p.damaged <> COALESCE(e.damaged, 0) \
              OR p.reserved < 0 OR p.reserved > p.on_hand OR p.damaged < 0",
@@ -566,7 +568,7 @@ impl Db {
         }
         let held: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
             "SELECT p.location_code, p.sku_code, p.owner, p.reserved, COALESCE(r.held, 0) FROM stock_positions p \
-             LEFT JOIN (SELECT location_code, sku_code, owner, SUM(quantity) AS held FROM reservations WHERE status = 'active' \
+             LEFT JOIN (SELECT location_code, sku_code, owner, CAST(SUM(quantity) AS BIGINT) AS held FROM reservations WHERE status = 'active' \
              GROUP BY location_code, sku_code, owner) r ON r.location_code = p.location_code AND r.sku_code = p.sku_code AND r.owner = p.owner \
              WHERE p.reserved <> COALESCE(r.held, 0)",
         )
@@ -580,13 +582,13 @@ impl Db {
 }
 
 /// Decides and writes one command inside an open transaction.
-pub(crate) async fn execute_in(conn: &mut SqliteConnection, cmd: &StockCommand, now: Timestamp) -> StoreResult<Decision> {
+pub(crate) async fn execute_in(conn: &mut AnyConnection, cmd: &StockCommand, now: Timestamp) -> StoreResult<Decision> {
     execute_known(conn, cmd, now, &mut HashMap::new()).await
 }
 
 /// [`execute_in`], skipping the reference checks already made in this transaction.
 async fn execute_known(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cmd: &StockCommand,
     now: Timestamp,
     known: &mut HashMap<String, String>,

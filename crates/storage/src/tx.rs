@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 use serde::Serialize;
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
@@ -34,7 +34,7 @@ pub struct Idem<'a, T> {
 
 /// An open write transaction holding the database's one write connection.
 pub struct WriteTx<'a, T> {
-    tx: Transaction<'static, Sqlite>,
+    tx: Transaction<'static, Any>,
     idem: Option<&'a Idem<'a, T>>,
     pub now: Timestamp,
 }
@@ -45,9 +45,10 @@ impl Db {
     pub(crate) async fn begin<'a, T>(&self, idem: Option<&'a Idem<'a, T>>, now: Timestamp) -> StoreResult<WriteTx<'a, T>> {
         let now = crate::stored(now);
         let mut tx = self.write.begin().await?;
+        self.backend.take_write_turn(&mut tx).await?;
         if let Some(idem) = idem {
             let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES (?, ?, ?, 0, '', ?) \
+                "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES ($1, $2, $3, 0, '', $4) \
                  ON CONFLICT (scope, key) DO NOTHING",
             )
             .bind(&idem.scope)
@@ -59,7 +60,7 @@ impl Db {
             .rows_affected();
             if claimed == 0 {
                 let (hash, status, body): (String, i64, String) =
-                    sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE scope = ? AND key = ?")
+                    sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2")
                         .bind(&idem.scope)
                         .bind(&idem.key)
                         .fetch_one(&mut *tx)
@@ -78,7 +79,7 @@ impl Db {
     /// gets the same answer. Does nothing if the key is taken meanwhile.
     pub async fn remember_refusal<T>(&self, idem: &Idem<'_, T>, status: u16, body: &str) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES (?, ?, ?, ?, ?, ?) \
+            "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (scope, key) DO NOTHING",
         )
         .bind(&idem.scope)
@@ -95,14 +96,14 @@ impl Db {
 
 impl<T> WriteTx<'_, T> {
     /// The connection to run the work's statements on.
-    pub(crate) fn conn(&mut self) -> &mut SqliteConnection {
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
 
     /// Appends one event to the outbox, in this transaction.
     pub(crate) async fn emit(&mut self, event_type: &str, subject: &str, payload: &impl Serialize) -> StoreResult<()> {
         let payload = serde_json::to_string(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("INSERT INTO outbox (id, event_type, subject, payload, occurred_at_us) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO outbox (id, event_type, subject, payload, occurred_at_us) VALUES ($1, $2, $3, $4, $5)")
             .bind(Uuid::now_v7().to_string())
             .bind(event_type)
             .bind(subject)
@@ -116,7 +117,7 @@ impl<T> WriteTx<'_, T> {
     /// Stores the rendered response under the idempotency key and commits.
     pub(crate) async fn commit(mut self, result: T) -> StoreResult<T> {
         if let Some(idem) = self.idem {
-            sqlx::query("UPDATE idempotency_keys SET status = ?, body = ? WHERE scope = ? AND key = ?")
+            sqlx::query("UPDATE idempotency_keys SET status = $1, body = $2 WHERE scope = $3 AND key = $4")
                 .bind(i64::from(idem.status))
                 .bind(idem.rendered.get_or_init(|| (idem.render)(&result)).as_str())
                 .bind(&idem.scope)
