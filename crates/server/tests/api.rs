@@ -5,10 +5,10 @@ mod common;
 use common::{ok, read, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tongjia_storage::Backend;
 
-#[tokio::test]
-async fn health_openapi_and_docs_are_served() {
-    let app = spawn_app().await;
+async fn health_openapi_and_docs_are_served(backend: Backend) {
+    let app = spawn_app(backend).await;
     assert_eq!(ok(app.get("/health").await)["status"], "ok");
     let doc = ok(app.get("/api/v1/openapi.json").await);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
@@ -20,9 +20,8 @@ async fn health_openapi_and_docs_are_served() {
     assert!(docs.text().await.unwrap().contains("swagger"));
 }
 
-#[tokio::test]
-async fn quote_is_the_same_for_every_channel_and_store() {
-    let app = spawn_app().await;
+async fn quote_is_the_same_for_every_channel_and_store(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     let online = ok(app.get("/api/v1/skus/NOTE13-BLK/quote?channel=online").await);
     assert_eq!(online["unit_price_fen"], 139900);
@@ -38,9 +37,8 @@ async fn quote_is_the_same_for_every_channel_and_store() {
     assert_eq!((status, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("store_not_found")));
 }
 
-#[tokio::test]
-async fn a_scheduled_price_reaches_every_channel_at_its_effective_time() {
-    let app = spawn_app().await;
+async fn a_scheduled_price_reaches_every_channel_at_its_effective_time(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     let at = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_hours(2)).unwrap();
     let v2 = ok(app
@@ -60,9 +58,8 @@ async fn a_scheduled_price_reaches_every_channel_at_its_effective_time() {
     assert_eq!(events["items"].as_array().unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn a_channel_or_store_price_is_refused() {
-    let app = spawn_app().await;
+async fn a_channel_or_store_price_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     for extra in [json!({"store_code": "T-1"}), json!({"channel": "online"}), json!({"location_code": "D-1"})] {
         let mut body = json!({"list_price_fen": 99900});
@@ -85,9 +82,8 @@ async fn problem(res: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
-#[tokio::test]
-async fn bad_input_gets_problem_json_and_writes_nothing() {
-    let app = spawn_app().await;
+async fn bad_input_gets_problem_json_and_writes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     let post_raw = |path: &'static str, body: &'static str| {
         app.client.post(app.url(path)).header("content-type", "application/json").body(body).send()
@@ -208,9 +204,8 @@ async fn bad_input_gets_problem_json_and_writes_nothing() {
     assert_eq!(ok(app.get("/api/v1/stock/entries").await)["items"].as_array().unwrap().len(), 0);
 }
 
-#[tokio::test]
-async fn an_idempotency_key_applies_once_and_refuses_another_body() {
-    let app = spawn_app().await;
+async fn an_idempotency_key_applies_once_and_refuses_another_body(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     let body = json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 10});
     let first = app.post_with_key("/api/v1/stock/receipts", "rcpt-1", body.clone()).await;
@@ -274,9 +269,8 @@ where
     out
 }
 
-#[tokio::test]
-async fn reservations_commit_release_and_expire() {
-    let app = spawn_app().await;
+async fn reservations_commit_release_and_expire(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     ok(app.post("/api/v1/stock/receipts", json!({"location_code": "WH-S", "sku_code": "NOTE13-BLK", "quantity": 10})).await);
     let res = app
@@ -315,9 +309,8 @@ async fn reservations_commit_release_and_expire() {
     assert!(app.db.audit_ledger().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn two_hundred_buyers_for_the_last_fifty_units_exactly_fifty_win() {
-    let app = spawn_app().await;
+async fn two_hundred_buyers_for_the_last_fifty_units_exactly_fifty_win(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     ok(app.post("/api/v1/stock/receipts", json!({"location_code": "WH-S", "sku_code": "NOTE13-BLK", "quantity": 50})).await);
     let tasks: Vec<_> = (0..200)
@@ -345,9 +338,8 @@ async fn two_hundred_buyers_for_the_last_fifty_units_exactly_fifty_win() {
     assert!(app.db.audit_ledger().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn consignment_transfers_and_counts_keep_owners_apart() {
-    let app = spawn_app().await;
+async fn consignment_transfers_and_counts_keep_owners_apart(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     ok(app
         .post(
@@ -394,9 +386,8 @@ async fn consignment_transfers_and_counts_keep_owners_apart() {
     assert!(app.db.audit_ledger().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn lists_page_with_an_opaque_cursor_and_filter() {
-    let app = spawn_app().await;
+async fn lists_page_with_an_opaque_cursor_and_filter(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     let mut seen = vec![];
     let mut path = "/api/v1/stores?limit=2".to_owned();
@@ -460,9 +451,8 @@ async fn read_stream_until(mut res: reqwest::Response, needle: &str) -> String {
     text
 }
 
-#[tokio::test]
-async fn price_changes_stream_to_subscribers_and_resume_after_last_event_id() {
-    let app = spawn_app().await;
+async fn price_changes_stream_to_subscribers_and_resume_after_last_event_id(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     let res = app.client.get(app.url("/api/v1/events/stream?event_type=price.scheduled")).send().await.unwrap();
     assert_eq!(res.headers().get("content-type").unwrap(), "text/event-stream");
@@ -484,3 +474,17 @@ async fn price_changes_stream_to_subscribers_and_resume_after_last_event_id() {
     let res = app.client.get(app.url("/api/v1/events/stream")).header("Last-Event-ID", "abc").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
+
+tongjia_storage::backend_tests!(
+    health_openapi_and_docs_are_served,
+    quote_is_the_same_for_every_channel_and_store,
+    a_scheduled_price_reaches_every_channel_at_its_effective_time,
+    a_channel_or_store_price_is_refused,
+    bad_input_gets_problem_json_and_writes_nothing,
+    an_idempotency_key_applies_once_and_refuses_another_body,
+    reservations_commit_release_and_expire,
+    two_hundred_buyers_for_the_last_fifty_units_exactly_fifty_win,
+    consignment_transfers_and_counts_keep_owners_apart,
+    lists_page_with_an_opaque_cursor_and_filter,
+    price_changes_stream_to_subscribers_and_resume_after_last_event_id,
+);

@@ -7,6 +7,7 @@ use common::{ok, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use tongjia_storage::Backend;
 
 fn store(
     code: &str,
@@ -22,9 +23,8 @@ fn store(
            "partner_code": if kind == "direct" { None } else { Some("P-1") }})
 }
 
-#[tokio::test]
-async fn stores_stand_only_in_real_divisions() {
-    let app = spawn_app().await;
+async fn stores_stand_only_in_real_divisions(backend: Backend) {
+    let app = spawn_app(backend).await;
     ok(app.post("/api/v1/partners", json!({"partner_code": "P-1", "name": "Partner"})).await);
     for (body, code) in [
         (store("X-1", "direct", "330199", None, (120.1, 30.2), "2025-01-01", None), "unknown_county_code"),
@@ -42,9 +42,8 @@ async fn stores_stand_only_in_real_divisions() {
     assert_eq!(z["kind"], "zone");
 }
 
-#[tokio::test]
-async fn coverage_on_any_date_matches_a_recount_of_the_store_list() {
-    let app = spawn_app().await;
+async fn coverage_on_any_date_matches_a_recount_of_the_store_list(backend: Backend) {
+    let app = spawn_app(backend).await;
     ok(app.post("/api/v1/partners", json!({"partner_code": "P-1", "name": "Partner"})).await);
     let stores = [
         store("D-HZ", "direct", "330106", None, (120.13, 30.26), "2025-01-10", None),
@@ -90,9 +89,8 @@ async fn coverage_on_any_date_matches_a_recount_of_the_store_list() {
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_stores")));
 }
 
-#[tokio::test]
-async fn the_locator_finds_the_nearest_open_stores_with_stock() {
-    let app = spawn_app().await;
+async fn the_locator_finds_the_nearest_open_stores_with_stock(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await; // D-1, A-1, T-1 around (120.1, 29.3); a SKU NOTE13-BLK
     ok(app.post("/api/v1/stores", store("D-FAR", "direct", "110105", None, (116.44, 39.92), "2025-01-01", None)).await);
     ok(app.post("/api/v1/stock/receipts", json!({"location_code": "D-FAR", "sku_code": "NOTE13-BLK", "quantity": 2})).await);
@@ -108,3 +106,9 @@ async fn the_locator_finds_the_nearest_open_stores_with_stock() {
     let (s, p) = app.get("/api/v1/stores/nearest?longitude=120.1").await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_point")));
 }
+
+tongjia_storage::backend_tests!(
+    stores_stand_only_in_real_divisions,
+    coverage_on_any_date_matches_a_recount_of_the_store_list,
+    the_locator_finds_the_nearest_open_stores_with_stock,
+);

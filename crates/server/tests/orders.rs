@@ -5,12 +5,13 @@ mod common;
 use common::{TestApp, ok, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tongjia_storage::Backend;
 
 const MEMBER: &str = "13800138000";
 
 /// Two warehouses, a direct store that ships, a partner store and a township store; two SKUs.
-async fn network() -> TestApp {
-    let app = spawn_app().await;
+async fn network(backend: Backend) -> TestApp {
+    let app = spawn_app(backend).await;
     ok(app.post("/api/v1/products", json!({"product_code": "NOTE13", "name": "Lumen Note 13", "category": "phone"})).await);
     ok(app.post("/api/v1/products", json!({"product_code": "BAND9", "name": "Pulse Band 9", "category": "wearable"})).await);
     for (sku, product, gtin, price, member) in
@@ -75,9 +76,8 @@ async fn act(app: &TestApp, order: &Value, action: &str) -> Value {
     ok(app.post(&format!("/api/v1/orders/{}/{action}", id(order)), json!({})).await)
 }
 
-#[tokio::test]
-async fn online_delivery_is_sourced_nearest_whole_and_explained() {
-    let app = network().await;
+async fn online_delivery_is_sourced_nearest_whole_and_explained(backend: Backend) {
+    let app = network(backend).await;
     // To Yiwu: the direct Hangzhou store ships from store; the Yiwu partner store does not.
     let order = ok(app
         .post(
@@ -127,9 +127,8 @@ async fn online_delivery_is_sourced_nearest_whole_and_explained() {
     assert!(order["sourcing"]["reason"].as_str().unwrap().contains("split"));
 }
 
-#[tokio::test]
-async fn pickup_in_a_store_that_lacked_stock_moves_goods_and_needs_the_code() {
-    let app = network().await;
+async fn pickup_in_a_store_that_lacked_stock_moves_goods_and_needs_the_code(backend: Backend) {
+    let app = network(backend).await;
     let order = ok(app
         .post(
             "/api/v1/orders",
@@ -183,9 +182,8 @@ async fn pickup_in_a_store_that_lacked_stock_moves_goods_and_needs_the_code() {
     assert!(app.db.audit_ledger().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn till_sales_and_endless_aisle_orders() {
-    let app = network().await;
+async fn till_sales_and_endless_aisle_orders(backend: Backend) {
+    let app = network(backend).await;
     let sale = ok(app
         .post(
             "/api/v1/orders",
@@ -220,9 +218,8 @@ async fn till_sales_and_endless_aisle_orders() {
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("fulfilment_needs_store")));
 }
 
-#[tokio::test]
-async fn returns_anywhere_refund_the_price_paid_and_never_more_than_bought() {
-    let app = network().await;
+async fn returns_anywhere_refund_the_price_paid_and_never_more_than_bought(backend: Backend) {
+    let app = network(backend).await;
     let order = ok(app
         .post(
             "/api/v1/orders",
@@ -259,9 +256,8 @@ async fn returns_anywhere_refund_the_price_paid_and_never_more_than_bought() {
     assert!(app.db.audit_ledger().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn unpaid_orders_expire_and_cancelled_orders_cannot_be_paid() {
-    let app = network().await;
+async fn unpaid_orders_expire_and_cancelled_orders_cannot_be_paid(backend: Backend) {
+    let app = network(backend).await;
     let order = ok(app.post("/api/v1/orders", json!({"fulfilment": "delivery", "destination": {"county_code": "330106"}, "lines": [{"sku_code": "NOTE13-BLK", "quantity": 4}]})).await);
     assert_eq!(on_hand(&app, "D-HZ", "NOTE13-BLK").await, (5, 4, 0));
     let later = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_mins(16)).unwrap();
@@ -284,9 +280,8 @@ async fn unpaid_orders_expire_and_cancelled_orders_cannot_be_paid() {
     assert_eq!(s, StatusCode::CONFLICT);
 }
 
-#[tokio::test]
-async fn bad_orders_are_refused_with_problems() {
-    let app = network().await;
+async fn bad_orders_are_refused_with_problems(backend: Backend) {
+    let app = network(backend).await;
     let cases = [
         (
             json!({"fulfilment": "delivery", "destination": {"county_code": "330106"}, "lines": [{"sku_code": "NOTE13-BLK", "quantity": 1, "unit_price_fen": 1}]}),
@@ -330,9 +325,8 @@ async fn bad_orders_are_refused_with_problems() {
     assert_eq!(on_hand(&app, "D-HZ", "NOTE13-BLK").await, (5, 0, 0), "refused orders hold nothing");
 }
 
-#[tokio::test]
-async fn one_customer_across_channels_keeps_one_history_and_one_balance() {
-    let app = network().await;
+async fn one_customer_across_channels_keeps_one_history_and_one_balance(backend: Backend) {
+    let app = network(backend).await;
     // A till sale in Hangzhou and an online order, each returned in the other channel's place.
     let till = ok(app
         .post(
@@ -385,9 +379,8 @@ async fn one_customer_across_channels_keeps_one_history_and_one_balance() {
     assert!(app.db.audit_ledger().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn an_orders_hold_moves_only_with_the_order() {
-    let app = network().await;
+async fn an_orders_hold_moves_only_with_the_order(backend: Backend) {
+    let app = network(backend).await;
     let order = ok(app
         .post(
             "/api/v1/orders",
@@ -408,9 +401,8 @@ async fn an_orders_hold_moves_only_with_the_order() {
     assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("store_not_found")));
 }
 
-#[tokio::test]
-async fn closed_stores_neither_sell_nor_promise() {
-    let app = network().await;
+async fn closed_stores_neither_sell_nor_promise(backend: Backend) {
+    let app = network(backend).await;
     let res = app
         .client
         .patch(app.url("/api/v1/stores/D-HZ"))
@@ -433,3 +425,15 @@ async fn closed_stores_neither_sell_nor_promise() {
         )
         .await);
 }
+
+tongjia_storage::backend_tests!(
+    online_delivery_is_sourced_nearest_whole_and_explained,
+    pickup_in_a_store_that_lacked_stock_moves_goods_and_needs_the_code,
+    till_sales_and_endless_aisle_orders,
+    returns_anywhere_refund_the_price_paid_and_never_more_than_bought,
+    unpaid_orders_expire_and_cancelled_orders_cannot_be_paid,
+    bad_orders_are_refused_with_problems,
+    one_customer_across_channels_keeps_one_history_and_one_balance,
+    an_orders_hold_moves_only_with_the_order,
+    closed_stores_neither_sell_nor_promise,
+);

@@ -29,6 +29,8 @@ mod page;
 mod prices;
 pub mod reference;
 mod stock;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tx;
 
 pub use catalog::{SkuFilter, SkuPatch, SkuRecord};

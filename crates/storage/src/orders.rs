@@ -488,14 +488,14 @@ impl<T> WriteTx<'_, T> {
     async fn transition(&mut self, order: &mut OrderRecord, action: OrderAction) -> StoreResult<()> {
         let to = next_status(order.fulfilment, order.status, action)?;
         let now = us(self.now);
-        let stamp = match to {
-            OrderStatus::Paid => "paid_at_us",
-            OrderStatus::Completed => "completed_at_us",
-            OrderStatus::Cancelled => "cancelled_at_us",
-            _ => "updated_at_us",
+        // A column is assigned once per UPDATE (PostgreSQL refuses it twice).
+        let sql = match to {
+            OrderStatus::Paid => "UPDATE orders SET status = $1, paid_at_us = $2, updated_at_us = $2 WHERE id = $3",
+            OrderStatus::Completed => "UPDATE orders SET status = $1, completed_at_us = $2, updated_at_us = $2 WHERE id = $3",
+            OrderStatus::Cancelled => "UPDATE orders SET status = $1, cancelled_at_us = $2, updated_at_us = $2 WHERE id = $3",
+            _ => "UPDATE orders SET status = $1, updated_at_us = $2 WHERE id = $3",
         };
-        let sql = format!("UPDATE orders SET status = $1, {stamp} = $2, updated_at_us = $3 WHERE id = $4");
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to.as_str()).bind(now).bind(now).bind(order.id.to_string()).execute(self.conn()).await?;
+        sqlx::query(sql).bind(to.as_str()).bind(now).bind(order.id.to_string()).execute(self.conn()).await?;
         order.status = to;
         let event = format!("order.{}", to.as_str());
         self.emit(&event, &order.id.to_string(), &serde_json::json!({ "order_id": order.id, "status": to, "action": action })).await
@@ -624,7 +624,8 @@ impl Db {
         sqlx::query(
             "INSERT INTO orders (id, channel, store_code, fulfilment, status, customer_mobile, pickup_store_code, pickup_code, \
              destination_longitude, destination_latitude, destination_county_code, subtotal_fen, discount_fen, total_fen, points_redeemed, \
-             expires_at_us, placed_at_us, updated_at_us) VALUES ($1, $2, $3, $4, 'placed', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             expires_at_us, placed_at_us, updated_at_us) VALUES ($1, $2, $3, $4, 'placed', $5, $6, $7, CAST($8 AS DOUBLE PRECISION), \
+             CAST($9 AS DOUBLE PRECISION), $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(id.to_string())
         .bind(if store.is_some() { "store" } else { "online" })
@@ -633,8 +634,10 @@ impl Db {
         .bind(new.customer.as_ref().map(|m| m.as_str().to_owned()))
         .bind(new.pickup_store.as_ref().map(|c| c.as_str().to_owned()))
         .bind(&code)
-        .bind(destination.map(|p| p.longitude))
-        .bind(destination.map(|p| p.latitude))
+        // Optional coordinates travel as text: sqlx's Any driver types a missing f64 as a
+        // float4 on PostgreSQL, which the float8 column then refuses. `to_string` round-trips.
+        .bind(destination.map(|p| p.longitude.to_string()))
+        .bind(destination.map(|p| p.latitude.to_string()))
         .bind(county)
         .bind(subtotal)
         .bind(discount)

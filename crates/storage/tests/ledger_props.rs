@@ -9,6 +9,8 @@ use tongjia_domain::catalog::{Gtin13, Product, Sku};
 use tongjia_domain::codes::{LocationCode, Owner, PartnerCode, ProductCode, SkuCode};
 use tongjia_domain::ledger::{EntryKind, Quantity, StockCommand, StockKey};
 use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, LocationKind, LocationStatus};
+use tongjia_storage::Backend;
+use tongjia_storage::testing::{TestDb, backends};
 use tongjia_storage::{Db, PageRequest, Partner, StockFilter, StoreError};
 use uuid::Uuid;
 
@@ -49,8 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-async fn seeded_db(dir: &std::path::Path) -> Db {
-    let db = Db::open(&dir.join("p.db")).await.unwrap();
+async fn seeded_db(db: Db) -> Db {
     let product = Product::new(ProductCode::parse("P").unwrap(), "Phone", "phone").unwrap();
     let sku = Sku::new(
         SkuCode::parse("PHONE").unwrap(),
@@ -107,9 +108,9 @@ async fn entry_count(db: &Db) -> usize {
     }
 }
 
-async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let db = seeded_db(dir.path()).await;
+async fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let store = TestDb::fresh(backend).await.unwrap();
+    let db = seeded_db(store.db.clone()).await;
     let t0 = Timestamp::now();
     let mut reservations: Vec<Uuid> = vec![];
     let mut transfers: Vec<Uuid> = vec![];
@@ -213,6 +214,8 @@ proptest! {
     #[test]
     fn stored_ledger_keeps_invariants_under_random_commands(ops in prop::collection::vec(op(), 1..50)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(run(ops))?;
+        for backend in backends() {
+            rt.block_on(run(backend, ops.clone())).map_err(|e| TestCaseError::fail(format!("on {}: {e}", backend.name())))?;
+        }
     }
 }

@@ -12,6 +12,8 @@ use tongjia_domain::ledger::{EntryKind, Quantity, StockCommand, StockKey};
 use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, LocationKind, LocationStatus};
 use tongjia_domain::orders::{Fulfilment, OrderAction, OrderPolicy};
 use tongjia_domain::pricing::{Channel, PriceChange};
+use tongjia_storage::Backend;
+use tongjia_storage::testing::{TestDb, backends};
 use tongjia_storage::{Db, Destination, NewOrder, NewPayment, PageRequest, StockFilter, StoreError};
 use uuid::Uuid;
 
@@ -51,8 +53,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-async fn seeded(dir: &std::path::Path) -> Db {
-    let db = Db::open(&dir.join("o.db")).await.unwrap();
+async fn seeded(db: Db) -> Db {
     let mut rows = vec![];
     for (i, sku) in SKUS.iter().enumerate() {
         let product = Product::new(ProductCode::parse(sku).unwrap(), sku, "phone").unwrap();
@@ -116,9 +117,9 @@ async fn all_entries(db: &Db) -> Vec<tongjia_storage::EntryRecord> {
     }
 }
 
-async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let db = seeded(dir.path()).await;
+async fn run(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let store = TestDb::fresh(backend).await.unwrap();
+    let db = seeded(store.db.clone()).await;
     let policy = OrderPolicy::default();
     let member = Mobile::parse("13900139000").unwrap();
     let mut orders: Vec<(Uuid, Option<String>)> = vec![];
@@ -240,6 +241,8 @@ proptest! {
     #[test]
     fn random_order_flows_keep_the_ledger_sound(ops in prop::collection::vec(op(), 1..40)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(run(ops))?;
+        for backend in backends() {
+            rt.block_on(run(backend, ops.clone())).map_err(|e| TestCaseError::fail(format!("on {}: {e}", backend.name())))?;
+        }
     }
 }

@@ -1,22 +1,25 @@
-//! Spawns the real server on an ephemeral port over a fresh temporary SQLite database.
+//! Spawns the real server on an ephemeral port over a fresh database of either engine.
 
 #![allow(dead_code)]
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-use tongjia_storage::Db;
+use tongjia_storage::testing::TestDb;
+use tongjia_storage::{Backend, Db};
 
 pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub db: Db,
-    _dir: tempfile::TempDir,
+    _store: TestDb,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-pub async fn spawn_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Db::open(&dir.path().join("test.db")).await.expect("open db");
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    // `RUST_LOG=error cargo test` shows the server's own log of a failure.
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    let store = TestDb::fresh(backend).await.expect("a test database");
+    let db = store.db.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -24,7 +27,7 @@ pub async fn spawn_app() -> TestApp {
     tokio::spawn(tongjia_server::serve(listener, db.clone(), settings, async move {
         let _ = stopped.await;
     }));
-    TestApp { base, client: Client::builder().pool_max_idle_per_host(64).build().expect("client"), db, _dir: dir, _stop: stop }
+    TestApp { base, client: Client::builder().pool_max_idle_per_host(64).build().expect("client"), db, _store: store, _stop: stop }
 }
 
 impl TestApp {
