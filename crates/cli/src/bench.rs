@@ -1,5 +1,6 @@
 //! `tongjia bench flash-sale`: N buyers race for M units of one phone over real HTTP on
-//! loopback, against a fresh temporary database and an in-process server. The baseline,
+//! loopback, against a fresh database (a temporary SQLite file, or a new schema in a
+//! PostgreSQL database) and one or more in-process servers sharing it. The baseline,
 //! measured in the same run with the same concurrency, is `GET /health`: the server's
 //! request ceiling without a database write. Reports throughput, latency and the ratio, and
 //! checks that exactly M buyers won and that nothing answered with an error.
@@ -113,30 +114,63 @@ async fn phase(label: &str, buyers: usize, concurrency: usize, request: impl Fn(
     Phase { elapsed, latencies_us, statuses }
 }
 
+/// How to run the flash sale.
+pub struct Setup {
+    pub buyers: usize,
+    pub units: i64,
+    pub concurrency: usize,
+    /// PostgreSQL URL to run on (a fresh schema); SQLite in a temporary directory if none.
+    pub pg: Option<String>,
+    /// Servers sharing the database, each with its own pool.
+    pub servers: usize,
+}
+
 /// Runs the flash-sale benchmark and prints a Markdown table.
-pub async fn flash_sale(buyers: usize, units: i64, concurrency: usize) -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let db = Db::open(&dir.path().join("bench.db")).await.map_err(|e| e.to_string())?;
+pub async fn flash_sale(setup: Setup) -> Result<(), String> {
+    let Setup { buyers, units, concurrency, pg, servers } = setup;
+    if servers == 0 || (servers > 1 && pg.is_none()) {
+        return Err("--servers must be 1, or more with --pg (SQLite serves from one process)".into());
+    }
+    let scratch = tongjia_storage::ScratchDb::new("bench", pg.as_deref()).await.map_err(|e| e.to_string())?;
+    run(&scratch.url, buyers, units, concurrency, servers).await
+}
+
+async fn run(url: &str, buyers: usize, units: i64, concurrency: usize, servers: usize) -> Result<(), String> {
+    let db = Db::connect(url).await.map_err(|e| e.to_string())?;
     seed(&db, units).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let base = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(tongjia_server::serve(listener, db.clone(), tongjia_server::Settings::default(), async move {
-        let _ = stopped.await;
-    }));
+    let mut bases = vec![];
+    let mut stops = vec![];
+    let mut running = vec![];
+    for _ in 0..servers {
+        // Each server has its own pool, as separate processes would.
+        let server_db = Db::connect(url).await.map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+        bases.push(format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop);
+        running.push(tokio::spawn(tongjia_server::serve(listener, server_db, tongjia_server::Settings::default(), async move {
+            let _ = stopped.await;
+        })));
+    }
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().map_err(|e| e.to_string())?;
 
-    let health = format!("{base}/health");
-    let baseline = phase("baseline", buyers, concurrency, |_| client.get(&health)).await;
-    let url = format!("{base}/api/v1/reservations");
+    let health: Vec<String> = bases.iter().map(|b| format!("{b}/health")).collect();
+    let baseline = phase("baseline", buyers, concurrency, |i| client.get(&health[i % servers])).await;
+    let urls: Vec<String> = bases.iter().map(|b| format!("{b}/api/v1/reservations")).collect();
     let sale = phase("flash sale", buyers, concurrency, |i| {
-        client.post(&url).header("Idempotency-Key", format!("buyer-{i}")).json(&serde_json::json!({
+        client.post(&urls[i % servers]).header("Idempotency-Key", format!("buyer-{i}")).json(&serde_json::json!({
             "location_code": "WH-BENCH", "sku_code": "BENCH-PHONE", "quantity": 1, "reference": format!("buyer-{i}")
         }))
     })
     .await;
-    let _ = stop.send(());
-    let _ = server.await;
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    for server in running {
+        let _ = server.await;
+    }
+    println!("{} on {}, {servers} server(s)", db.backend().name(), if servers == 1 { "one process" } else { "one database" });
+    println!();
 
     let won = sale.count(201);
     let sold_out = sale.count(422);

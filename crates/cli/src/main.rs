@@ -1,4 +1,4 @@
-//! `tongjia`: serve the engine, seed demo data, import CSV files.
+//! `tongjia`: serve the engine, seed demo data, import CSV files, migrate, back up and restore.
 
 mod bench;
 mod demo;
@@ -18,9 +18,11 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser)]
 #[command(name = "tongjia", version, about = "Tongjia (同价): one price, one inventory, one order flow for every channel and store")]
 struct Cli {
-    /// The SQLite database file (created if missing).
+    /// The database: a SQLite file path (created if missing) or `sqlite:PATH`, or a
+    /// PostgreSQL URL `postgres://USER@HOST:PORT/DB` (add `?options=-c%20search_path%3DSCHEMA`
+    /// to keep Tongjia's tables in a schema of their own).
     #[arg(long, global = true, env = "TONGJIA_DB", default_value = "./tongjia.db")]
-    db: PathBuf,
+    db: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,6 +70,22 @@ enum Command {
     },
     /// Import a CSV file: all rows or none.
     Import { what: ImportKind, file: PathBuf },
+    /// Bring the database's schema up to this version, then exit (servers also do this at start).
+    Migrate,
+    /// Write a consistent copy of the database while servers keep serving: a SQLite file
+    /// (`VACUUM INTO`), or a `pg_dump` custom-format archive of the schema in use.
+    Backup {
+        /// The file to write; it must not exist yet.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into the empty database `--db` names (a new SQLite file; a
+    /// PostgreSQL database without Tongjia's tables), then migrate it to this version.
+    Restore {
+        /// The backup file `tongjia backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 /// The order policy: the same in every channel.
@@ -116,6 +134,14 @@ enum BenchKind {
         /// Requests in flight at once.
         #[arg(long, default_value_t = 200)]
         concurrency: usize,
+        /// Run on PostgreSQL: a fresh schema in the database this URL names (dropped
+        /// afterwards) instead of a temporary SQLite file.
+        #[arg(long, env = "TONGJIA_BENCH_PG")]
+        pg: Option<String>,
+        /// Servers sharing the database, each with its own connection pool; buyers are
+        /// spread over them in turn. More than one needs `--pg`.
+        #[arg(long, default_value_t = 1)]
+        servers: usize,
     },
 }
 
@@ -144,10 +170,19 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    if let Command::Bench { which: BenchKind::FlashSale { buyers, units, concurrency } } = cli.command {
-        return bench::flash_sale(buyers, units, concurrency).await;
+    match cli.command {
+        Command::Bench { which: BenchKind::FlashSale { buyers, units, concurrency, pg, servers } } => {
+            return bench::flash_sale(bench::Setup { buyers, units, concurrency, pg, servers }).await;
+        }
+        Command::Restore { from } => {
+            let db = Db::restore(&cli.db, &from).await.map_err(|e| format!("cannot restore {}: {e}", from.display()))?;
+            println!("restored {} into {} ({})", from.display(), redacted(&cli.db), db.backend().name());
+            db.close().await;
+            return Ok(());
+        }
+        _ => {}
     }
-    let db = Db::open(&cli.db).await.map_err(|e| format!("cannot open {}: {e}", cli.db.display()))?;
+    let db = Db::connect(&cli.db).await.map_err(|e| format!("cannot open {}: {e}", redacted(&cli.db)))?;
     let result = match cli.command {
         Command::Serve { demo, listen, policy } => match policy.policy() {
             Ok(policy) => serve(&db, demo, listen, policy).await,
@@ -157,7 +192,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Import { what, file } => import::run(&db, what, &file).await,
         Command::Coverage { at, township_target } => report::coverage(&db, at, township_target).await,
         Command::Plan { stores, weights, at } => report::plan(&db, stores, weights.as_deref(), at).await,
-        Command::Bench { .. } => Ok(()),
+        Command::Migrate => db.schema_version().await.map(|v| println!("schema at migration {v}")).map_err(|e| e.to_string()),
+        Command::Backup { to } => db.backup(&to).await.map(|()| println!("backed up to {}", to.display())).map_err(|e| e.to_string()),
+        Command::Bench { .. } | Command::Restore { .. } => Ok(()),
     };
     db.close().await;
     result
@@ -176,6 +213,20 @@ async fn serve(db: &Db, demo: bool, listen: SocketAddr, policy: OrderPolicy) -> 
     tracing::info!("Tongjia listening on http://{addr} (API docs at http://{addr}/api/v1/docs/)");
     let settings = tongjia_server::Settings { policy, ..Default::default() };
     tongjia_server::serve(listener, db.clone(), settings, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+/// A database URL fit for a log line: any password replaced by `***`.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

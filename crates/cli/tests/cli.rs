@@ -3,9 +3,10 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use tongjia_storage::{Db, PageRequest, SkuFilter, StockFilter};
+use tongjia_storage::testing::TestDb;
+use tongjia_storage::{Backend, Db, PageRequest, SkuFilter, StockFilter};
 
-fn tongjia(db: &Path, args: &[&str]) -> (bool, String) {
+fn tongjia(db: &str, args: &[&str]) -> (bool, String) {
     let out =
         Command::new(env!("CARGO_BIN_EXE_tongjia")).arg("--db").arg(db).args(args).env("RUST_LOG", "warn").output().expect("run tongjia");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
@@ -19,17 +20,17 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 
 const CATALOG_HEADER: &str = "product_code,product_name,category,sku_code,sku_name,attributes,gtin,active,list_price_fen\n";
 
-async fn sku_count(db: &Path) -> usize {
-    let db = Db::open(db).await.unwrap();
+async fn sku_count(db: &str) -> usize {
+    let db = Db::connect(db).await.unwrap();
     let n = db.skus(&SkuFilter::default(), &PageRequest { limit: Some(500), after: None }).await.unwrap().items.len();
     db.close().await;
     n
 }
 
-#[tokio::test]
-async fn a_bad_catalog_row_is_reported_by_line_and_nothing_is_imported() {
+async fn a_bad_catalog_row_is_reported_by_line_and_nothing_is_imported(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let store = TestDb::fresh(backend).await.unwrap();
+    let db = store.url().to_owned();
     let bad = write(
         dir.path(),
         "bad.csv",
@@ -59,15 +60,15 @@ async fn a_bad_catalog_row_is_reported_by_line_and_nothing_is_imported() {
         assert!(out.contains("imported 2 SKUs"), "{out}");
     }
     assert_eq!(sku_count(&db).await, 2);
-    let db = Db::open(&db).await.unwrap();
+    let db = Db::connect(&db).await.unwrap();
     let versions = db.price_versions(&tongjia_domain::codes::SkuCode::parse("NOTE13-BLK").unwrap()).await.unwrap();
     assert_eq!(versions.len(), 1, "re-importing the same price schedules no new version");
 }
 
-#[tokio::test]
-async fn stores_and_stock_import_all_or_nothing() {
+async fn stores_and_stock_import_all_or_nothing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let store = TestDb::fresh(backend).await.unwrap();
+    let db = store.url().to_owned();
     let catalog =
         write(dir.path(), "c.csv", &format!("{CATALOG_HEADER}NOTE13,Lumen Note 13,phone,NOTE13-BLK,Black,,6901234567892,true,139900\n"));
     assert!(tongjia(&db, &["import", "catalog", &catalog]).0);
@@ -93,7 +94,7 @@ async fn stores_and_stock_import_all_or_nothing() {
     );
     let (ok, out) = tongjia(&db, &["import", "stock", &stock]);
     assert!(!ok && out.contains("line 4") && out.contains("sku_not_found"), "{out}");
-    let open = Db::open(&db).await.unwrap();
+    let open = Db::connect(&db).await.unwrap();
     assert!(open.positions(&StockFilter::default(), &PageRequest::default()).await.unwrap().items.is_empty(), "nothing received");
     open.close().await;
     let fixed = std::fs::read_to_string(&stock).unwrap().replace("NOPE", "NOTE13-BLK");
@@ -102,16 +103,16 @@ async fn stores_and_stock_import_all_or_nothing() {
     assert!(ok && out.contains("received 3 stock rows"), "{out}");
 }
 
-#[tokio::test]
-async fn demo_seeds_a_network_once() {
+async fn demo_seeds_a_network_once(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
+    let store = TestDb::fresh(backend).await.unwrap();
+    let db = store.url().to_owned();
     let (ok, out) = tongjia(&db, &["demo"]);
     assert!(ok, "{out}");
     assert!(out.contains("41 SKUs, 3 warehouses, 4716 stores, 31 partners"), "{out}");
     let (ok, out) = tongjia(&db, &["demo"]);
     assert!(!ok && out.contains("not empty"), "{out}");
-    let open = Db::open(&db).await.unwrap();
+    let open = Db::connect(&db).await.unwrap();
     assert!(open.audit_ledger().await.unwrap().is_empty());
     // The network is on the real map and reproducible: about 60% of counties covered now,
     // fewer two years ago.
@@ -122,9 +123,10 @@ async fn demo_seeds_a_network_once() {
     assert!(now.township_stores > 2500, "{}", now.township_stores);
     let then = tongjia_domain::network::coverage(divisions, &sites, jiff::civil::date(2025, 1, 1), 10_000);
     assert!(then.overall.share_bp < now.overall.share_bp / 2);
-    let (ok2, out2) = tongjia(&dir.path().join("again.db"), &["demo"]);
+    let again_store = TestDb::fresh(backend).await.unwrap();
+    let (ok2, out2) = tongjia(again_store.url(), &["demo"]);
     assert!(ok2, "{out2}");
-    let again = Db::open(&dir.path().join("again.db")).await.unwrap().store_sites().await.unwrap();
+    let again = again_store.db.store_sites().await.unwrap();
     assert_eq!(
         again.iter().map(|s| (&s.code, s.opened_on)).collect::<Vec<_>>(),
         sites.iter().map(|s| (&s.code, s.opened_on)).collect::<Vec<_>>(),
@@ -145,12 +147,11 @@ async fn demo_seeds_a_network_once() {
     assert!(!ok6 && out6.contains("line 3"), "{out6}");
 }
 
-#[tokio::test]
-async fn serve_answers_and_stops_gracefully_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+async fn serve_answers_and_stops_gracefully_on_sigterm(backend: Backend) {
+    let store = TestDb::fresh(backend).await.unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tongjia"))
         .arg("--db")
-        .arg(dir.path().join("t.db"))
+        .arg(store.url())
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -176,3 +177,10 @@ async fn serve_answers_and_stops_gracefully_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
 }
+
+tongjia_storage::backend_tests!(
+    a_bad_catalog_row_is_reported_by_line_and_nothing_is_imported,
+    stores_and_stock_import_all_or_nothing,
+    demo_seeds_a_network_once,
+    serve_answers_and_stops_gracefully_on_sigterm,
+);

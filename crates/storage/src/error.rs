@@ -19,6 +19,9 @@ pub enum StoreError {
     /// Stored data that does not parse back into domain types.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// An operation (backup, restore) that cannot go ahead, with why.
+    #[error("{0}")]
+    Operation(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }

@@ -28,6 +28,7 @@ mod outbox;
 mod page;
 mod prices;
 pub mod reference;
+mod scratch;
 mod stock;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -41,6 +42,7 @@ pub use orders::{
 };
 pub use outbox::Event;
 pub use page::{Page, PageRequest};
+pub use scratch::ScratchDb;
 pub use stock::{EntryRecord, PositionRecord, StockFilter};
 pub use tx::{Idem, StoredResponse};
 
@@ -50,6 +52,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use backend::Backend;
+pub use backend::postgres::{create_schema, drop_schema, url_in_schema};
 
 /// How long a request waits for the write connection or a busy database.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,12 +64,14 @@ pub struct Db {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
+    /// The URL it was opened with (backups hand it to `pg_dump`).
+    url: std::sync::Arc<str>,
 }
 
 impl Db {
     /// Opens (creating if missing) the SQLite database at `path` and runs migrations.
     pub async fn open(path: &Path) -> StoreResult<Db> {
-        backend::sqlite::open(path).await
+        backend::sqlite::open(path, format!("sqlite:{}", path.display())).await
     }
 
     /// Connects to the database a URL names and runs migrations: `postgres://…` (or
@@ -74,9 +79,7 @@ impl Db {
     pub async fn connect(url: &str) -> StoreResult<Db> {
         match Backend::of_url(url) {
             Backend::Postgres => backend::postgres::open(url).await,
-            Backend::Sqlite => {
-                backend::sqlite::open(Path::new(url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")).unwrap_or(url))).await
-            }
+            Backend::Sqlite => backend::sqlite::open(Path::new(backend::sqlite::path_of(url)), url.to_owned()).await,
         }
     }
 
@@ -126,4 +129,11 @@ pub(crate) fn stored(t: Timestamp) -> Timestamp {
 /// The timestamp for stored microseconds.
 pub(crate) fn ts(us: i64) -> StoreResult<Timestamp> {
     Timestamp::from_microsecond(us).map_err(|e| StoreError::Corrupt(format!("timestamp {us}: {e}")))
+}
+
+impl Db {
+    /// The version of the newest migration applied (migrations run when a `Db` opens).
+    pub async fn schema_version(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT CAST(MAX(version) AS BIGINT) FROM _sqlx_migrations WHERE success").fetch_one(&self.read).await?)
+    }
 }

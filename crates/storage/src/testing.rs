@@ -6,7 +6,7 @@
 
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
 
-use crate::{Backend, Db};
+use crate::{Backend, Db, ScratchDb};
 
 /// The variable naming the PostgreSQL database tests may use (they skip it when unset).
 pub const TEST_PG_VAR: &str = "TONGJIA_TEST_PG";
@@ -28,62 +28,64 @@ pub fn backends() -> Vec<Backend> {
 /// A fresh, migrated, empty database that cleans up after itself.
 pub struct TestDb {
     pub db: Db,
-    /// The URL that reaches this database (e.g. for `tongjia --db`).
-    pub url: String,
-    place: Place,
-}
-
-enum Place {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, schema: String },
+    /// Where it lives; `scratch.url` reaches it (e.g. for `tongjia --db`).
+    pub scratch: ScratchDb,
 }
 
 impl TestDb {
     /// A fresh database on `backend`; `None` for PostgreSQL when `TONGJIA_TEST_PG` is unset.
     pub async fn fresh(backend: Backend) -> Option<TestDb> {
-        let (url, place) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temporary directory");
-                (format!("sqlite:{}", dir.path().join("test.db").display()), Place::Sqlite(dir))
-            }
-            Backend::Postgres => {
-                let admin_url = postgres_url()?;
-                let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = PgConnection::connect(&admin_url).await.expect("connect to TONGJIA_TEST_PG");
-                admin.execute(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).await.expect("create test schema");
-                admin.close().await.ok();
-                (in_schema(&admin_url, &schema), Place::Postgres { admin_url, schema })
-            }
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres_url()?),
         };
-        let db = Db::connect(&url).await.expect("open test database");
-        Some(TestDb { db, url, place })
+        let scratch = ScratchDb::new("t", pg.as_deref()).await.expect("a scratch database");
+        let db = Db::connect(&scratch.url).await.expect("open test database");
+        Some(TestDb { db, scratch })
+    }
+
+    /// The URL that reaches this database.
+    pub fn url(&self) -> &str {
+        &self.scratch.url
     }
 }
 
-/// `url` with its `search_path` set to `schema` only.
-pub fn in_schema(url: &str, schema: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+/// A new, empty PostgreSQL database beside `TONGJIA_TEST_PG`'s (a restore target),
+/// dropped with this guard.
+pub struct TestDatabase {
+    /// Reaches the new database, with `search_path` set to the schema given.
+    pub url: String,
+    admin_url: String,
+    name: String,
 }
 
-impl Drop for TestDb {
+impl TestDatabase {
+    /// Creates it; `None` when `TONGJIA_TEST_PG` is unset.
+    pub async fn create(schema: &str) -> Option<TestDatabase> {
+        let admin_url = postgres_url()?;
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url).await.expect("connect");
+        admin.execute(AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create database");
+        admin.close().await.ok();
+        let (base, query) = admin_url.split_once('?').map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        let url = crate::url_in_schema(&format!("{server}/{name}{}", query.map(|q| format!("?{q}")).unwrap_or_default()), schema);
+        Some(TestDatabase { url, admin_url, name })
+    }
+}
+
+impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Place::Postgres { admin_url, schema } = &self.place {
-            let (admin_url, name) = (admin_url.clone(), schema.clone());
-            // Drop runs inside the test's runtime: do the async clean-up on a thread of its own.
-            let dropped = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                rt.block_on(async {
-                    let mut admin = PgConnection::connect(&admin_url).await?;
-                    admin.execute(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {name} CASCADE"))).await?;
-                    admin.close().await
-                })
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let mut admin = PgConnection::connect(&admin_url).await?;
+                admin.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await?;
+                admin.close().await
             })
-            .join();
-            if !matches!(dropped, Ok(Ok(()))) {
-                eprintln!("could not drop test schema {schema}: {dropped:?}");
-            }
-        }
+        })
+        .join();
     }
 }
 

@@ -1,7 +1,8 @@
 //! What differs between the two engines, and nothing else: how to connect and migrate,
 //! and how a write transaction takes its turn. Every query lives outside, written once.
 
-pub(crate) mod postgres;
+mod backup;
+pub mod postgres;
 pub(crate) mod sqlite;
 
 use serde::Serialize;

@@ -2,9 +2,9 @@
 //! transaction-scoped advisory lock of the schema, so that any number of Tongjia servers
 //! on one database apply writes one after another.
 
-use sqlx::AnyConnection;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
+use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor, PgConnection};
 use std::str::FromStr;
 
 use super::{Backend, install_drivers};
@@ -26,12 +26,41 @@ pub(crate) async fn open(url: &str) -> StoreResult<Db> {
         .connect_with(AnyConnectOptions::from_str(url)?)
         .await?;
     MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(e.into()))?;
-    Ok(Db { write: pool.clone(), read: pool, backend: Backend::Postgres })
+    Ok(Db { write: pool.clone(), read: pool, backend: Backend::Postgres, url: url.into() })
 }
 
 /// Waits for the schema's write lock; PostgreSQL releases it when the transaction ends.
 /// Keyed by schema, so that deployments (and tests) in other schemas do not wait.
 pub(crate) async fn take_write_turn(conn: &mut AnyConnection) -> StoreResult<()> {
     sqlx::query("SELECT 1 FROM pg_advisory_xact_lock(hashtext(current_schema()))").execute(conn).await?;
+    Ok(())
+}
+
+/// `url` with its `search_path` set to `schema` alone: how a deployment (or a test) keeps
+/// its tables in a schema of their own.
+pub fn url_in_schema(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// Creates `schema` (a plain identifier) in the database `url` names.
+pub async fn create_schema(url: &str, schema: &str) -> StoreResult<()> {
+    on_admin(url, format!("CREATE SCHEMA {}", identifier(schema)?)).await
+}
+
+/// Drops `schema` and everything in it.
+pub async fn drop_schema(url: &str, schema: &str) -> StoreResult<()> {
+    on_admin(url, format!("DROP SCHEMA IF EXISTS {} CASCADE", identifier(schema)?)).await
+}
+
+fn identifier(name: &str) -> StoreResult<&str> {
+    let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain { Ok(name) } else { Err(StoreError::Corrupt(format!("not a plain schema name: {name:?}"))) }
+}
+
+async fn on_admin(url: &str, statement: String) -> StoreResult<()> {
+    let mut admin = PgConnection::connect(url).await?;
+    admin.execute(AssertSqlSafe(statement)).await?;
+    admin.close().await?;
     Ok(())
 }

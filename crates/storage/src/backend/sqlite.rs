@@ -26,7 +26,7 @@ async fn setup(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
 }
 
 /// Opens (creating if missing) the database file at `path` and runs migrations.
-pub(crate) async fn open(path: &Path) -> StoreResult<Db> {
+pub(crate) async fn open(path: &Path, url: String) -> StoreResult<Db> {
     install_drivers();
     let file = SqliteConnectOptions::new().filename(path);
     let write_url = file.clone().create_if_missing(true).to_url_lossy();
@@ -45,5 +45,10 @@ pub(crate) async fn open(path: &Path) -> StoreResult<Db> {
         .after_connect(|conn, _| Box::pin(setup(conn)))
         .connect_with(AnyConnectOptions::from_url(&read_url)?)
         .await?;
-    Ok(Db { write, read, backend: Backend::Sqlite })
+    Ok(Db { write, read, backend: Backend::Sqlite, url: url.into() })
+}
+
+/// The file a SQLite URL (`sqlite:PATH`, `sqlite://PATH` or a plain path) names.
+pub(crate) fn path_of(url: &str) -> &str {
+    url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")).unwrap_or(url)
 }
