@@ -1,24 +1,10 @@
 //! End-to-end tests of the `tongjia` binary: imports, demo seeding, graceful shutdown.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod common;
+
+use common::{CATALOG_HEADER, get_json, serve, stop, tongjia, write};
 use tongjia_storage::testing::TestDb;
 use tongjia_storage::{Backend, Db, PageRequest, SkuFilter, StockFilter};
-
-fn tongjia(db: &str, args: &[&str]) -> (bool, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_tongjia")).arg("--db").arg(db).args(args).env("RUST_LOG", "warn").output().expect("run tongjia");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write csv");
-    path.display().to_string()
-}
-
-const CATALOG_HEADER: &str = "product_code,product_name,category,sku_code,sku_name,attributes,gtin,active,list_price_fen\n";
 
 async fn sku_count(db: &str) -> usize {
     let db = Db::connect(db).await.unwrap();
@@ -149,22 +135,7 @@ async fn demo_seeds_a_network_once(backend: Backend) {
 
 async fn serve_answers_and_stops_gracefully_on_sigterm(backend: Backend) {
     let store = TestDb::fresh(backend).await.unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tongjia"))
-        .arg("--db")
-        .arg(store.url())
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("server printed its address").unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let (child, addr) = serve(store.url(), &["--demo"]);
     let health: serde_json::Value = reqwest::get(format!("http://{addr}/health")).await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
     let quote: serde_json::Value =
@@ -173,9 +144,80 @@ async fn serve_answers_and_stops_gracefully_on_sigterm(backend: Backend) {
     // An open event stream must not hold the server up: it ends when shutdown begins.
     let mut stream = reqwest::get(format!("http://{addr}/api/v1/events/stream")).await.unwrap();
     assert!(stream.chunk().await.unwrap().is_some());
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "exit status {status}");
+    stop(child);
+}
+
+async fn backup_restores_into_a_fresh_database_with_the_same_quotes_and_stock(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TestDb::fresh(backend).await.unwrap();
+    let db = store.url().to_owned();
+    let catalog = write(
+        dir.path(),
+        "c.csv",
+        &format!(
+            "{CATALOG_HEADER}NOTE13,Lumen Note 13,phone,NOTE13-BLK,Black,,6901234567892,true,139900\n\
+             NOTE13,Lumen Note 13,phone,NOTE13-BLU,Blue,,6901234567809,true,129900\n"
+        ),
+    );
+    let stores = write(
+        dir.path(),
+        "s.csv",
+        "store_code,name,kind,county_code,township_code,longitude,latitude,status,opened_on,closed_on,pickup,ship_from_store,delivery_radius_km,partner_code,partner_name\n\
+         D-1,West Lake,direct,330106,,120.13,30.26,open,2025-03-01,,true,true,10,,\n\
+         T-1,Fotang town,township_authorized,330782,330782101,120.1,29.2,open,2025-05-01,,false,false,0,P-ZJ,Zhejiang Xinghe\n",
+    );
+    let stock = write(
+        dir.path(),
+        "k.csv",
+        "location_code,sku_code,owner,quantity,reference\nD-1,NOTE13-BLK,brand,10,\nT-1,NOTE13-BLK,partner:P-ZJ,3,\nT-1,NOTE13-BLU,brand,4,\n",
+    );
+    for (what, file) in [("catalog", &catalog), ("stores", &stores), ("stock", &stock)] {
+        let (ok, out) = tongjia(&db, &["import", what, file]);
+        assert!(ok, "{out}");
+    }
+    // Online: the backup is taken while a server serves (and has just taken a reservation).
+    let (server, addr) = serve(&db, &[]);
+    let held = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/reservations"))
+        .header("Idempotency-Key", "hold-1")
+        .json(&serde_json::json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status(), 201);
+    let file = dir.path().join("tongjia.backup");
+    let (ok, out) = tongjia(&db, &["backup", "--to", file.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let (ok, out) = tongjia(&db, &["backup", "--to", file.to_str().unwrap()]);
+    assert!(!ok && out.contains("already exists"), "a backup never overwrites: {out}");
+
+    let fresh_pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => tongjia_storage::testing::TestDatabase::create(store.scratch.schema().unwrap()).await,
+    };
+    let target = match &fresh_pg {
+        Some(database) => database.url.clone(),
+        None => format!("sqlite:{}", dir.path().join("restored.db").display()),
+    };
+    let (ok, out) = tongjia(&target, &["restore", "--from", file.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let (ok, out) = tongjia(&target, &["restore", "--from", file.to_str().unwrap()]);
+    assert!(!ok, "a restore never merges into a database with data: {out}");
+
+    let (restored, restored_addr) = serve(&target, &[]);
+    for path in [
+        "/api/v1/skus/NOTE13-BLK/quote?at=2030-01-01T00:00:00Z",
+        "/api/v1/skus/NOTE13-BLU/quote?member=true&at=2030-01-01T00:00:00Z",
+        "/api/v1/stock?limit=50",
+        "/api/v1/reservations?limit=50",
+        "/api/v1/events?limit=500",
+    ] {
+        let (before, after) = (get_json(format!("http://{addr}{path}")).await, get_json(format!("http://{restored_addr}{path}")).await);
+        assert_eq!(before, after, "{path} differs after restore");
+        assert!(before.get("code").is_none() && before.to_string().len() > 40, "{path}: {before}");
+    }
+    stop(server);
+    stop(restored);
 }
 
 tongjia_storage::backend_tests!(
@@ -183,4 +225,5 @@ tongjia_storage::backend_tests!(
     stores_and_stock_import_all_or_nothing,
     demo_seeds_a_network_once,
     serve_answers_and_stops_gracefully_on_sigterm,
+    backup_restores_into_a_fresh_database_with_the_same_quotes_and_stock,
 );

@@ -34,6 +34,16 @@ impl ScratchDb {
     }
 }
 
+impl ScratchDb {
+    /// The PostgreSQL schema it lives in (none for SQLite).
+    pub fn schema(&self) -> Option<&str> {
+        match &self.place {
+            Place::Sqlite(_) => None,
+            Place::Postgres { schema, .. } => Some(schema),
+        }
+    }
+}
+
 impl Drop for ScratchDb {
     fn drop(&mut self) {
         if let Place::Postgres { admin_url, schema } = &self.place {

@@ -27,7 +27,7 @@ impl Db {
                 Ok(())
             }
             Backend::Postgres => {
-                let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&self.read).await?;
+                let schema: String = sqlx::query_scalar("SELECT CAST(current_schema() AS TEXT)").fetch_one(&self.read).await?;
                 let mut command = Command::new("pg_dump");
                 command.args(["--format=custom", "--no-owner", "--schema", &schema, "--file"]).arg(to).arg(&*self.url);
                 run("pg_dump", &mut command).await.map(drop)

@@ -1,0 +1,70 @@
+//! Running the `tongjia` binary from tests: commands, servers, CSV files.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Runs `tongjia --db DB ARGS...`: whether it succeeded, and its output.
+pub fn tongjia(db: &str, args: &[&str]) -> (bool, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_tongjia")).arg("--db").arg(db).args(args).env("RUST_LOG", "warn").output().expect("run tongjia");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A `tongjia serve` process, killed if the test ends without stopping it.
+pub struct Server(Option<std::process::Child>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts `tongjia serve` on an ephemeral port; returns the process and its address.
+pub fn serve(db: &str, extra: &[&str]) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tongjia"))
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server printed its address").unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining the log so that the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (Server(Some(child)), addr)
+}
+
+/// Stops a server with SIGTERM and checks that it exits cleanly.
+pub fn stop(mut server: Server) {
+    let mut child = server.0.take().expect("running");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+pub async fn get_json(url: String) -> serde_json::Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write csv");
+    path.display().to_string()
+}
+
+pub const CATALOG_HEADER: &str = "product_code,product_name,category,sku_code,sku_name,attributes,gtin,active,list_price_fen\n";
