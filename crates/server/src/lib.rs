@@ -6,6 +6,7 @@
 
 mod extract;
 mod http;
+mod metrics;
 pub mod network_chart;
 mod problem;
 mod sweeper;
@@ -34,6 +35,15 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Points, holds and the return window: the same in every channel.
     pub policy: OrderPolicy,
+    /// This server's `/metrics`.
+    pub(crate) metrics: std::sync::Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    /// The state of a server over `db`.
+    pub fn new(db: Db, policy: OrderPolicy, stopping: tokio::sync::watch::Receiver<bool>) -> AppState {
+        AppState { db, stopping, policy, metrics: Default::default() }
+    }
 }
 
 /// Server settings.
@@ -107,13 +117,16 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi))
         .merge(api)
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method") })
-        .with_state(state)
+        .with_state(state.clone())
         .layer(axum::middleware::map_response(problem::ensure_problem))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
         }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             tracing::info_span!("request", id = %uuid::Uuid::now_v7(), method = %req.method(), path = %req.uri().path())
         }))
@@ -128,7 +141,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = AppState { db: db.clone(), stopping: stop_rx.clone(), policy: settings.policy };
+    let state = AppState::new(db.clone(), settings.policy, stop_rx.clone());
     let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.sweep_interval, stop_rx));
     let stop = stop_tx.clone();
     let result = axum::serve(listener, app(state))

@@ -439,7 +439,7 @@ async fn lists_page_with_an_opaque_cursor_and_filter(backend: Backend) {
 }
 
 /// Reads a server-sent event stream until `needle` appears (or 10 s pass).
-async fn read_stream_until(mut res: reqwest::Response, needle: &str) -> String {
+async fn read_stream_until(res: &mut reqwest::Response, needle: &str) -> String {
     let mut text = String::new();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while !text.contains(needle) {
@@ -454,13 +454,13 @@ async fn read_stream_until(mut res: reqwest::Response, needle: &str) -> String {
 async fn price_changes_stream_to_subscribers_and_resume_after_last_event_id(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed_basics().await;
-    let res = app.client.get(app.url("/api/v1/events/stream?event_type=price.scheduled")).send().await.unwrap();
+    let mut res = app.client.get(app.url("/api/v1/events/stream?event_type=price.scheduled")).send().await.unwrap();
     assert_eq!(res.headers().get("content-type").unwrap(), "text/event-stream");
-    let first = read_stream_until(res, "\n\n").await;
+    let first = read_stream_until(&mut res, "\n\n").await;
     assert!(first.contains("event: price.scheduled") && first.contains("\"price_version\":1"), "{first}");
     let seq: i64 = first.lines().find_map(|l| l.strip_prefix("id: ")).unwrap().trim().parse().unwrap();
 
-    let res = app
+    let mut res = app
         .client
         .get(app.url("/api/v1/events/stream?event_type=price.scheduled"))
         .header("Last-Event-ID", seq.to_string())
@@ -468,11 +468,47 @@ async fn price_changes_stream_to_subscribers_and_resume_after_last_event_id(back
         .await
         .unwrap();
     ok(app.post("/api/v1/skus/NOTE13-BLK/prices", json!({"list_price_fen": 129900})).await);
-    let next = read_stream_until(res, "\"price_version\":2").await;
+    let next = read_stream_until(&mut res, "\"price_version\":2").await;
     assert!(!next.contains("\"price_version\":1"), "resumed after the last event seen: {next}");
 
     let res = app.client.get(app.url("/api/v1/events/stream")).header("Last-Event-ID", "abc").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn metrics_count_requests_by_route_and_report_holds_streams_and_outbox(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_basics().await;
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 5})).await);
+    let held =
+        app.post_with_key("/api/v1/reservations", "m-1", json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 2})).await;
+    assert_eq!(held.status(), StatusCode::CREATED);
+    assert_eq!(app.get("/api/v1/nope").await.0, StatusCode::NOT_FOUND);
+    let mut stream = app.client.get(app.url("/api/v1/events/stream?event_type=stock.reserved")).send().await.unwrap();
+    read_stream_until(&mut stream, "stock.reserved").await;
+
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = res.text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value(r#"tongjia_http_requests_total{method="POST",route="/api/v1/reservations",status="201"}"#), 1.0);
+    assert_eq!(value(r#"tongjia_http_requests_total{method="GET",route="unmatched",status="404"}"#), 1.0);
+    assert_eq!(value(r#"tongjia_http_request_duration_seconds_count{method="POST",route="/api/v1/stores"}"#), 3.0);
+    assert_eq!(value("tongjia_reservations_active"), 1.0);
+    assert_eq!(value("tongjia_reserved_units"), 2.0);
+    let head = app.db.outbox_head().await.unwrap();
+    assert!(head > 5);
+    assert_eq!(value("tongjia_outbox_head_seq"), head as f64);
+    // The stream has read everything (it waits for more): one stream open, no lag.
+    assert_eq!(value("tongjia_event_streams_open"), 1.0);
+    assert_eq!(value("tongjia_outbox_lag_events"), 0.0);
+    assert!(value("tongjia_db_connections") >= 1.0);
 }
 
 tongjia_storage::backend_tests!(
@@ -487,4 +523,5 @@ tongjia_storage::backend_tests!(
     consignment_transfers_and_counts_keep_owners_apart,
     lists_page_with_an_opaque_cursor_and_filter,
     price_changes_stream_to_subscribers_and_resume_after_last_event_id,
+    metrics_count_requests_by_route_and_report_holds_streams_and_outbox,
 );

@@ -40,7 +40,7 @@ pub use locations::{LocationFilter, LocationRecord, Partner};
 pub use orders::{
     AllocationRecord, CustomerRecord, Destination, NewOrder, NewPayment, OrderFilter, OrderRecord, PaymentRecord, PointsEntry, ReturnRecord,
 };
-pub use outbox::Event;
+pub use outbox::{Event, Vitals};
 pub use page::{Page, PageRequest};
 pub use scratch::ScratchDb;
 pub use stock::{EntryRecord, PositionRecord, StockFilter};

@@ -56,3 +56,52 @@ impl Db {
         Ok(events)
     }
 }
+
+/// Figures for monitoring, read from the database (the same on every server).
+#[derive(Debug, Clone, Default)]
+pub struct Vitals {
+    /// The newest event's `seq` (0 for an empty outbox).
+    pub outbox_head_seq: i64,
+    /// Reservations holding stock now.
+    pub active_reservations: i64,
+    /// Units those reservations hold.
+    pub reserved_units: i64,
+}
+
+impl Db {
+    /// The outbox head and the holds on stock, in one read.
+    pub async fn vitals(&self) -> StoreResult<Vitals> {
+        let (outbox_head_seq, active_reservations, reserved_units): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COALESCE((SELECT MAX(seq) FROM outbox), 0), \
+             (SELECT COUNT(*) FROM reservations WHERE status = 'active'), \
+             COALESCE((SELECT CAST(SUM(quantity) AS BIGINT) FROM reservations WHERE status = 'active'), 0)",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(Vitals { outbox_head_seq, active_reservations, reserved_units })
+    }
+
+    /// The newest event's `seq` (0 for an empty outbox).
+    pub async fn outbox_head(&self) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetch_one(&self.read).await?)
+    }
+
+    /// When the first event after `after_seq` occurred: how long a reader at `after_seq`
+    /// has left something unread.
+    pub async fn next_event_at(&self, after_seq: i64) -> StoreResult<Option<jiff::Timestamp>> {
+        let at: Option<i64> = sqlx::query_scalar("SELECT occurred_at_us FROM outbox WHERE seq > $1 ORDER BY seq LIMIT 1")
+            .bind(after_seq)
+            .fetch_optional(&self.read)
+            .await?;
+        at.map(ts).transpose()
+    }
+
+    /// Connections open and idle in the pools (write, read; one pool on PostgreSQL).
+    pub fn connections(&self) -> (u32, usize) {
+        if self.backend == crate::Backend::Postgres {
+            (self.read.size(), self.read.num_idle())
+        } else {
+            (self.read.size() + self.write.size(), self.read.num_idle() + self.write.num_idle())
+        }
+    }
+}

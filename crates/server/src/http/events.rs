@@ -84,6 +84,8 @@ struct Cursor {
     event_type: Option<String>,
     after_seq: i64,
     ready: VecDeque<Event>,
+    /// Reports how far this stream has read (`tongjia_outbox_lag_*` in `/metrics`).
+    ticket: crate::metrics::StreamTicket,
 }
 
 /// Server-sent events: every outbox event after `Last-Event-ID` (or `after_seq`), then new
@@ -107,11 +109,14 @@ async fn stream_events(
         Some(Some(id)) => Some(id),
         None => None,
     };
-    let start = Cursor { app, event_type: q.event_type, after_seq: last_id.or(q.after_seq).unwrap_or(0), ready: VecDeque::new() };
+    let after_seq = last_id.or(q.after_seq).unwrap_or(0);
+    let ticket = app.metrics.ticket(after_seq);
+    let start = Cursor { app, event_type: q.event_type, after_seq, ready: VecDeque::new(), ticket };
     let events = stream::unfold(start, |mut c| async move {
         loop {
             if let Some(e) = c.ready.pop_front() {
                 let seq = e.seq;
+                c.ticket.read_up_to(seq);
                 let sse =
                     SseEvent::default().id(seq.to_string()).event(e.event_type.clone()).json_data(EventView::from(e)).unwrap_or_default();
                 return Some((Ok(sse), c));
@@ -119,12 +124,19 @@ async fn stream_events(
             if *c.app.stopping.borrow() {
                 return None;
             }
+            // The head first: the outbox commits in seq order, so once the read below comes
+            // back short, this stream has seen every event up to the head (a filtered
+            // stream too, for the lag in /metrics).
+            let head = c.app.db.outbox_head().await;
             match c.app.db.events_after(c.after_seq, c.event_type.as_deref(), STREAM_BATCH_MAX).await {
-                Ok(events) if !events.is_empty() => {
+                Ok(events) => {
+                    let short = events.len() < STREAM_BATCH_MAX as usize;
                     c.after_seq = events.last().map_or(c.after_seq, |e| e.seq);
                     c.ready.extend(events);
+                    if let (true, Ok(head), true) = (short, head, c.ready.is_empty()) {
+                        c.ticket.read_up_to(head.max(c.after_seq));
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "event stream could not read the outbox"),
             }
             if c.ready.is_empty() {
