@@ -23,6 +23,10 @@ struct Cli {
     /// to keep Tongjia's tables in a schema of their own).
     #[arg(long, global = true, env = "TONGJIA_DB", default_value = "./tongjia.db")]
     db: String,
+    /// PostgreSQL connections this process keeps open (mind the server's max_connections
+    /// across every Tongjia server).
+    #[arg(long, global = true, env = "TONGJIA_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    db_max_connections: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -182,7 +186,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         _ => {}
     }
-    let db = Db::connect(&cli.db).await.map_err(|e| format!("cannot open {}: {e}", redacted(&cli.db)))?;
+    let options = tongjia_storage::Options { max_connections: cli.db_max_connections };
+    let db = Db::connect_with(&cli.db, &options).await.map_err(|e| format!("cannot open {}: {e}", redacted(&cli.db)))?;
     let result = match cli.command {
         Command::Serve { demo, listen, policy } => match policy.policy() {
             Ok(policy) => serve(&db, demo, listen, policy).await,

@@ -52,10 +52,25 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use backend::Backend;
+
 pub use backend::postgres::{create_schema, drop_schema, url_in_schema};
 
 /// How long a request waits for the write connection or a busy database.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// PostgreSQL: connections this server keeps (default 16). Mind the database's
+    /// `max_connections` across every server. SQLite keeps one writer and eight readers.
+    pub max_connections: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { max_connections: backend::postgres::CONNECTIONS_DEFAULT }
+    }
+}
 
 /// The database: a pool for writes and a pool for reads (on SQLite one write connection
 /// and a read pool beside it; on PostgreSQL one pool serving both).
@@ -77,8 +92,13 @@ impl Db {
     /// Connects to the database a URL names and runs migrations: `postgres://…` (or
     /// `postgresql://…`) for PostgreSQL, `sqlite:PATH` or a plain file path for SQLite.
     pub async fn connect(url: &str) -> StoreResult<Db> {
+        Db::connect_with(url, &Options::default()).await
+    }
+
+    /// [`Db::connect`] with pool settings.
+    pub async fn connect_with(url: &str, options: &Options) -> StoreResult<Db> {
         match Backend::of_url(url) {
-            Backend::Postgres => backend::postgres::open(url).await,
+            Backend::Postgres => backend::postgres::open(url, options.max_connections).await,
             Backend::Sqlite => backend::sqlite::open(Path::new(backend::sqlite::path_of(url)), url.to_owned()).await,
         }
     }

@@ -50,6 +50,27 @@ impl TestDb {
     }
 }
 
+/// Brings the (empty) database `url` names to migration `version` only: the schema an
+/// older release left, for upgrade tests. Opening it as a [`Db`] then runs the rest.
+pub async fn migrate_only_to(url: &str, version: i64) {
+    crate::backend::install_drivers();
+    let (migrator, url) = match Backend::of_url(url) {
+        Backend::Sqlite => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(crate::backend::sqlite::path_of(url)).create_if_missing(true);
+            (&crate::backend::sqlite::MIGRATOR, sqlx::ConnectOptions::to_url_lossy(&options).to_string())
+        }
+        Backend::Postgres => (&crate::backend::postgres::MIGRATOR, url.to_owned()),
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+    migrator.run_to(version, &pool).await.expect("migrate");
+    pool.close().await;
+}
+
+/// The versions of every migration this build knows, oldest first.
+pub fn migration_versions() -> Vec<i64> {
+    crate::backend::sqlite::MIGRATOR.iter().map(|m| m.version).collect()
+}
+
 /// A new, empty PostgreSQL database beside `TONGJIA_TEST_PG`'s (a restore target),
 /// dropped with this guard.
 pub struct TestDatabase {

@@ -47,7 +47,7 @@ impl Backend {
 }
 
 /// Registers the SQLite and PostgreSQL drivers with sqlx's `Any` driver (once).
-fn install_drivers() {
+pub(crate) fn install_drivers() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(sqlx::any::install_default_drivers);
 }

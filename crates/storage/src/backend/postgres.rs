@@ -11,21 +11,38 @@ use super::{Backend, install_drivers};
 use crate::error::{StoreError, StoreResult};
 use crate::{BUSY_TIMEOUT, Db};
 
-/// Connections per server: requests beyond this wait (up to 30 s) for one to free up.
-const CONNECTIONS_MAX: u32 = 16;
+/// Connections per server unless told otherwise: requests beyond this wait (up to 30 s)
+/// for one to free up.
+pub(crate) const CONNECTIONS_DEFAULT: u32 = 16;
 
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Connects to `url`, runs migrations (sqlx holds a database-wide advisory lock while it
-/// does, so servers starting together migrate once).
-pub(crate) async fn open(url: &str) -> StoreResult<Db> {
+/// Connects to `url` with a pool of `connections` and runs migrations (sqlx holds a
+/// database-wide advisory lock while it does, so servers starting together migrate once).
+/// A hot standby (a read replica, for reports) is not migrated: it must already be at this
+/// build's schema, which it is once the primary has been.
+pub(crate) async fn open(url: &str, connections: u32) -> StoreResult<Db> {
     install_drivers();
     let pool = AnyPoolOptions::new()
-        .max_connections(CONNECTIONS_MAX)
+        .max_connections(connections.max(1))
         .acquire_timeout(BUSY_TIMEOUT * 3)
         .connect_with(AnyConnectOptions::from_str(url)?)
         .await?;
-    MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(e.into()))?;
+    let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&pool).await?;
+    if standby {
+        let newest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+        let at: Option<i64> = sqlx::query_scalar("SELECT CAST(MAX(version) AS BIGINT) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&pool)
+            .await
+            .map_err(|_| StoreError::Operation("this standby holds no Tongjia schema: migrate the primary first".into()))?;
+        if at != Some(newest) {
+            return Err(StoreError::Operation(format!(
+                "this standby's schema is at migration {at:?}, this build needs {newest}: migrate the primary first"
+            )));
+        }
+    } else {
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(e.into()))?;
+    }
     Ok(Db { write: pool.clone(), read: pool, backend: Backend::Postgres, url: url.into() })
 }
 
