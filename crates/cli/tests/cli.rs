@@ -227,3 +227,30 @@ tongjia_storage::backend_tests!(
     serve_answers_and_stops_gracefully_on_sigterm,
     backup_restores_into_a_fresh_database_with_the_same_quotes_and_stock,
 );
+
+#[test]
+fn every_environment_variable_is_documented() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md")).unwrap();
+    let mut seen = 0;
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["demo", "--help"],
+        &["migrate", "--help"],
+        &["backup", "--help"],
+        &["restore", "--help"],
+        &["coverage", "--help"],
+        &["plan", "--help"],
+        &["import", "--help"],
+        &["bench", "flash-sale", "--help"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongjia")).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        for name in help.split("[env: ").skip(1).filter_map(|rest| rest.split('=').next()) {
+            seen += 1;
+            assert!(doc.contains(&format!("`{name}`")), "{name} ({args:?}) is not in docs/config.md");
+        }
+    }
+    assert!(seen >= 8, "found only {seen} variables in the help texts");
+}

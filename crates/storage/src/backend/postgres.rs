@@ -28,6 +28,10 @@ pub(crate) async fn open(url: &str, connections: u32) -> StoreResult<Db> {
         .acquire_timeout(BUSY_TIMEOUT * 3)
         .connect_with(AnyConnectOptions::from_str(url)?)
         .await?;
+    let version: String = sqlx::query_scalar("SELECT version()").fetch_one(&pool).await?;
+    if let Some(refusal) = unsafe_engine(&version) {
+        return Err(StoreError::Operation(refusal));
+    }
     let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&pool).await?;
     if standby {
         let newest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
@@ -44,6 +48,22 @@ pub(crate) async fn open(url: &str, connections: u32) -> StoreResult<Db> {
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(e.into()))?;
     }
     Ok(Db { write: pool.clone(), read: pool, backend: Backend::Postgres, url: url.into() })
+}
+
+/// Why an engine that speaks PostgreSQL's protocol cannot host Tongjia, if it cannot: the
+/// write turn needs `pg_advisory_xact_lock` to block, and CockroachDB before v26.2 accepts
+/// the call without locking anything — stock would be oversold.
+fn unsafe_engine(version: &str) -> Option<String> {
+    let rest = version.split("CockroachDB").nth(1)?;
+    let numbers: Vec<u32> = rest
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('v'))
+        .map(|v| v.split(['.', '-']).take(2).filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    match numbers[..] {
+        [major, minor] if (major, minor) >= (26, 2) => None,
+        _ => Some(format!("{version}: its advisory locks do not lock before v26.2, so writes could not take turns; use PostgreSQL")),
+    }
 }
 
 /// Waits for the schema's write lock; PostgreSQL releases it when the transaction ends.
@@ -80,4 +100,18 @@ async fn on_admin(url: &str, statement: String) -> StoreResult<()> {
     admin.execute(AssertSqlSafe(statement)).await?;
     admin.close().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unsafe_engine;
+
+    #[test]
+    fn engines_whose_advisory_locks_do_not_lock_are_refused() {
+        assert!(unsafe_engine("PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu").is_none());
+        assert!(unsafe_engine("CockroachDB CCL v24.1.3 (x86_64-pc-linux-gnu, built 2024/07/02)").is_some());
+        assert!(unsafe_engine("CockroachDB CCL v26.1.0 (x86_64)").is_some());
+        assert!(unsafe_engine("CockroachDB CCL v26.2.0 (x86_64)").is_none());
+        assert!(unsafe_engine("CockroachDB CCL (unknown)").is_some());
+    }
 }
