@@ -8,6 +8,7 @@ mod extract;
 mod http;
 mod metrics;
 pub mod network_chart;
+mod outbox_watch;
 mod problem;
 mod sweeper;
 
@@ -37,13 +38,8 @@ pub struct AppState {
     pub policy: OrderPolicy,
     /// This server's `/metrics`.
     pub(crate) metrics: std::sync::Arc<metrics::Metrics>,
-}
-
-impl AppState {
-    /// The state of a server over `db`.
-    pub fn new(db: Db, policy: OrderPolicy, stopping: tokio::sync::watch::Receiver<bool>) -> AppState {
-        AppState { db, stopping, policy, metrics: Default::default() }
-    }
+    /// The outbox's newest `seq`, kept by one watcher per server (`outbox_watch`).
+    pub(crate) outbox_head: tokio::sync::watch::Receiver<i64>,
 }
 
 /// Server settings.
@@ -141,7 +137,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = AppState::new(db.clone(), settings.policy, stop_rx.clone());
+    let (head_tx, head_rx) = tokio::sync::watch::channel(0);
+    let state =
+        AppState { db: db.clone(), stopping: stop_rx.clone(), policy: settings.policy, metrics: Default::default(), outbox_head: head_rx };
+    let watcher = tokio::spawn(outbox_watch::run(db.clone(), head_tx, stop_rx.clone()));
     let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.sweep_interval, stop_rx));
     let stop = stop_tx.clone();
     let result = axum::serve(listener, app(state))
@@ -152,5 +151,6 @@ pub async fn serve(
         .await;
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
+    let _ = watcher.await;
     result
 }

@@ -64,8 +64,9 @@ impl From<Event> for EventView {
     }
 }
 
-/// How often an idle stream looks for new events.
-const STREAM_POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How long an idle stream waits before looking again even if the head did not move
+/// (after a read error, say).
+const STREAM_RECHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// Events read from the outbox at once.
 const STREAM_BATCH_MAX: u32 = 200;
 
@@ -86,6 +87,8 @@ struct Cursor {
     ready: VecDeque<Event>,
     /// Reports how far this stream has read (`tongjia_outbox_lag_*` in `/metrics`).
     ticket: crate::metrics::StreamTicket,
+    /// The outbox head, to sleep on while there is nothing new.
+    head: tokio::sync::watch::Receiver<i64>,
 }
 
 /// Server-sent events: every outbox event after `Last-Event-ID` (or `after_seq`), then new
@@ -111,7 +114,8 @@ async fn stream_events(
     };
     let after_seq = last_id.or(q.after_seq).unwrap_or(0);
     let ticket = app.metrics.ticket(after_seq);
-    let start = Cursor { app, event_type: q.event_type, after_seq, ready: VecDeque::new(), ticket };
+    let head = app.outbox_head.clone();
+    let start = Cursor { app, event_type: q.event_type, after_seq, ready: VecDeque::new(), ticket, head };
     let events = stream::unfold(start, |mut c| async move {
         loop {
             if let Some(e) = c.ready.pop_front() {
@@ -125,15 +129,15 @@ async fn stream_events(
                 return None;
             }
             // The head first: the outbox commits in seq order, so once the read below comes
-            // back short, this stream has seen every event up to the head (a filtered
+            // back short, this stream has seen every event up to that head (a filtered
             // stream too, for the lag in /metrics).
-            let head = c.app.db.outbox_head().await;
+            let head = *c.head.borrow_and_update();
             match c.app.db.events_after(c.after_seq, c.event_type.as_deref(), STREAM_BATCH_MAX).await {
                 Ok(events) => {
                     let short = events.len() < STREAM_BATCH_MAX as usize;
                     c.after_seq = events.last().map_or(c.after_seq, |e| e.seq);
                     c.ready.extend(events);
-                    if let (true, Ok(head), true) = (short, head, c.ready.is_empty()) {
+                    if short && c.ready.is_empty() {
                         c.ticket.read_up_to(head.max(c.after_seq));
                     }
                 }
@@ -142,7 +146,8 @@ async fn stream_events(
             if c.ready.is_empty() {
                 let mut stopping = c.app.stopping.clone();
                 tokio::select! {
-                    _ = tokio::time::sleep(STREAM_POLL_INTERVAL) => {}
+                    _ = c.head.changed() => {}
+                    _ = tokio::time::sleep(STREAM_RECHECK_INTERVAL) => {}
                     _ = stopping.changed() => return None,
                 }
             }
