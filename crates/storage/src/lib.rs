@@ -4,8 +4,9 @@
 //! One [`Db`] API, one set of queries: the SQL is written once in the dialect both engines
 //! accept (`$N` placeholders, `ON CONFLICT`, `CAST(SUM(..) AS BIGINT)`) and runs through
 //! sqlx's `Any` driver. What differs between the engines — connecting, the DDL of the
-//! migrations, how writers are kept one at a time, backups — lives in [`Backend`]'s
-//! two modules (`backend/sqlite.rs`, `backend/postgres.rs`).
+//! migrations, how writers are kept one at a time, backups — is the `Engine` trait in
+//! `backend/`, implemented once per engine (`backend/sqlite.rs`, `backend/postgres.rs`)
+//! and chosen at run time by [`Backend`].
 //!
 //! Write rule: writes run one at a time. On SQLite all writes go through one write
 //! connection, so a transaction never fails with "database is locked"; on PostgreSQL every
@@ -86,7 +87,7 @@ pub struct Db {
 impl Db {
     /// Opens (creating if missing) the SQLite database at `path` and runs migrations.
     pub async fn open(path: &Path) -> StoreResult<Db> {
-        backend::sqlite::open(path, format!("sqlite:{}", path.display())).await
+        Db::connect(&format!("sqlite:{}", path.display())).await
     }
 
     /// Connects to the database a URL names and runs migrations: `postgres://…` (or
@@ -97,10 +98,7 @@ impl Db {
 
     /// [`Db::connect`] with pool settings.
     pub async fn connect_with(url: &str, options: &Options) -> StoreResult<Db> {
-        match Backend::of_url(url) {
-            Backend::Postgres => backend::postgres::open(url, options.max_connections).await,
-            Backend::Sqlite => backend::sqlite::open(Path::new(backend::sqlite::path_of(url)), url.to_owned()).await,
-        }
+        Backend::of_url(url).open(url, options).await
     }
 
     /// Which database this is.

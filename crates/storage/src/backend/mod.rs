@@ -1,5 +1,6 @@
-//! What differs between the two engines, and nothing else: how to connect and migrate,
-//! and how a write transaction takes its turn. Every query lives outside, written once.
+//! What differs between the two engines, and nothing else: the [`Engine`] trait and its
+//! two implementations, [`sqlite::Sqlite`] and [`postgres::Postgres`]. Every query lives
+//! outside, written once for both.
 
 mod backup;
 pub mod postgres;
@@ -7,8 +8,25 @@ pub(crate) mod sqlite;
 
 use serde::Serialize;
 use sqlx::AnyConnection;
+use std::path::Path;
 
 use crate::error::StoreResult;
+use crate::{Db, Options};
+
+/// What a database engine must provide for Tongjia. Deliberately narrow: opening (with
+/// migrations), the write turn every write transaction takes first, and whole-database
+/// backup and restore. Anything that can be said in shared SQL is not here, so a new
+/// writer (the batched stock writer) runs on both engines by using `WriteTx`.
+pub(crate) trait Engine {
+    /// Opens the database `url` names, creating and migrating it as the engine does.
+    async fn open(url: &str, options: &Options) -> StoreResult<Db>;
+    /// Makes a just-begun write transaction wait until no other write runs.
+    async fn take_write_turn(conn: &mut AnyConnection) -> StoreResult<()>;
+    /// Writes a consistent copy of the whole database to the new file `to`, online.
+    async fn backup(db: &Db, to: &Path) -> StoreResult<()>;
+    /// Puts a backup into the empty database `url` names (not yet opened).
+    async fn restore_into(url: &str, from: &Path) -> StoreResult<()>;
+}
 
 /// The database engine behind a [`crate::Db`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,13 +53,34 @@ impl Backend {
         }
     }
 
+    /// Opens the database `url` names with this engine.
+    pub(crate) async fn open(self, url: &str, options: &Options) -> StoreResult<Db> {
+        match self {
+            Backend::Sqlite => sqlite::Sqlite::open(url, options).await,
+            Backend::Postgres => postgres::Postgres::open(url, options).await,
+        }
+    }
+
     /// Makes a just-begun write transaction wait for its turn, so that writes apply one
     /// at a time (see the crate docs for why).
     pub(crate) async fn take_write_turn(self, conn: &mut AnyConnection) -> StoreResult<()> {
         match self {
-            // The write pool holds one connection: holding it is the turn.
-            Backend::Sqlite => Ok(()),
-            Backend::Postgres => postgres::take_write_turn(conn).await,
+            Backend::Sqlite => sqlite::Sqlite::take_write_turn(conn).await,
+            Backend::Postgres => postgres::Postgres::take_write_turn(conn).await,
+        }
+    }
+
+    pub(crate) async fn backup(self, db: &Db, to: &Path) -> StoreResult<()> {
+        match self {
+            Backend::Sqlite => sqlite::Sqlite::backup(db, to).await,
+            Backend::Postgres => postgres::Postgres::backup(db, to).await,
+        }
+    }
+
+    pub(crate) async fn restore_into(self, url: &str, from: &Path) -> StoreResult<()> {
+        match self {
+            Backend::Sqlite => sqlite::Sqlite::restore_into(url, from).await,
+            Backend::Postgres => postgres::Postgres::restore_into(url, from).await,
         }
     }
 }

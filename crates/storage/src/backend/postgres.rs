@@ -7,9 +7,12 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor, PgConnection};
 use std::str::FromStr;
 
-use super::{Backend, install_drivers};
+use std::path::Path;
+use tokio::process::Command;
+
+use super::{Backend, Engine, install_drivers};
 use crate::error::{StoreError, StoreResult};
-use crate::{BUSY_TIMEOUT, Db};
+use crate::{BUSY_TIMEOUT, Db, Options};
 
 /// Connections per server unless told otherwise: requests beyond this wait (up to 30 s)
 /// for one to free up.
@@ -21,7 +24,7 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// database-wide advisory lock while it does, so servers starting together migrate once).
 /// A hot standby (a read replica, for reports) is not migrated: it must already be at this
 /// build's schema, which it is once the primary has been.
-pub(crate) async fn open(url: &str, connections: u32) -> StoreResult<Db> {
+async fn open_pool(url: &str, connections: u32) -> StoreResult<Db> {
     install_drivers();
     let pool = AnyPoolOptions::new()
         .max_connections(connections.max(1))
@@ -66,11 +69,32 @@ fn unsafe_engine(version: &str) -> Option<String> {
     }
 }
 
-/// Waits for the schema's write lock; PostgreSQL releases it when the transaction ends.
-/// Keyed by schema, so that deployments (and tests) in other schemas do not wait.
-pub(crate) async fn take_write_turn(conn: &mut AnyConnection) -> StoreResult<()> {
-    sqlx::query("SELECT 1 FROM pg_advisory_xact_lock(hashtext(current_schema()))").execute(conn).await?;
-    Ok(())
+/// PostgreSQL: a pool per server, writes taking turns through a schema advisory lock.
+pub(crate) struct Postgres;
+
+impl Engine for Postgres {
+    async fn open(url: &str, options: &Options) -> StoreResult<Db> {
+        open_pool(url, options.max_connections).await
+    }
+
+    /// Waits for the schema's write lock; PostgreSQL releases it when the transaction ends.
+    /// Keyed by schema, so that deployments (and tests) in other schemas do not wait.
+    async fn take_write_turn(conn: &mut AnyConnection) -> StoreResult<()> {
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock(hashtext(current_schema()))").execute(conn).await?;
+        Ok(())
+    }
+
+    /// `pg_dump --format=custom` of the schema in use.
+    async fn backup(db: &Db, to: &Path) -> StoreResult<()> {
+        let schema: String = sqlx::query_scalar("SELECT CAST(current_schema() AS TEXT)").fetch_one(&db.read).await?;
+        let mut command = Command::new("pg_dump");
+        command.args(["--format=custom", "--no-owner", "--schema", &schema, "--file"]).arg(to).arg(&*db.url);
+        run("pg_dump", &mut command).await.map(drop)
+    }
+
+    async fn restore_into(url: &str, from: &Path) -> StoreResult<()> {
+        restore(url, from).await
+    }
 }
 
 /// `url` with its `search_path` set to `schema` alone: how a deployment (or a test) keeps
@@ -100,6 +124,57 @@ async fn on_admin(url: &str, statement: String) -> StoreResult<()> {
     admin.execute(AssertSqlSafe(statement)).await?;
     admin.close().await?;
     Ok(())
+}
+
+/// `pg_restore` of an archive into the database `url` names. The archive's schema may
+/// already exist there if it is empty (`public` always does): its `CREATE SCHEMA` is then
+/// left out. A schema that already holds tables is refused: restore never merges.
+async fn restore(url: &str, from: &Path) -> StoreResult<()> {
+    let listing = run("pg_restore", Command::new("pg_restore").arg("--list").arg(from)).await?;
+    let schema = listing
+        .lines()
+        .filter(|l| !l.starts_with(';'))
+        .find_map(|l| l.split_once(" SCHEMA - ").and_then(|(_, rest)| rest.split_whitespace().next()).map(str::to_owned))
+        .unwrap_or_else(|| "public".to_owned());
+    let mut target = PgConnection::connect(url).await?;
+    let tables: Option<i64> =
+        sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM pg_tables WHERE schemaname = n.nspname) FROM pg_namespace n WHERE n.nspname = $1")
+            .bind(&schema)
+            .fetch_optional(&mut target)
+            .await?;
+    target.close().await?;
+    if tables.is_some_and(|n| n > 0) {
+        return Err(StoreError::Operation(format!("schema {schema} already holds tables: restore into an empty database")));
+    }
+    let mut command = Command::new("pg_restore");
+    command.args(["--no-owner", "--exit-on-error", "--dbname"]).arg(url);
+    let _list_dir;
+    if tables.is_some() {
+        let kept: String = listing.lines().filter(|l| !l.contains(" SCHEMA - ")).map(|l| format!("{l}\n")).collect();
+        _list_dir = tempfile::tempdir().map_err(|e| StoreError::Operation(e.to_string()))?;
+        let list = _list_dir.path().join("restore.list");
+        tokio::fs::write(&list, kept).await.map_err(|e| StoreError::Operation(e.to_string()))?;
+        command.arg("--use-list").arg(list);
+    }
+    run("pg_restore", command.arg(from)).await.map(drop)
+}
+
+/// Runs a PostgreSQL client tool, returning its standard output.
+async fn run(tool: &str, command: &mut Command) -> StoreResult<String> {
+    let out = command
+        .output()
+        .await
+        .map_err(|e| StoreError::Operation(format!("cannot run {tool} (install the PostgreSQL client tools): {e}")))?;
+    checked(tool, &out)?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn checked(tool: &str, out: &std::process::Output) -> StoreResult<()> {
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(StoreError::Operation(format!("{tool} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim())))
+    }
 }
 
 #[cfg(test)]

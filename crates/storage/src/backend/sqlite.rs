@@ -6,9 +6,9 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyConnection, ConnectOptions, Executor};
 use std::path::Path;
 
-use super::{Backend, install_drivers};
+use super::{Backend, Engine, install_drivers};
 use crate::error::{StoreError, StoreResult};
-use crate::{BUSY_TIMEOUT, Db};
+use crate::{BUSY_TIMEOUT, Db, Options};
 
 /// Read connections kept open.
 const READ_CONNECTIONS_MAX: u32 = 8;
@@ -25,8 +25,42 @@ async fn setup(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
     conn.execute(PRAGMAS).await.map(|_| ())
 }
 
+/// SQLite: one file, one write connection.
+pub(crate) struct Sqlite;
+
+impl Engine for Sqlite {
+    async fn open(url: &str, _options: &Options) -> StoreResult<Db> {
+        open_file(Path::new(path_of(url)), url).await
+    }
+
+    /// The write pool holds one connection: holding it is the turn.
+    async fn take_write_turn(_conn: &mut AnyConnection) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// `VACUUM INTO`: one consistent snapshot, compacted, while readers and the writer go on.
+    async fn backup(db: &Db, to: &Path) -> StoreResult<()> {
+        let path = to.to_str().ok_or_else(|| StoreError::Operation(format!("not a UTF-8 path: {}", to.display())))?;
+        sqlx::query("VACUUM INTO $1").bind(path).execute(&db.read).await?;
+        Ok(())
+    }
+
+    /// Copies the file into place; the target must not exist yet.
+    async fn restore_into(url: &str, from: &Path) -> StoreResult<()> {
+        let target = Path::new(path_of(url));
+        if target.exists() {
+            return Err(StoreError::Operation(format!(
+                "{} already exists: restore into a new file, then swap it in with the servers stopped",
+                target.display()
+            )));
+        }
+        tokio::fs::copy(from, target).await.map_err(|e| StoreError::Operation(format!("cannot write {}: {e}", target.display())))?;
+        Ok(())
+    }
+}
+
 /// Opens (creating if missing) the database file at `path` and runs migrations.
-pub(crate) async fn open(path: &Path, url: String) -> StoreResult<Db> {
+async fn open_file(path: &Path, url: &str) -> StoreResult<Db> {
     install_drivers();
     let file = SqliteConnectOptions::new().filename(path);
     let write_url = file.clone().create_if_missing(true).to_url_lossy();
