@@ -27,6 +27,10 @@ struct Cli {
     /// across every Tongjia server).
     #[arg(long, global = true, env = "TONGJIA_DB_MAX_CONNECTIONS", default_value_t = 16)]
     db_max_connections: u32,
+    /// PostgreSQL: milliseconds a write waits for its turn before it is answered
+    /// 503 database_busy (retry with the same Idempotency-Key).
+    #[arg(long, global = true, env = "TONGJIA_DB_WRITE_WAIT_MS", default_value_t = 10_000)]
+    db_write_wait_ms: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -186,7 +190,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         _ => {}
     }
-    let options = tongjia_storage::Options { max_connections: cli.db_max_connections };
+    let options = tongjia_storage::Options {
+        max_connections: cli.db_max_connections,
+        write_wait: std::time::Duration::from_millis(cli.db_write_wait_ms),
+    };
     let db = Db::connect_with(&cli.db, &options).await.map_err(|e| format!("cannot open {}: {e}", redacted(&cli.db)))?;
     let result = match cli.command {
         Command::Serve { demo, listen, policy } => match policy.policy() {

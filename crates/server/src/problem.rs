@@ -102,8 +102,17 @@ impl From<StoreError> for ApiError {
                 tracing::error!("an idempotent replay reached the error mapper");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
             }
-            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+            StoreError::Busy(e) => {
+                tracing::warn!(error = %e, "database busy");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_busy", "the database is busy: retry with the same Idempotency-Key")
+            }
+            StoreError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database cannot be reached: retry with the same Idempotency-Key",
+                )
             }
             other => {
                 tracing::error!(error = %other, "storage failure");

@@ -22,8 +22,37 @@ pub enum StoreError {
     /// An operation (backup, restore) that cannot go ahead, with why.
     #[error("{0}")]
     Operation(String),
+    /// The database is too busy to take this now (no connection free, the write turn not
+    /// granted in time, a lock conflict): nothing was written; retry with the same key.
+    #[error("database busy: {0}")]
+    Busy(sqlx::Error),
+    /// The database cannot be reached or is restarting (a failover): nothing was
+    /// acknowledged; retry with the same key.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Sorts database errors into those a retry may cure and the rest.
+    fn from(e: sqlx::Error) -> Self {
+        let code = match &e {
+            sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
+            _ => None,
+        };
+        match (&e, code.as_deref()) {
+            (sqlx::Error::PoolTimedOut, _) => StoreError::Busy(e),
+            // PostgreSQL: lock_not_available (lock_timeout), serialization_failure,
+            // deadlock_detected; SQLite: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT.
+            (_, Some("55P03" | "40001" | "40P01" | "5" | "6" | "517")) => StoreError::Busy(e),
+            (sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_), _) => StoreError::Unavailable(e),
+            // PostgreSQL: connection exceptions (08…), shutting down (57P01–57P03), read-only
+            // transaction on a demoted primary (25006).
+            (_, Some(c)) if c.starts_with("08") || c.starts_with("57P") || c == "25006" => StoreError::Unavailable(e),
+            _ => StoreError::Database(e),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -65,11 +65,14 @@ pub struct Options {
     /// PostgreSQL: connections this server keeps (default 16). Mind the database's
     /// `max_connections` across every server. SQLite keeps one writer and eight readers.
     pub max_connections: u32,
+    /// PostgreSQL: how long a write waits for its turn (and any lock) before it is refused
+    /// as busy (default 10 s). SQLite waits for its one write connection up to 30 s.
+    pub write_wait: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_connections: backend::postgres::CONNECTIONS_DEFAULT }
+        Options { max_connections: backend::postgres::CONNECTIONS_DEFAULT, write_wait: Duration::from_secs(10) }
     }
 }
 

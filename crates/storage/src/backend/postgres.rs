@@ -24,11 +24,17 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// database-wide advisory lock while it does, so servers starting together migrate once).
 /// A hot standby (a read replica, for reports) is not migrated: it must already be at this
 /// build's schema, which it is once the primary has been.
-async fn open_pool(url: &str, connections: u32) -> StoreResult<Db> {
+async fn open_pool(url: &str, connections: u32, lock_timeout: std::time::Duration) -> StoreResult<Db> {
     install_drivers();
     let pool = AnyPoolOptions::new()
         .max_connections(connections.max(1))
         .acquire_timeout(BUSY_TIMEOUT * 3)
+        // A write waits at most this long for its turn, then answers 503 database_busy
+        // rather than queueing without end behind a long import.
+        .after_connect(move |conn, _| {
+            let set = AssertSqlSafe(format!("SET lock_timeout = '{}ms'", lock_timeout.as_millis().max(1)));
+            Box::pin(async move { conn.execute(set).await.map(drop) })
+        })
         .connect_with(AnyConnectOptions::from_str(url)?)
         .await?;
     let version: String = sqlx::query_scalar("SELECT version()").fetch_one(&pool).await?;
@@ -74,7 +80,7 @@ pub(crate) struct Postgres;
 
 impl Engine for Postgres {
     async fn open(url: &str, options: &Options) -> StoreResult<Db> {
-        open_pool(url, options.max_connections).await
+        open_pool(url, options.max_connections, options.write_wait).await
     }
 
     /// Waits for the schema's write lock; PostgreSQL releases it when the transaction ends.
