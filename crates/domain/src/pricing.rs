@@ -90,10 +90,10 @@ impl PriceChange {
                 ));
             }
         }
-        if let Some(note) = &self.note
-            && note.chars().count() > 200
-        {
-            return Err(DomainError::invalid("note", "too_long", "note must be at most 200 characters"));
+        // Free text like every other: no control characters (PostgreSQL cannot even store
+        // a NUL), at most 200 characters.
+        if let Some(note) = &self.note {
+            crate::catalog::check_text("note", note, 200)?;
         }
         Ok(self)
     }
@@ -222,5 +222,16 @@ mod tests {
             let got = quote(&sku(), &versions, ts(at), false).ok().map(|q| q.price_version);
             prop_assert_eq!(got, expected.map(|v| v.version));
         }
+    }
+
+    #[test]
+    fn a_note_is_plain_text() {
+        let mut change = PriceChange { sku_code: sku(), list_price: Fen::new(100), member_price: None, effective_at: None, note: None };
+        for bad in ["x\u{0}y", "tab\there", ""] {
+            change.note = Some(bad.to_owned());
+            assert!(change.clone().validate(ts(0)).is_err(), "{bad:?}");
+        }
+        change.note = Some("Double 12 双十二".to_owned());
+        assert!(change.validate(ts(0)).is_ok());
     }
 }

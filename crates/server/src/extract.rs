@@ -66,6 +66,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Mutation<T> {
             }
         }
         let value = parse_value(bytes)?;
+        if holds_nul(&value) {
+            // No text anywhere holds a NUL (PostgreSQL cannot store one), whatever field it is in.
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_text", "text must not contain NUL characters"));
+        }
         // The fingerprint is of the parsed body in a canonical form (keys sorted, no spacing),
         // so the same request written differently is still the same request.
         let canonical = serde_json::to_vec(&value).unwrap_or_default();
@@ -125,10 +129,31 @@ fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiErr
 /// Query-string parameters; a bad one is a 422 problem naming it.
 pub struct Params<T>(pub T);
 
+/// Whether any string (or key) in a JSON value holds a NUL character.
+fn holds_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        // Query values are free text the database may be asked to compare: no control
+        // characters (a NUL cannot even reach PostgreSQL).
+        if let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            && pairs.iter().any(|(k, v)| k.chars().chain(v.chars()).any(char::is_control))
+        {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_query",
+                "query parameters must not contain control characters",
+            ));
+        }
         Query::<T>::try_from_uri(&parts.uri).map(|Query(v)| Params(v)).map_err(|e| {
             let text = e.body_text();
             let detail = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text).to_owned();

@@ -511,6 +511,22 @@ async fn metrics_count_requests_by_route_and_report_holds_streams_and_outbox(bac
     assert!(value("tongjia_db_connections") >= 1.0);
 }
 
+async fn nul_and_control_characters_are_refused_everywhere_alike(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_basics().await;
+    let (status, body) = app.post("/api/v1/skus/NOTE13-BLK/prices", json!({"list_price_fen": 129900, "note": "x\u{0}y"})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_text")), "{body}");
+    let (status, body) = app.post("/api/v1/skus/NOTE13-BLK/prices", json!({"list_price_fen": 129900, "note": "tab\there"})).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_text")), "{body}");
+    let (status, body) = app.post("/api/v1/partners", json!({"partner_code": "P-X", "name": "ok", "extra\u{0}": 1})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    for path in ["/api/v1/skus?q=%00", "/api/v1/stock?location_code=D-1%00", "/api/v1/orders?status=%07"] {
+        let (status, body) = app.get(path).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_query")), "{path}: {body}");
+    }
+    assert_eq!(app.get("/api/v1/skus/NOTE13-BLK/prices").await.1["items"].as_array().unwrap().len(), 1, "nothing written");
+}
+
 tongjia_storage::backend_tests!(
     health_openapi_and_docs_are_served,
     quote_is_the_same_for_every_channel_and_store,
@@ -524,4 +540,5 @@ tongjia_storage::backend_tests!(
     lists_page_with_an_opaque_cursor_and_filter,
     price_changes_stream_to_subscribers_and_resume_after_last_event_id,
     metrics_count_requests_by_route_and_report_holds_streams_and_outbox,
+    nul_and_control_characters_are_refused_everywhere_alike,
 );
