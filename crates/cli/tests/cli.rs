@@ -199,6 +199,21 @@ async fn backup_restores_into_a_fresh_database_with_the_same_quotes_and_stock(ba
         Some(database) => database.url.clone(),
         None => format!("sqlite:{}", dir.path().join("restored.db").display()),
     };
+    if let Some(database) = &fresh_pg {
+        // A URL that would put the tables where the servers will not look is refused first,
+        // and leaves nothing behind.
+        let no_schema = database.url.split('?').next().unwrap();
+        let (ok, out) = tongjia(no_schema, &["restore", "--from", file.to_str().unwrap()]);
+        assert!(!ok && out.contains("holds schema"), "{out}");
+    }
+    // Not a backup at all: refused at once, no file left behind.
+    let garbage = write(dir.path(), "garbage.bin", "hello, not a database");
+    let bad_target = dir.path().join("bad.db");
+    let started = std::time::Instant::now();
+    let (ok, out) = tongjia(&format!("sqlite:{}", bad_target.display()), &["restore", "--from", &garbage]);
+    assert!(!ok && out.contains("not a SQLite backup"), "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5) && !bad_target.exists());
+
     let (ok, out) = tongjia(&target, &["restore", "--from", file.to_str().unwrap()]);
     assert!(ok, "{out}");
     let (ok, out) = tongjia(&target, &["restore", "--from", file.to_str().unwrap()]);
@@ -227,6 +242,18 @@ tongjia_storage::backend_tests!(
     serve_answers_and_stops_gracefully_on_sigterm,
     backup_restores_into_a_fresh_database_with_the_same_quotes_and_stock,
 );
+
+#[test]
+fn an_unreachable_database_fails_at_once_with_its_reason() {
+    let started = std::time::Instant::now();
+    let (ok, out) = tongjia("postgres://postgres@127.0.0.1:1/test", &["migrate"]);
+    assert!(!ok && out.to_lowercase().contains("refused"), "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_db = write(dir.path(), "notes.db", "hello, not a database");
+    let (ok, out) = tongjia(&not_a_db, &["migrate"]);
+    assert!(!ok && out.contains("not a database"), "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+}
 
 #[test]
 fn every_environment_variable_is_documented() {

@@ -456,7 +456,9 @@ async fn price_changes_stream_to_subscribers_and_resume_after_last_event_id(back
     app.seed_basics().await;
     let mut res = app.client.get(app.url("/api/v1/events/stream?event_type=price.scheduled")).send().await.unwrap();
     assert_eq!(res.headers().get("content-type").unwrap(), "text/event-stream");
-    let first = read_stream_until(&mut res, "\n\n").await;
+    let text = read_stream_until(&mut res, "\"price_version\":1").await;
+    assert!(text.starts_with("retry: 1000\n: open\n\n"), "the opening frame first: {text}");
+    let first = text.split("\n\n").find(|block| block.contains("event: price.scheduled")).unwrap().to_owned();
     assert!(first.contains("event: price.scheduled") && first.contains("\"price_version\":1"), "{first}");
     let seq: i64 = first.lines().find_map(|l| l.strip_prefix("id: ")).unwrap().trim().parse().unwrap();
 
@@ -469,6 +471,16 @@ async fn price_changes_stream_to_subscribers_and_resume_after_last_event_id(back
         .unwrap();
     ok(app.post("/api/v1/skus/NOTE13-BLK/prices", json!({"list_price_fen": 129900})).await);
     let next = read_stream_until(&mut res, "\"price_version\":2").await;
+    // A subscriber that is already caught up gets its response head at once, not with the
+    // first keep-alive 15 s later.
+    let caught_up = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        app.client.get(app.url("/api/v1/events/stream")).header("Last-Event-ID", "999999").send(),
+    )
+    .await
+    .expect("response head at once")
+    .unwrap();
+    assert_eq!(caught_up.status(), StatusCode::OK);
     assert!(!next.contains("\"price_version\":1"), "resumed after the last event seen: {next}");
 
     let res = app.client.get(app.url("/api/v1/events/stream")).header("Last-Event-ID", "abc").send().await.unwrap();

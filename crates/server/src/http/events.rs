@@ -89,7 +89,12 @@ struct Cursor {
     ticket: crate::metrics::StreamTicket,
     /// The outbox head, to sleep on while there is nothing new.
     head: tokio::sync::watch::Receiver<i64>,
+    /// Whether the opening frame went out.
+    opened: bool,
 }
+
+/// How soon a client should reconnect after the stream ends (told in the opening frame).
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// Server-sent events: every outbox event after `Last-Event-ID` (or `after_seq`), then new
 /// ones as they commit. Each event's `id` is its `seq`, its `event` its type, its `data` the
@@ -115,8 +120,14 @@ async fn stream_events(
     let after_seq = last_id.or(q.after_seq).unwrap_or(0);
     let ticket = app.metrics.ticket(after_seq);
     let head = app.outbox_head.clone();
-    let start = Cursor { app, event_type: q.event_type, after_seq, ready: VecDeque::new(), ticket, head };
+    let start = Cursor { app, event_type: q.event_type, after_seq, ready: VecDeque::new(), ticket, head, opened: false };
     let events = stream::unfold(start, |mut c| async move {
+        // An opening frame at once, so that the response head goes out now even when there
+        // is nothing to send yet (a caught-up client must not wait for the first keep-alive).
+        if !c.opened {
+            c.opened = true;
+            return Some((Ok(SseEvent::default().retry(RECONNECT_AFTER).comment("open")), c));
+        }
         loop {
             if let Some(e) = c.ready.pop_front() {
                 let seq = e.seq;

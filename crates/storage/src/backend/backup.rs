@@ -28,7 +28,13 @@ impl Db {
         if !from.is_file() {
             return Err(StoreError::Operation(format!("no backup file {}", from.display())));
         }
-        Backend::of_url(url).restore_into(url, from).await?;
-        Db::connect(url).await
+        let backend = Backend::of_url(url);
+        backend.restore_into(url, from).await?;
+        let opened = Db::connect(url).await;
+        if let (Err(_), Backend::Sqlite) = (&opened, backend) {
+            // Leave no half-restored file behind to block a retry.
+            let _ = tokio::fs::remove_file(super::sqlite::path_of(url)).await;
+        }
+        opened
     }
 }

@@ -26,6 +26,10 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// build's schema, which it is once the primary has been.
 async fn open_pool(url: &str, connections: u32, lock_timeout: std::time::Duration) -> StoreResult<Db> {
     install_drivers();
+    let options = AnyConnectOptions::from_str(url)?;
+    // One connection first, so that a wrong address fails now with its own reason instead
+    // of after the pool's 30 s of retries.
+    AnyConnection::connect_with(&options).await?.close().await?;
     let pool = AnyPoolOptions::new()
         .max_connections(connections.max(1))
         .acquire_timeout(BUSY_TIMEOUT * 3)
@@ -35,7 +39,7 @@ async fn open_pool(url: &str, connections: u32, lock_timeout: std::time::Duratio
             let set = AssertSqlSafe(format!("SET lock_timeout = '{}ms'", lock_timeout.as_millis().max(1)));
             Box::pin(async move { conn.execute(set).await.map(drop) })
         })
-        .connect_with(AnyConnectOptions::from_str(url)?)
+        .connect_with(options)
         .await?;
     let version: String = sqlx::query_scalar("SELECT version()").fetch_one(&pool).await?;
     if let Some(refusal) = unsafe_engine(&version) {
@@ -143,6 +147,16 @@ async fn restore(url: &str, from: &Path) -> StoreResult<()> {
         .find_map(|l| l.split_once(" SCHEMA - ").and_then(|(_, rest)| rest.split_whitespace().next()).map(str::to_owned))
         .unwrap_or_else(|| "public".to_owned());
     let mut target = PgConnection::connect(url).await?;
+    let search_path: String = sqlx::query_scalar("SELECT current_setting('search_path')").fetch_one(&mut target).await?;
+    let writes_to = target_schema(&search_path);
+    if writes_to.as_deref() != Some(schema.as_str()) {
+        target.close().await?;
+        return Err(StoreError::Operation(format!(
+            "the backup holds schema {schema}, but this URL works in {}: add ?options=-c%20search_path%3D{schema} to it, so that \
+             the servers find what is restored",
+            writes_to.unwrap_or_else(|| "no schema".into())
+        )));
+    }
     let tables: Option<i64> =
         sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM pg_tables WHERE schemaname = n.nspname) FROM pg_namespace n WHERE n.nspname = $1")
             .bind(&schema)
@@ -153,7 +167,8 @@ async fn restore(url: &str, from: &Path) -> StoreResult<()> {
         return Err(StoreError::Operation(format!("schema {schema} already holds tables: restore into an empty database")));
     }
     let mut command = Command::new("pg_restore");
-    command.args(["--no-owner", "--exit-on-error", "--dbname"]).arg(url);
+    // One transaction: a restore that fails part-way leaves nothing behind to block a retry.
+    command.args(["--no-owner", "--exit-on-error", "--single-transaction", "--dbname"]).arg(url);
     let _list_dir;
     if tables.is_some() {
         let kept: String = listing.lines().filter(|l| !l.contains(" SCHEMA - ")).map(|l| format!("{l}\n")).collect();
@@ -163,6 +178,12 @@ async fn restore(url: &str, from: &Path) -> StoreResult<()> {
         command.arg("--use-list").arg(list);
     }
     run("pg_restore", command.arg(from)).await.map(drop)
+}
+
+/// The schema a connection with this `search_path` creates tables in: its first entry,
+/// skipping `$user` (which names no Tongjia schema).
+fn target_schema(search_path: &str) -> Option<String> {
+    search_path.split(',').map(|s| s.trim().trim_matches('"')).find(|s| !s.is_empty() && *s != "$user").map(str::to_owned)
 }
 
 /// Runs a PostgreSQL client tool, returning its standard output.
@@ -186,6 +207,15 @@ fn checked(tool: &str, out: &std::process::Output) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::unsafe_engine;
+
+    #[test]
+    fn the_schema_a_search_path_writes_to() {
+        use super::target_schema;
+        assert_eq!(target_schema("\"$user\", public").as_deref(), Some("public"));
+        assert_eq!(target_schema("t_abc").as_deref(), Some("t_abc"));
+        assert_eq!(target_schema("\"Shop\", public").as_deref(), Some("Shop"));
+        assert_eq!(target_schema("").as_deref(), None);
+    }
 
     #[test]
     fn engines_whose_advisory_locks_do_not_lock_are_refused() {

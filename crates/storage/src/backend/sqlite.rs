@@ -3,12 +3,15 @@
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{AnyConnection, ConnectOptions, Executor};
+use sqlx::{AnyConnection, ConnectOptions, Connection, Executor};
 use std::path::Path;
 
 use super::{Backend, Engine, install_drivers};
 use crate::error::{StoreError, StoreResult};
 use crate::{BUSY_TIMEOUT, Db, Options};
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// Read connections kept open.
 const READ_CONNECTIONS_MAX: u32 = 8;
@@ -47,6 +50,16 @@ impl Engine for Sqlite {
 
     /// Copies the file into place; the target must not exist yet.
     async fn restore_into(url: &str, from: &Path) -> StoreResult<()> {
+        let mut header = [0u8; 16];
+        let mut file =
+            tokio::fs::File::open(from).await.map_err(|e| StoreError::Operation(format!("cannot read {}: {e}", from.display())))?;
+        let is_sqlite = tokio::io::AsyncReadExt::read_exact(&mut file, &mut header).await.is_ok() && &header == SQLITE_HEADER;
+        if !is_sqlite {
+            return Err(StoreError::Operation(format!(
+                "{} is not a SQLite backup (a PostgreSQL one restores into a postgres:// URL)",
+                from.display()
+            )));
+        }
         let target = Path::new(path_of(url));
         if target.exists() {
             return Err(StoreError::Operation(format!(
@@ -64,11 +77,17 @@ async fn open_file(path: &Path, url: &str) -> StoreResult<Db> {
     install_drivers();
     let file = SqliteConnectOptions::new().filename(path);
     let write_url = file.clone().create_if_missing(true).to_url_lossy();
+    let write_options = AnyConnectOptions::from_url(&write_url)?;
+    // One connection first, so that a file that is not a database fails now with its own
+    // reason instead of after the pool's 30 s of retries.
+    let mut first = AnyConnection::connect_with(&write_options).await?;
+    setup(&mut first).await?;
+    first.close().await?;
     let write = AnyPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(BUSY_TIMEOUT * 3)
         .after_connect(|conn, _| Box::pin(setup(conn)))
-        .connect_with(AnyConnectOptions::from_url(&write_url)?)
+        .connect_with(write_options)
         .await?;
     sqlx::query("PRAGMA journal_mode = WAL").execute(&write).await?;
     MIGRATOR.run(&write).await.map_err(|e| StoreError::Database(e.into()))?;
