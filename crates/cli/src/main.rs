@@ -214,7 +214,10 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 async fn serve(db: &Db, demo: bool, listen: SocketAddr, policy: OrderPolicy) -> Result<(), String> {
     if demo {
-        match demo::seed(db).await {
+        // Servers started together on one empty database seed it once: the first seeds,
+        // the others find it not empty.
+        let seeded = db.one_at_a_time("demo-seed", async || demo::seed(db).await).await.map_err(|e| e.to_string())?;
+        match seeded {
             Ok(summary) => tracing::info!("{summary}"),
             Err(e) if e.starts_with(demo::NOT_EMPTY) => tracing::info!("database already holds data: demo seed skipped"),
             Err(e) => return Err(e),

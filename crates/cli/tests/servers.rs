@@ -159,3 +159,28 @@ async fn two_servers_on_one_postgres_never_oversell_apply_each_key_once_and_shar
     stop(a);
     stop(b);
 }
+
+#[tokio::test]
+async fn servers_started_together_on_an_empty_database_seed_the_demo_once() {
+    if postgres_url().is_none() {
+        eprintln!("TONGJIA_TEST_PG not set: skipped");
+        return;
+    }
+    let store = TestDb::fresh(Backend::Postgres).await.unwrap();
+    let starts: Vec<_> = (0..2)
+        .map(|_| {
+            let url = store.url().to_owned();
+            std::thread::spawn(move || serve(&url, &["--demo"]))
+        })
+        .collect();
+    let servers: Vec<_> = starts.into_iter().map(|s| s.join().expect("both servers start")).collect();
+    let sites = store.db.store_sites().await.unwrap();
+    assert_eq!(sites.len(), 4716 + 3, "one demo network (stores and warehouses), not two");
+    let skus = store.db.skus(&tongjia_storage::SkuFilter::default(), &PageRequest { limit: Some(500), after: None }).await.unwrap();
+    assert_eq!(skus.items.len(), 41);
+    for (server, addr) in servers {
+        let health: Value = reqwest::get(format!("http://{addr}/health")).await.unwrap().json().await.unwrap();
+        assert_eq!(health["status"], "ok");
+        stop(server);
+    }
+}

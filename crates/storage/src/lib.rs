@@ -122,6 +122,23 @@ impl Db {
         Ok(n == 0)
     }
 
+    /// Runs `work` while holding the database-wide lock `name`, so that servers starting
+    /// together on one PostgreSQL database do a start-up task (seeding demo data) one after
+    /// another; `work` should check whether it is still needed. SQLite: runs it directly.
+    pub async fn one_at_a_time<T>(&self, name: &str, work: impl AsyncFnOnce() -> T) -> StoreResult<T> {
+        if self.backend == Backend::Sqlite {
+            return Ok(work().await);
+        }
+        // A connection of its own, out of the pool: if anything goes wrong it is closed,
+        // never handed to a request still holding the lock.
+        let mut conn = self.write.acquire().await?.detach();
+        self.backend.lock_session(&mut conn, name).await?;
+        let out = work().await;
+        self.backend.unlock_session(&mut conn, name).await?;
+        sqlx::Connection::close(conn).await?;
+        Ok(out)
+    }
+
     /// Closes both pools, waiting for connections in use.
     pub async fn close(&self) {
         self.read.close().await;

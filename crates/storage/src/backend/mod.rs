@@ -26,6 +26,10 @@ pub(crate) trait Engine {
     async fn backup(db: &Db, to: &Path) -> StoreResult<()>;
     /// Puts a backup into the empty database `url` names (not yet opened).
     async fn restore_into(url: &str, from: &Path) -> StoreResult<()>;
+    /// Holds the lock `name` on this session until [`Engine::unlock_session`], so that
+    /// processes sharing the database run a start-up task (seeding) one at a time.
+    async fn lock_session(conn: &mut AnyConnection, name: &str) -> StoreResult<()>;
+    async fn unlock_session(conn: &mut AnyConnection, name: &str) -> StoreResult<()>;
 }
 
 /// The database engine behind a [`crate::Db`].
@@ -74,6 +78,20 @@ impl Backend {
         match self {
             Backend::Sqlite => sqlite::Sqlite::backup(db, to).await,
             Backend::Postgres => postgres::Postgres::backup(db, to).await,
+        }
+    }
+
+    pub(crate) async fn lock_session(self, conn: &mut AnyConnection, name: &str) -> StoreResult<()> {
+        match self {
+            Backend::Sqlite => sqlite::Sqlite::lock_session(conn, name).await,
+            Backend::Postgres => postgres::Postgres::lock_session(conn, name).await,
+        }
+    }
+
+    pub(crate) async fn unlock_session(self, conn: &mut AnyConnection, name: &str) -> StoreResult<()> {
+        match self {
+            Backend::Sqlite => sqlite::Sqlite::unlock_session(conn, name).await,
+            Backend::Postgres => postgres::Postgres::unlock_session(conn, name).await,
         }
     }
 

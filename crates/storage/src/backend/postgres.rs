@@ -105,6 +105,22 @@ impl Engine for Postgres {
     async fn restore_into(url: &str, from: &Path) -> StoreResult<()> {
         restore(url, from).await
     }
+
+    /// A session advisory lock keyed by schema and name (waits as long as it takes: the
+    /// holder is another server doing the same start-up task).
+    async fn lock_session(conn: &mut AnyConnection, name: &str) -> StoreResult<()> {
+        sqlx::query("SET lock_timeout = 0").execute(&mut *conn).await?;
+        let locked =
+            sqlx::query("SELECT 1 FROM pg_advisory_lock(hashtext(current_schema() || ':' || $1))").bind(name).execute(&mut *conn).await;
+        sqlx::query("RESET lock_timeout").execute(&mut *conn).await?;
+        locked?;
+        Ok(())
+    }
+
+    async fn unlock_session(conn: &mut AnyConnection, name: &str) -> StoreResult<()> {
+        sqlx::query("SELECT CAST(pg_advisory_unlock(hashtext(current_schema() || ':' || $1)) AS INTEGER)").bind(name).execute(conn).await?;
+        Ok(())
+    }
 }
 
 /// `url` with its `search_path` set to `schema` alone: how a deployment (or a test) keeps

@@ -48,6 +48,15 @@ impl Engine for Sqlite {
         Ok(())
     }
 
+    /// One process serves a SQLite file: nothing to wait for.
+    async fn lock_session(_conn: &mut AnyConnection, _name: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn unlock_session(_conn: &mut AnyConnection, _name: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Copies the file into place; the target must not exist yet.
     async fn restore_into(url: &str, from: &Path) -> StoreResult<()> {
         let mut header = [0u8; 16];
