@@ -111,7 +111,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "database_unavailable",
-                    "the database cannot be reached: retry with the same Idempotency-Key",
+                    "the database cannot be reached or takes no writes (failing over): retry with the same Idempotency-Key",
                 )
             }
             other => {
