@@ -5,7 +5,7 @@
 //! database at scrape time, so every server reports the same.
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -143,7 +143,12 @@ pub(crate) async fn tag_route(path: MatchedPath, req: Request, next: Next) -> Re
 
 /// Outer layer: counts every answer and times it.
 pub(crate) async fn record(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().as_str().to_owned();
+    // Known methods only: a client inventing methods must not invent series.
+    let method = match *req.method() {
+        Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE | Method::HEAD | Method::OPTIONS => req.method().as_str(),
+        _ => "other",
+    }
+    .to_owned();
     let start = Instant::now();
     let res = next.run(req).await;
     let route = res.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();

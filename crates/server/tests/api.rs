@@ -495,6 +495,8 @@ async fn metrics_count_requests_by_route_and_report_holds_streams_and_outbox(bac
         app.post_with_key("/api/v1/reservations", "m-1", json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 2})).await;
     assert_eq!(held.status(), StatusCode::CREATED);
     assert_eq!(app.get("/api/v1/nope").await.0, StatusCode::NOT_FOUND);
+    let odd = reqwest::Method::from_bytes(b"BREW").unwrap();
+    assert!(app.client.request(odd, app.url("/health")).send().await.unwrap().status().is_client_error());
     let mut stream = app.client.get(app.url("/api/v1/events/stream?event_type=stock.reserved")).send().await.unwrap();
     read_stream_until(&mut stream, "stock.reserved").await;
 
@@ -511,6 +513,7 @@ async fn metrics_count_requests_by_route_and_report_holds_streams_and_outbox(bac
     };
     assert_eq!(value(r#"tongjia_http_requests_total{method="POST",route="/api/v1/reservations",status="201"}"#), 1.0);
     assert_eq!(value(r#"tongjia_http_requests_total{method="GET",route="unmatched",status="404"}"#), 1.0);
+    assert!(!text.contains("BREW"), "invented methods are counted as other");
     assert_eq!(value(r#"tongjia_http_request_duration_seconds_count{method="POST",route="/api/v1/stores"}"#), 3.0);
     assert_eq!(value("tongjia_reservations_active"), 1.0);
     assert_eq!(value("tongjia_reserved_units"), 2.0);
