@@ -32,7 +32,8 @@ pub struct Idem<'a, T> {
     pub rendered: std::sync::OnceLock<String>,
 }
 
-/// An open write transaction holding the database's one write connection.
+/// An open write transaction holding the write turn (SQLite's one write connection, or
+/// PostgreSQL's schema lock) until it commits or is dropped.
 pub struct WriteTx<'a, T> {
     tx: Transaction<'static, Any>,
     idem: Option<&'a Idem<'a, T>>,
