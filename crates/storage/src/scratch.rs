@@ -44,17 +44,20 @@ impl ScratchDb {
     }
 }
 
+/// Runs async clean-up from a `Drop`, which may itself run inside a runtime: on a thread
+/// and runtime of its own. `None` if that thread panicked.
+pub(crate) fn clean_up<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> Option<T> {
+    std::thread::spawn(move || tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(work))
+        .join()
+        .ok()
+}
+
 impl Drop for ScratchDb {
     fn drop(&mut self) {
         if let Place::Postgres { admin_url, schema } = &self.place {
             let (admin_url, name) = (admin_url.clone(), schema.clone());
-            // Drop may run inside a runtime: do the async clean-up on a thread of its own.
-            let dropped = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-                rt.block_on(drop_schema(&admin_url, &name))
-            })
-            .join();
-            if !matches!(dropped, Ok(Ok(()))) {
+            let dropped = clean_up(async move { drop_schema(&admin_url, &name).await });
+            if !matches!(dropped, Some(Ok(()))) {
                 eprintln!("could not drop schema {schema}: {dropped:?}");
             }
         }

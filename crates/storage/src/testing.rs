@@ -4,7 +4,8 @@
 //! database `TONGJIA_TEST_PG` names, reached through `search_path`, dropped with the
 //! [`TestDb`]. [`backend_tests!`](crate::backend_tests) turns each test into one per engine.
 
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use crate::backend::postgres::on_admin;
+use crate::scratch::clean_up;
 
 use crate::{Backend, Db, ScratchDb};
 
@@ -85,9 +86,7 @@ impl TestDatabase {
     pub async fn create(schema: &str) -> Option<TestDatabase> {
         let admin_url = postgres_url()?;
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&admin_url).await.expect("connect");
-        admin.execute(AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create database");
-        admin.close().await.ok();
+        on_admin(&admin_url, format!("CREATE DATABASE {name}")).await.expect("create database");
         let (base, query) = admin_url.split_once('?').map_or((admin_url.as_str(), None), |(b, q)| (b, Some(q)));
         let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
         let url = crate::url_in_schema(&format!("{server}/{name}{}", query.map(|q| format!("?{q}")).unwrap_or_default()), schema);
@@ -98,15 +97,7 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            rt.block_on(async {
-                let mut admin = PgConnection::connect(&admin_url).await?;
-                admin.execute(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await?;
-                admin.close().await
-            })
-        })
-        .join();
+        clean_up(async move { on_admin(&admin_url, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await });
     }
 }
 

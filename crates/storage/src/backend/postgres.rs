@@ -145,7 +145,8 @@ fn identifier(name: &str) -> StoreResult<&str> {
     if plain { Ok(name) } else { Err(StoreError::Corrupt(format!("not a plain schema name: {name:?}"))) }
 }
 
-async fn on_admin(url: &str, statement: String) -> StoreResult<()> {
+/// Runs one statement on a connection of its own (schema and database DDL).
+pub(crate) async fn on_admin(url: &str, statement: String) -> StoreResult<()> {
     let mut admin = PgConnection::connect(url).await?;
     admin.execute(AssertSqlSafe(statement)).await?;
     admin.close().await?;
