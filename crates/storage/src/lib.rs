@@ -17,8 +17,10 @@
 //! [`WriteTx`], which claims the caller's idempotency key first, and commits the change,
 //! its outbox events and the idempotency record together.
 //!
+//! Group commit (`writer`): writes queued behind each other share one transaction, each
+//! behind a savepoint, and commit together; each answers only after its group committed.
 //! Every stock-changing command enters through [`Db::execute`] (a command in, a decision
-//! out), so that a batching writer can later take its place without touching any caller.
+//! out).
 
 mod backend;
 mod catalog;
@@ -34,6 +36,7 @@ mod stock;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
+mod writer;
 
 pub use catalog::{SkuFilter, SkuPatch, SkuRecord};
 pub use error::{StoreError, StoreResult};
@@ -83,11 +86,19 @@ pub struct Db {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
+    /// Every write goes through it (group commit, see [`writer`]).
+    writer: std::sync::Arc<writer::Writer>,
     /// The URL it was opened with (backups hand it to `pg_dump`).
     url: std::sync::Arc<str>,
 }
 
 impl Db {
+    /// A `Db` over its pools; writes go through a new group-commit writer on `write`.
+    pub(crate) fn new(write: AnyPool, read: AnyPool, backend: Backend, url: &str, write_wait: Duration) -> Db {
+        let writer = writer::Writer::new(write.clone(), backend, write_wait);
+        Db { write, read, backend, writer, url: url.into() }
+    }
+
     /// Opens (creating if missing) the SQLite database at `path` and runs migrations.
     pub async fn open(path: &Path) -> StoreResult<Db> {
         Db::connect(&format!("sqlite:{}", path.display())).await

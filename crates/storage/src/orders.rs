@@ -856,12 +856,14 @@ impl Db {
             .into());
         }
         if order.pickup_code.as_deref() != Some(code) {
-            // Count the wrong guess outside the refused transaction, so it sticks.
+            // Count the wrong guess outside the refused write, so it sticks.
             drop(tx);
+            let mut counted = self.begin::<()>(None, Timestamp::now()).await?;
             sqlx::query("UPDATE orders SET pickup_attempts = pickup_attempts + 1 WHERE id = $1")
                 .bind(id.to_string())
-                .execute(&self.write)
+                .execute(counted.conn())
                 .await?;
+            counted.commit(()).await?;
             let left = PICKUP_ATTEMPTS_MAX - attempts - 1;
             return Err(DomainError::rule("wrong_pickup_code", format!("the pickup code does not match this order ({left} tries left)"))
                 .at("pickup_code")

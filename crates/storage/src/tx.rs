@@ -4,10 +4,11 @@
 
 use jiff::Timestamp;
 use serde::Serialize;
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::AnyConnection;
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
+use crate::writer::Turn;
 use crate::{Db, us};
 
 /// A response stored under an idempotency key, replayed for a repeat of the request.
@@ -32,10 +33,12 @@ pub struct Idem<'a, T> {
     pub rendered: std::sync::OnceLock<String>,
 }
 
-/// An open write transaction holding the write turn (SQLite's one write connection, or
-/// PostgreSQL's schema lock) until it commits or is dropped.
+/// One write's turn in the writer's open group transaction (see [`crate::writer`]), which
+/// holds the write turn (SQLite's one write connection, or PostgreSQL's schema lock).
+/// [`WriteTx::commit`] keeps the work and answers once the group has committed; dropping
+/// it undoes the work.
 pub struct WriteTx<'a, T> {
-    tx: Transaction<'static, Any>,
+    turn: Turn,
     idem: Option<&'a Idem<'a, T>>,
     pub now: Timestamp,
 }
@@ -45,8 +48,7 @@ impl Db {
     /// `Replay` (same request) or `IdempotencyKeyReused` (another request).
     pub(crate) async fn begin<'a, T>(&self, idem: Option<&'a Idem<'a, T>>, now: Timestamp) -> StoreResult<WriteTx<'a, T>> {
         let now = crate::stored(now);
-        let mut tx = self.write.begin().await?;
-        self.backend.take_write_turn(&mut tx).await?;
+        let mut turn = self.writer.enter().await?;
         if let Some(idem) = idem {
             let claimed = sqlx::query(
                 "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES ($1, $2, $3, 0, '', $4) \
@@ -56,7 +58,7 @@ impl Db {
             .bind(&idem.key)
             .bind(&idem.request_hash)
             .bind(us(now))
-            .execute(&mut *tx)
+            .execute(turn.conn())
             .await?
             .rows_affected();
             if claimed == 0 {
@@ -64,8 +66,11 @@ impl Db {
                     sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2")
                         .bind(&idem.scope)
                         .bind(&idem.key)
-                        .fetch_one(&mut *tx)
+                        .fetch_one(turn.conn())
                         .await?;
+                // The stored answer may belong to a write of this same group: answer only
+                // once the group has committed it.
+                turn.finish().await?;
                 return Err(if hash == idem.request_hash {
                     StoreError::Replay(StoredResponse { status: status as u16, body })
                 } else {
@@ -73,12 +78,13 @@ impl Db {
                 });
             }
         }
-        Ok(WriteTx { tx, idem, now })
+        Ok(WriteTx { turn, idem, now })
     }
 
     /// Remembers a refusal under an idempotency key, so that a retry of the same request
     /// gets the same answer. Does nothing if the key is taken meanwhile.
     pub async fn remember_refusal<T>(&self, idem: &Idem<'_, T>, status: u16, body: &str) -> StoreResult<()> {
+        let mut turn = self.writer.enter().await?;
         sqlx::query(
             "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (scope, key) DO NOTHING",
@@ -89,16 +95,16 @@ impl Db {
         .bind(i64::from(status))
         .bind(body)
         .bind(us(Timestamp::now()))
-        .execute(&self.write)
+        .execute(turn.conn())
         .await?;
-        Ok(())
+        turn.finish().await
     }
 }
 
 impl<T> WriteTx<'_, T> {
     /// The connection to run the work's statements on.
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        self.turn.conn()
     }
 
     /// Appends one event to the outbox, in this transaction.
@@ -110,7 +116,7 @@ impl<T> WriteTx<'_, T> {
             .bind(subject)
             .bind(payload)
             .bind(us(self.now))
-            .execute(&mut *self.tx)
+            .execute(self.turn.conn())
             .await?;
         Ok(())
     }
@@ -123,10 +129,10 @@ impl<T> WriteTx<'_, T> {
                 .bind(idem.rendered.get_or_init(|| (idem.render)(&result)).as_str())
                 .bind(&idem.scope)
                 .bind(&idem.key)
-                .execute(&mut *self.tx)
+                .execute(self.turn.conn())
                 .await?;
         }
-        self.tx.commit().await?;
+        self.turn.finish().await?;
         Ok(result)
     }
 }

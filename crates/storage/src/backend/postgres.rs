@@ -60,7 +60,7 @@ async fn open_pool(url: &str, connections: u32, lock_timeout: std::time::Duratio
     } else {
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(e.into()))?;
     }
-    Ok(Db { write: pool.clone(), read: pool, backend: Backend::Postgres, url: url.into() })
+    Ok(Db::new(pool.clone(), pool, Backend::Postgres, url, lock_timeout))
 }
 
 /// Why an engine that speaks PostgreSQL's protocol cannot host Tongjia, if it cannot: the

@@ -107,7 +107,7 @@ async fn open_file(path: &Path, url: &str) -> StoreResult<Db> {
         .after_connect(|conn, _| Box::pin(setup(conn)))
         .connect_with(AnyConnectOptions::from_url(&read_url)?)
         .await?;
-    Ok(Db { write, read, backend: Backend::Sqlite, url: url.into() })
+    Ok(Db::new(write, read, Backend::Sqlite, url, BUSY_TIMEOUT * 3))
 }
 
 /// The file a SQLite URL (`sqlite:PATH`, `sqlite://PATH` or a plain path) names.
