@@ -75,6 +75,7 @@ impl AppState {
             render,
             rendered: std::sync::OnceLock::new(),
         });
+        let mark = self.db.write_mark();
         match work(idem.as_ref()).await {
             // A keyed success was rendered once, at commit.
             Ok(v) => json_response(status, idem.as_ref().and_then(|i| i.rendered.get().cloned()).unwrap_or_else(|| render(&v))),
@@ -88,6 +89,11 @@ impl AppState {
             }
             Err(e) => {
                 let refused = matches!(e, StoreError::Domain(_));
+                // A refusal is given (and remembered) only once the writes it was decided
+                // beside are known to be kept.
+                if refused && let Err(e) = self.db.refusal_stands(mark).await {
+                    return ApiError::from(e).into_response();
+                }
                 let err = ApiError::from(e);
                 if let (true, Some(idem)) = (refused, &idem)
                     && let Err(e) = self.db.remember_refusal(idem, err.status.as_u16(), &err.body()).await

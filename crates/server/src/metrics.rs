@@ -50,6 +50,10 @@ pub struct Metrics {
     streams_open: Gauge,
     connections: Gauge,
     connections_idle: Gauge,
+    write_groups: Counter,
+    writes: Counter,
+    /// Held while a scrape brings the write counters up to date.
+    scraping: Mutex<()>,
     /// Where each open event stream has read up to.
     streams: Mutex<HashMap<u64, i64>>,
     next_stream: AtomicU64,
@@ -81,8 +85,19 @@ impl Default for Metrics {
         let streams_open = gauge(&mut registry, "event_streams_open", "Open server-sent event streams on this server");
         let connections = gauge(&mut registry, "db_connections", "Database connections open on this server");
         let connections_idle = gauge(&mut registry, "db_connections_idle", "Of those, idle");
+        let write_groups = Counter::default();
+        registry.register(
+            "db_write_groups",
+            "Write transactions committed by this server (group commit: one or more writes each)",
+            write_groups.clone(),
+        );
+        let writes = Counter::default();
+        registry.register("db_writes", "Writes committed by this server; divided by db_write_groups, the mean group size", writes.clone());
         Metrics {
             registry,
+            write_groups,
+            writes,
+            scraping: Mutex::new(()),
             requests,
             latency,
             reservations_active,
@@ -182,6 +197,13 @@ pub(crate) async fn scrape(State(app): State<AppState>) -> Response {
     let (size, idle) = app.db.connections();
     m.connections.set(i64::from(size));
     m.connections_idle.set(idle as i64);
+    {
+        // Counters only go up: add what the writer committed since the last scrape.
+        let _one_scrape_at_a_time = m.scraping.lock().unwrap_or_else(|e| e.into_inner());
+        let done = app.db.group_commits();
+        m.write_groups.inc_by(done.groups.saturating_sub(m.write_groups.get()));
+        m.writes.inc_by(done.writes.saturating_sub(m.writes.get()));
+    }
     let mut body = String::new();
     if encode(&mut body, &m.registry).is_err() {
         return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "metrics could not be encoded").into_response();

@@ -524,6 +524,11 @@ async fn metrics_count_requests_by_route_and_report_holds_streams_and_outbox(bac
     assert_eq!(value("tongjia_event_streams_open"), 1.0);
     assert_eq!(value("tongjia_outbox_lag_events"), 0.0);
     assert!(value("tongjia_db_connections") >= 1.0);
+    // Every write so far was committed by this server's writer, in one group or more.
+    let done = app.db.group_commits();
+    assert!(done.writes >= 5 && done.groups >= 1 && done.groups <= done.writes, "{done:?}");
+    assert_eq!(value("tongjia_db_writes_total"), done.writes as f64);
+    assert_eq!(value("tongjia_db_write_groups_total"), done.groups as f64);
 }
 
 async fn nul_and_control_characters_are_refused_everywhere_alike(backend: Backend) {

@@ -49,6 +49,7 @@ pub use page::{Page, PageRequest};
 pub use scratch::ScratchDb;
 pub use stock::{EntryRecord, PositionRecord, StockFilter};
 pub use tx::{Idem, StoredResponse};
+pub use writer::{GroupCommits, WriteMark};
 
 use jiff::Timestamp;
 use sqlx::AnyPool;
@@ -113,6 +114,25 @@ impl Db {
     /// [`Db::connect`] with pool settings.
     pub async fn connect_with(url: &str, options: &Options) -> StoreResult<Db> {
         Backend::of_url(url).open(url, options).await
+    }
+
+    /// Groups and writes this `Db` has committed (group commit, see [`writer`]).
+    pub fn group_commits(&self) -> GroupCommits {
+        self.writer.group_commits()
+    }
+
+    /// Marks the write groups begun so far; take it before a write that may be refused.
+    pub fn write_mark(&self) -> WriteMark {
+        self.writer.mark()
+    }
+
+    /// Whether a refusal decided after `mark` stands: waits until every write group begun by
+    /// now has ended and fails (retryable, `Unavailable`) if one since `mark` was not kept.
+    /// A refusal (`insufficient_stock`…) may have been decided beside writes of its own
+    /// group that were not yet committed; if that group then failed, the refusal rests on
+    /// changes that never happened and must be neither given nor remembered.
+    pub async fn refusal_stands(&self, mark: WriteMark) -> StoreResult<()> {
+        self.writer.ended_well_since(mark).await
     }
 
     /// Which database this is.

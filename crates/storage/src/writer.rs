@@ -14,7 +14,7 @@
 
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
@@ -37,6 +37,10 @@ impl Failure {
         Failure { busy: matches!(e, StoreError::Busy(_)), message: e.to_string().into() }
     }
 
+    fn interrupted() -> Failure {
+        Failure { busy: false, message: "commit interrupted".into() }
+    }
+
     /// A retryable error: nothing of the write was kept.
     fn error(&self) -> StoreError {
         let e = sqlx::Error::Protocol(format!("the write's group did not commit: {}", self.message));
@@ -50,29 +54,87 @@ type Outcome = watch::Sender<Option<Result<(), Failure>>>;
 struct Group {
     tx: Transaction<'static, Any>,
     members: usize,
+    /// Groups are numbered from 1 in the order they begin (and therefore end).
+    generation: u64,
     outcome: Arc<Outcome>,
+    /// The group before this one, whose outcome is told first.
+    previous: Option<Arc<Outcome>>,
 }
 
 impl Group {
-    /// Commits and tells every write of the group how it went.
-    async fn commit(self) {
-        let result = if self.members == 0 { self.tx.rollback().await } else { self.tx.commit().await };
-        let result = result.map_err(|e| Failure::of(&StoreError::from(e)));
+    /// Ends the group — commits it, or rolls it back for `failure` — then, once the group
+    /// before it has been told, records the outcome and tells each of its writes.
+    async fn end(self, failure: Option<StoreError>, record: Arc<Record>) {
+        let result = match failure {
+            None if self.members > 0 => self.tx.commit().await.map_err(|e| Failure::of(&StoreError::from(e))),
+            None => self.tx.rollback().await.map_err(|e| Failure::of(&StoreError::from(e))),
+            Some(why) => {
+                let _ = self.tx.rollback().await;
+                Err(Failure::of(&why))
+            }
+        };
+        if let Some(previous) = &self.previous {
+            let _ = previous.subscribe().wait_for(Option::is_some).await;
+        }
+        if result.is_ok() && self.members > 0 {
+            record.groups.fetch_add(1, Ordering::Relaxed);
+            record.writes.fetch_add(self.members as u64, Ordering::Relaxed);
+        }
+        record.ended.send_modify(|e| {
+            e.upto = e.upto.max(self.generation);
+            if result.is_err() {
+                e.last_failed = self.generation;
+            }
+        });
         self.outcome.send_replace(Some(result));
     }
+}
 
-    /// Rolls the whole group back: none of its writes is kept.
-    async fn abort(self, why: &StoreError) {
-        let _ = self.tx.rollback().await;
-        self.outcome.send_replace(Some(Err(Failure::of(why))));
-    }
+/// Which groups have ended, in order.
+#[derive(Debug, Clone, Copy, Default)]
+struct Ended {
+    /// Every group up to this generation has ended.
+    upto: u64,
+    /// The newest group that failed (0: none).
+    last_failed: u64,
+}
+
+/// What the writer records of ended groups (shared with the tasks that end them).
+#[derive(Debug, Default)]
+struct Record {
+    groups: AtomicU64,
+    writes: AtomicU64,
+    ended: watch::Sender<Ended>,
+}
+
+/// Group commits of one server since it started: `writes / groups` is the mean group size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupCommits {
+    /// Transactions committed, each holding one or more writes.
+    pub groups: u64,
+    /// Writes committed in them.
+    pub writes: u64,
+}
+
+/// The groups begun before some write: see [`crate::Db::refusal_stands`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteMark(u64);
+
+/// What the writer's lock guards: the open group, if any, and the newest group's outcome.
+#[derive(Default)]
+struct Slot {
+    open: Option<Group>,
+    newest: Option<Arc<Outcome>>,
 }
 
 /// The writer of one [`crate::Db`]: the open group (if any) behind a fair lock, and how
 /// many writes wait for it.
 pub(crate) struct Writer {
-    slot: Arc<Mutex<Option<Group>>>,
+    slot: Arc<Mutex<Slot>>,
     waiting: AtomicUsize,
+    /// Groups begun so far.
+    begun: AtomicU64,
+    record: Arc<Record>,
     pool: AnyPool,
     backend: Backend,
     /// How long a write waits for its turn before it is refused as busy.
@@ -81,7 +143,35 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(pool: AnyPool, backend: Backend, wait: Duration) -> Arc<Writer> {
-        Arc::new(Writer { slot: Arc::new(Mutex::new(None)), waiting: AtomicUsize::new(0), pool, backend, wait })
+        Arc::new(Writer {
+            slot: Arc::default(),
+            waiting: AtomicUsize::new(0),
+            begun: AtomicU64::new(0),
+            record: Arc::default(),
+            pool,
+            backend,
+            wait,
+        })
+    }
+
+    pub(crate) fn group_commits(&self) -> GroupCommits {
+        GroupCommits { groups: self.record.groups.load(Ordering::Relaxed), writes: self.record.writes.load(Ordering::Relaxed) }
+    }
+
+    pub(crate) fn mark(&self) -> WriteMark {
+        WriteMark(self.begun.load(Ordering::SeqCst))
+    }
+
+    /// Waits until every group begun by now has ended; fails if one begun since `mark`
+    /// (or open at it) failed.
+    pub(crate) async fn ended_well_since(&self, mark: WriteMark) -> StoreResult<()> {
+        let upto = self.begun.load(Ordering::SeqCst);
+        let mut ended = self.record.ended.subscribe();
+        let ended = *ended.wait_for(|e| e.upto >= upto).await.map_err(|_| Failure::interrupted().error())?;
+        if ended.last_failed >= mark.0.max(1) {
+            return Err(Failure { busy: false, message: "a write it was decided beside was not kept".into() }.error());
+        }
+        Ok(())
     }
 
     /// Waits for this write's turn and opens it: in the open group behind a savepoint, or
@@ -96,10 +186,13 @@ impl Writer {
         ticket.admit();
         let mut turn = Turn { guard: Some(guard), writer: self.clone(), savepoint: false };
         let slot = turn.guard.as_mut().expect("held until finished");
-        if slot.is_none() {
+        if slot.open.is_none() {
             let mut tx = self.pool.begin().await?;
             self.backend.take_write_turn(&mut tx).await?;
-            **slot = Some(Group { tx, members: 0, outcome: Arc::new(watch::channel(None).0) });
+            let outcome = Arc::new(watch::channel(None).0);
+            let previous = slot.newest.replace(outcome.clone());
+            let generation = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
+            slot.open = Some(Group { tx, members: 0, generation, outcome, previous });
         } else {
             // Set first: if this is interrupted, the turn is undone as a savepoint.
             turn.savepoint = true;
@@ -110,32 +203,33 @@ impl Writer {
 
     /// Hands the turn on, or commits the group if no write is waiting or it is full. The
     /// commit runs in a task of its own, so a caller that goes away cannot cut it short.
-    fn settle(&self, mut slot: OwnedMutexGuard<Option<Group>>) {
-        let full = slot.as_ref().is_some_and(|g| g.members >= GROUP_MAX);
+    fn settle(&self, mut slot: OwnedMutexGuard<Slot>) {
+        let full = slot.open.as_ref().is_some_and(|g| g.members >= GROUP_MAX);
         if (full || self.waiting.load(Ordering::SeqCst) == 0)
-            && let Some(group) = slot.take()
+            && let Some(group) = slot.open.take()
         {
-            tokio::spawn(group.commit());
+            tokio::spawn(group.end(None, self.record.clone()));
         }
         drop(slot);
     }
 
-    /// Undoes a turn that ended without [`Turn::finish`]: back to its savepoint, or, for
-    /// the first write of a group (no savepoint) or if that fails, the whole group.
-    async fn undo(&self, mut slot: OwnedMutexGuard<Option<Group>>, savepoint: bool) {
-        if let Some(group) = slot.as_mut() {
-            let undone = if savepoint {
-                match sqlx::query("ROLLBACK TO SAVEPOINT member").execute(&mut *group.tx).await {
-                    Ok(_) => sqlx::query("RELEASE SAVEPOINT member").execute(&mut *group.tx).await.map(drop),
-                    Err(e) => Err(e),
-                }
-            } else {
-                Err(sqlx::Error::Protocol("the group's first write did not finish".into()))
+    /// Undoes a turn that ended without [`Turn::finish`]: back to its savepoint; or, for
+    /// the first write of a group (no savepoint, nothing else in the group), the group's
+    /// transaction. If going back to the savepoint fails, the whole group fails.
+    async fn undo(&self, mut slot: OwnedMutexGuard<Slot>, savepoint: bool) {
+        if !savepoint {
+            if let Some(group) = slot.open.take() {
+                group.end(None, self.record.clone()).await;
+            }
+        } else if let Some(group) = slot.open.as_mut() {
+            let undone = match sqlx::query("ROLLBACK TO SAVEPOINT member").execute(&mut *group.tx).await {
+                Ok(_) => sqlx::query("RELEASE SAVEPOINT member").execute(&mut *group.tx).await.map(drop),
+                Err(e) => Err(e),
             };
             if let Err(e) = undone
-                && let Some(group) = slot.take()
+                && let Some(group) = slot.open.take()
             {
-                group.abort(&StoreError::from(e)).await;
+                group.end(Some(StoreError::from(e)), self.record.clone()).await;
             }
         }
         self.settle(slot);
@@ -175,7 +269,7 @@ impl Drop for Ticket {
 /// One write's turn in the open group. [`Turn::finish`] keeps its work and waits for the
 /// group's commit; dropping it undoes its work.
 pub(crate) struct Turn {
-    guard: Option<OwnedMutexGuard<Option<Group>>>,
+    guard: Option<OwnedMutexGuard<Slot>>,
     writer: Arc<Writer>,
     savepoint: bool,
 }
@@ -183,7 +277,7 @@ pub(crate) struct Turn {
 impl Turn {
     /// The connection of the group's transaction.
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {
-        let group = self.guard.as_mut().and_then(|slot| slot.as_mut()).expect("a turn holds an open group");
+        let group = self.guard.as_mut().and_then(|slot| slot.open.as_mut()).expect("a turn holds an open group");
         &mut group.tx
     }
 
@@ -193,7 +287,7 @@ impl Turn {
             sqlx::query("RELEASE SAVEPOINT member").execute(self.conn()).await?;
         }
         let mut slot = self.guard.take().expect("held until finished");
-        let group = slot.as_mut().expect("a turn holds an open group");
+        let group = slot.open.as_mut().expect("a turn holds an open group");
         group.members += 1;
         let mut outcome = group.outcome.subscribe();
         self.writer.settle(slot);
@@ -202,7 +296,7 @@ impl Turn {
             Ok(Some(Ok(()))) => Ok(()),
             Ok(Some(Err(failure))) => Err(failure.error()),
             // The commit task ended without a word: treat the write as not acknowledged.
-            Ok(None) | Err(_) => Err(Failure { busy: false, message: "commit interrupted".into() }.error()),
+            Ok(None) | Err(_) => Err(Failure::interrupted().error()),
         }
     }
 }
