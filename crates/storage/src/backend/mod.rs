@@ -15,8 +15,8 @@ use crate::{Db, Options};
 
 /// What a database engine must provide for Tongjia. Deliberately narrow: opening (with
 /// migrations), the write turn every write transaction takes first, and whole-database
-/// backup and restore. Anything that can be said in shared SQL is not here, so a new
-/// writer (the batched stock writer) runs on both engines by using `WriteTx`.
+/// backup and restore. Anything that can be said in shared SQL is not here, so the
+/// group-commit writer (`crate::writer`) runs on both engines with only the write turn.
 pub(crate) trait Engine {
     /// Opens the database `url` names, creating and migrating it as the engine does.
     async fn open(url: &str, options: &Options) -> StoreResult<Db>;
