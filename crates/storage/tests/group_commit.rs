@@ -214,32 +214,40 @@ tongjia_storage::backend_tests!(
     callers_that_give_up_midway_leave_nothing_half_done
 );
 
+/// PostgreSQL, when `TONGJIA_TEST_PG` is set: a seeded database whose transactions fail at
+/// commit when a stock entry meets `condition` (a deferred constraint trigger on `NEW`).
+async fn seeded_with_commit_check(condition: &str) -> Option<TestDb> {
+    if postgres_url().is_none() {
+        eprintln!("TONGJIA_TEST_PG not set: skipped");
+        return None;
+    }
+    let store = TestDb::fresh(Backend::Postgres).await.unwrap();
+    seeded(&store.db).await;
+    let mut admin = sqlx::PgConnection::connect(store.url()).await.unwrap();
+    let function = format!(
+        "CREATE FUNCTION check_at_commit() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN IF {condition} THEN RAISE EXCEPTION 'refused at commit'; END IF; RETURN NULL; END $$"
+    );
+    let trigger = "CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT ON stock_entries DEFERRABLE INITIALLY DEFERRED \
+                   FOR EACH ROW EXECUTE FUNCTION check_at_commit()";
+    for statement in [function.as_str(), trigger] {
+        sqlx::Executor::execute(&mut admin, sqlx::AssertSqlSafe(statement.to_owned())).await.unwrap();
+    }
+    Some(store)
+}
+
 /// PostgreSQL: a trigger deferred to commit fails any transaction that holds the poisoned
 /// buyer's entry, so that buyer's whole group fails at commit. Every write of a failed group
 /// is told so with a retryable error and keeps nothing; every other write is kept; a retry
 /// with the same key then succeeds (except the poisoned one).
 #[tokio::test]
 async fn a_group_that_fails_at_commit_fails_each_of_its_writes_and_keeps_none() {
-    if postgres_url().is_none() {
-        eprintln!("TONGJIA_TEST_PG not set: skipped");
-        return;
-    }
-    let store = TestDb::fresh(Backend::Postgres).await.unwrap();
+    let Some(store) = seeded_with_commit_check("NEW.reference = 'buyer 7'").await else { return };
     let db = store.db.clone();
-    seeded(&db).await;
     let buyers = BUYERS - LOST;
     // Enough for everyone, so that every write here is a success unless its group fails.
     let more = StockCommand::Receive { key: stock_key("WH"), quantity: Quantity::new(buyers as i64).unwrap(), reference: None };
     db.execute(more, None).await.unwrap();
-    let mut admin = sqlx::PgConnection::connect(store.url()).await.unwrap();
-    for statement in [
-        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN IF NEW.reference = 'buyer 7' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NULL; END $$",
-        "CREATE CONSTRAINT TRIGGER poison AFTER INSERT ON stock_entries DEFERRABLE INITIALLY DEFERRED \
-         FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
-    ] {
-        sqlx::Executor::execute(&mut admin, statement).await.unwrap();
-    }
 
     let ids: Vec<Uuid> = (0..buyers).map(|_| Uuid::now_v7()).collect();
     let start = Arc::new(tokio::sync::Barrier::new(buyers));
@@ -289,25 +297,11 @@ async fn a_group_that_fails_at_commit_fails_each_of_its_writes_and_keeps_none() 
 /// happened. `refusal_stands` turns such refusals into retryable errors.
 #[tokio::test]
 async fn a_refusal_beside_writes_that_were_not_kept_is_not_given() {
-    if postgres_url().is_none() {
-        eprintln!("TONGJIA_TEST_PG not set: skipped");
-        return;
-    }
-    let store = TestDb::fresh(Backend::Postgres).await.unwrap();
+    let Some(store) = seeded_with_commit_check("NEW.reserved_delta > 0").await else { return };
     let db = store.db.clone();
-    seeded(&db).await;
     // Leave one unit: 49 sold to one big buyer, kept.
     let big = StockCommand::Sell { key: stock_key("WH"), quantity: Quantity::new(UNITS - 1).unwrap(), reference: None };
     db.execute(big, None).await.unwrap();
-    let mut admin = sqlx::PgConnection::connect(store.url()).await.unwrap();
-    for statement in [
-        "CREATE FUNCTION refuse_holds() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN IF NEW.reserved_delta > 0 THEN RAISE EXCEPTION 'no hold is kept'; END IF; RETURN NULL; END $$",
-        "CREATE CONSTRAINT TRIGGER no_holds AFTER INSERT ON stock_entries DEFERRABLE INITIALLY DEFERRED \
-         FOR EACH ROW EXECUTE FUNCTION refuse_holds()",
-    ] {
-        sqlx::Executor::execute(&mut admin, statement).await.unwrap();
-    }
 
     let buyers = 40;
     let start = Arc::new(tokio::sync::Barrier::new(buyers));
