@@ -8,6 +8,38 @@ use crate::backend::postgres::on_admin;
 use crate::scratch::clean_up;
 
 use crate::{Backend, Db, ScratchDb};
+use tongjia_domain::Fen;
+use tongjia_domain::catalog::{Gtin13, Product, Sku};
+use tongjia_domain::codes::{LocationCode, ProductCode, SkuCode};
+use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, LocationKind, LocationStatus};
+
+/// A catalog row for [`Db::import_catalog`]: product and SKU both named `code`, the GTIN-13
+/// completed from its first 12 digits, no price.
+pub fn catalog_row(code: &str, gtin12: &str) -> (Product, Sku, Option<Fen>) {
+    let product = Product::new(ProductCode::parse(code).unwrap(), code, "phone").unwrap();
+    let gtin = Gtin13::from_first12(gtin12).unwrap();
+    let sku = Sku::new(SkuCode::parse(code).unwrap(), product.code.clone(), code, Default::default(), gtin, true).unwrap();
+    (product, sku, None)
+}
+
+/// An open location `code` of `kind` at `(lon, lat)` in `county`: opened 2025-01-01, no
+/// township, default capabilities.
+pub fn open_location(code: &str, kind: LocationKind, county: &str, (lon, lat): (f64, f64)) -> Location {
+    Location::new(Location {
+        code: LocationCode::parse(code).unwrap(),
+        name: code.to_owned(),
+        kind,
+        county_code: CountyCode::parse(county).unwrap(),
+        township_code: None,
+        point: GeoPoint::new(lon, lat).unwrap(),
+        status: LocationStatus::Open,
+        opened_on: Some(jiff::civil::date(2025, 1, 1)),
+        closed_on: None,
+        capabilities: Capabilities::default(),
+        partner_code: None,
+    })
+    .unwrap()
+}
 
 /// The variable naming the PostgreSQL database tests may use (they skip it when unset).
 pub const TEST_PG_VAR: &str = "TONGJIA_TEST_PG";

@@ -4,24 +4,8 @@
 
 use sqlx::{Connection, Executor, PgConnection};
 use std::time::{Duration, Instant};
-use tongjia_domain::catalog::{Gtin13, Product, Sku};
-use tongjia_domain::codes::{ProductCode, SkuCode};
-use tongjia_storage::testing::{TestDb, postgres_url};
+use tongjia_storage::testing::{TestDb, catalog_row, postgres_url};
 use tongjia_storage::{Backend, Db, Options, SkuFilter, StoreError};
-
-fn catalog_row(code: &str, gtin12: &str) -> (Product, Sku, Option<tongjia_domain::Fen>) {
-    let product = Product::new(ProductCode::parse(code).unwrap(), code, "phone").unwrap();
-    let sku = Sku::new(
-        SkuCode::parse(code).unwrap(),
-        product.code.clone(),
-        code,
-        Default::default(),
-        Gtin13::from_first12(gtin12).unwrap(),
-        true,
-    )
-    .unwrap();
-    (product, sku, None)
-}
 
 #[tokio::test]
 async fn a_write_that_cannot_get_its_turn_in_time_is_busy_and_writes_nothing() {

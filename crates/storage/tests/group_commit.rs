@@ -6,11 +6,10 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::Connection;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tongjia_domain::catalog::{Gtin13, Product, Sku};
-use tongjia_domain::codes::{LocationCode, Owner, ProductCode, SkuCode};
+use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
 use tongjia_domain::ledger::{Decision, Quantity, StockCommand, StockKey};
-use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, LocationKind, LocationStatus};
-use tongjia_storage::testing::{TestDb, postgres_url};
+use tongjia_domain::location::LocationKind;
+use tongjia_storage::testing::{TestDb, catalog_row, open_location, postgres_url};
 use tongjia_storage::{Backend, Db, Idem, StockFilter, StoreError};
 use uuid::Uuid;
 
@@ -28,31 +27,8 @@ fn stock_key(location: &str) -> StockKey {
 }
 
 async fn seeded(db: &Db) {
-    let product = Product::new(ProductCode::parse("P").unwrap(), "Phone", "phone").unwrap();
-    let sku = Sku::new(
-        SkuCode::parse("PHONE").unwrap(),
-        product.code.clone(),
-        "Phone",
-        Default::default(),
-        Gtin13::parse("6901234567892").unwrap(),
-        true,
-    )
-    .unwrap();
-    db.import_catalog(&[(product, sku, None)], |_| {}).await.map_err(|(_, e)| e.to_string()).unwrap();
-    let wh = Location::new(Location {
-        code: LocationCode::parse("WH").unwrap(),
-        name: "DC".into(),
-        kind: LocationKind::Warehouse,
-        county_code: CountyCode::parse("330106").unwrap(),
-        township_code: None,
-        point: GeoPoint::new(120.1, 30.2).unwrap(),
-        status: LocationStatus::Open,
-        opened_on: Some(jiff::civil::date(2025, 1, 1)),
-        closed_on: None,
-        capabilities: Capabilities::default(),
-        partner_code: None,
-    })
-    .unwrap();
+    db.import_catalog(&[catalog_row("PHONE", "690123456789")], |_| {}).await.map_err(|(_, e)| e.to_string()).unwrap();
+    let wh = open_location("WH", LocationKind::Warehouse, "330106", (120.1, 30.2));
     db.import_locations(&[], &[wh], |_| {}).await.map_err(|(_, e)| e.to_string()).unwrap();
     let receive = StockCommand::Receive { key: stock_key("WH"), quantity: Quantity::new(UNITS).unwrap(), reference: None };
     db.execute(receive, None).await.unwrap();

@@ -5,12 +5,11 @@
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use tongjia_domain::Fen;
-use tongjia_domain::catalog::{Gtin13, Product, Sku};
-use tongjia_domain::codes::{LocationCode, Owner, PartnerCode, ProductCode, SkuCode};
+use tongjia_domain::codes::{LocationCode, Owner, PartnerCode, SkuCode};
 use tongjia_domain::ledger::{EntryKind, Quantity, StockCommand, StockKey};
-use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, LocationKind, LocationStatus};
+use tongjia_domain::location::{Location, LocationKind};
 use tongjia_storage::Backend;
-use tongjia_storage::testing::{TestDb, backends};
+use tongjia_storage::testing::{TestDb, backends, catalog_row, open_location};
 use tongjia_storage::{Db, PageRequest, Partner, StockFilter, StoreError};
 use uuid::Uuid;
 
@@ -52,34 +51,13 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 async fn seeded_db(db: Db) -> Db {
-    let product = Product::new(ProductCode::parse("P").unwrap(), "Phone", "phone").unwrap();
-    let sku = Sku::new(
-        SkuCode::parse("PHONE").unwrap(),
-        product.code.clone(),
-        "Phone",
-        Default::default(),
-        Gtin13::parse("6901234567892").unwrap(),
-        true,
-    )
-    .unwrap();
+    let (product, sku, _) = catalog_row("PHONE", "690123456789");
     db.import_catalog(&[(product, sku, Some(Fen::yuan(1999)))], |_| {}).await.unwrap();
     let locations: Vec<Location> = LOCATIONS
         .iter()
         .map(|code| {
-            Location::new(Location {
-                code: LocationCode::parse(code).unwrap(),
-                name: (*code).to_owned(),
-                kind: if *code == "WH" { LocationKind::Warehouse } else { LocationKind::Direct },
-                county_code: CountyCode::parse("330106").unwrap(),
-                township_code: None,
-                point: GeoPoint::new(120.1, 30.2).unwrap(),
-                status: LocationStatus::Open,
-                opened_on: Some(jiff::civil::date(2025, 1, 1)),
-                closed_on: None,
-                capabilities: Capabilities::default(),
-                partner_code: None,
-            })
-            .unwrap()
+            let kind = if *code == "WH" { LocationKind::Warehouse } else { LocationKind::Direct };
+            open_location(code, kind, "330106", (120.1, 30.2))
         })
         .collect();
     let partner = Partner { code: PartnerCode::parse("P1").unwrap(), name: "Partner".into() };

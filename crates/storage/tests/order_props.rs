@@ -5,15 +5,14 @@
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use tongjia_domain::Fen;
-use tongjia_domain::catalog::{Gtin13, Product, Sku};
-use tongjia_domain::codes::{LocationCode, Owner, ProductCode, SkuCode};
+use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
 use tongjia_domain::customer::Mobile;
 use tongjia_domain::ledger::{EntryKind, Quantity, StockCommand, StockKey};
-use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, LocationKind, LocationStatus};
+use tongjia_domain::location::{Capabilities, GeoPoint, Location, LocationKind};
 use tongjia_domain::orders::{Fulfilment, OrderAction, OrderPolicy};
 use tongjia_domain::pricing::{Channel, PriceChange};
 use tongjia_storage::Backend;
-use tongjia_storage::testing::{TestDb, backends};
+use tongjia_storage::testing::{TestDb, backends, catalog_row, open_location};
 use tongjia_storage::{Db, Destination, NewOrder, NewPayment, PageRequest, StockFilter, StoreError};
 use uuid::Uuid;
 
@@ -56,10 +55,7 @@ fn op() -> impl Strategy<Value = Op> {
 async fn seeded(db: Db) -> Db {
     let mut rows = vec![];
     for (i, sku) in SKUS.iter().enumerate() {
-        let product = Product::new(ProductCode::parse(sku).unwrap(), sku, "phone").unwrap();
-        let gtin = Gtin13::from_first12(&format!("69012345678{i}")).unwrap();
-        let s = Sku::new(SkuCode::parse(sku).unwrap(), product.code.clone(), sku, Default::default(), gtin, true).unwrap();
-        rows.push((product, s, None));
+        rows.push(catalog_row(sku, &format!("69012345678{i}")));
     }
     db.import_catalog(&rows, |_| {}).await.unwrap();
     for (i, sku) in SKUS.iter().enumerate() {
@@ -74,21 +70,9 @@ async fn seeded(db: Db) -> Db {
     }
     let locations: Vec<Location> = LOCATIONS
         .iter()
-        .map(|(code, kind, lon, lat, county)| {
-            Location::new(Location {
-                code: LocationCode::parse(code).unwrap(),
-                name: (*code).to_owned(),
-                kind: *kind,
-                county_code: CountyCode::parse(county).unwrap(),
-                township_code: None,
-                point: GeoPoint::new(*lon, *lat).unwrap(),
-                status: LocationStatus::Open,
-                opened_on: Some(jiff::civil::date(2025, 1, 1)),
-                closed_on: None,
-                capabilities: Capabilities { pickup: true, ship_from_store: true, delivery_radius_km: 0 },
-                partner_code: None,
-            })
-            .unwrap()
+        .map(|(code, kind, lon, lat, county)| Location {
+            capabilities: Capabilities { pickup: true, ship_from_store: true, delivery_radius_km: 0 },
+            ..open_location(code, *kind, county, (*lon, *lat))
         })
         .collect();
     db.import_locations(&[], &locations, |_| {}).await.unwrap();
