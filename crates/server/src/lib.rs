@@ -6,6 +6,7 @@
 
 mod extract;
 mod http;
+mod in_flight;
 mod metrics;
 pub mod network_chart;
 mod outbox_watch;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub(crate) metrics: std::sync::Arc<metrics::Metrics>,
     /// The outbox's newest `seq`, kept by one watcher per server (`outbox_watch`).
     pub(crate) outbox_head: tokio::sync::watch::Receiver<i64>,
+    /// Keyed requests running on this server (`in_flight`).
+    pub(crate) in_flight: std::sync::Arc<in_flight::InFlight>,
+    /// How long a repeat of a keyed request still running waits for it.
+    pub(crate) key_wait: Duration,
 }
 
 /// Server settings.
@@ -48,18 +53,22 @@ pub struct Settings {
     /// How often the sweeper looks for expired orders and reservations.
     pub sweep_interval: Duration,
     pub policy: OrderPolicy,
+    /// How long a repeat of a keyed request that is still running on this server waits for
+    /// it (and then replays its answer) before `409 idempotency_key_in_flight`.
+    pub key_wait: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { sweep_interval: Duration::from_secs(5), policy: OrderPolicy::default() }
+        Settings { sweep_interval: Duration::from_secs(5), policy: OrderPolicy::default(), key_wait: Duration::from_secs(10) }
     }
 }
 
 impl AppState {
     /// Runs a mutation under its idempotency key: a success is rendered and stored with
     /// the change; a replay returns the stored answer; a refusal is stored too, so that a
-    /// retry of the same request gets the same answer.
+    /// retry of the same request gets the same answer. A repeat of a keyed request still
+    /// running here waits for it first (see `in_flight`).
     pub(crate) async fn mutate<T, B>(
         &self,
         m: &Mutation<B>,
@@ -75,6 +84,22 @@ impl AppState {
             render,
             rendered: std::sync::OnceLock::new(),
         });
+        let _running = match &idem {
+            Some(idem) => match self.in_flight.start(format!("{}\n{}", idem.scope, idem.key), self.key_wait).await {
+                Ok(running) => Some(running),
+                Err(in_flight::StillRunning) => {
+                    let mut res = ApiError::new(
+                        StatusCode::CONFLICT,
+                        "idempotency_key_in_flight",
+                        "a request with this Idempotency-Key is still running: retry it later to get its answer",
+                    )
+                    .into_response();
+                    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return res;
+                }
+            },
+            None => None,
+        };
         let mark = self.db.write_mark();
         match work(idem.as_ref()).await {
             // A keyed success was rendered once, at commit.
@@ -144,8 +169,15 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (head_tx, head_rx) = tokio::sync::watch::channel(0);
-    let state =
-        AppState { db: db.clone(), stopping: stop_rx.clone(), policy: settings.policy, metrics: Default::default(), outbox_head: head_rx };
+    let state = AppState {
+        db: db.clone(),
+        stopping: stop_rx.clone(),
+        policy: settings.policy,
+        metrics: Default::default(),
+        outbox_head: head_rx,
+        in_flight: Default::default(),
+        key_wait: settings.key_wait,
+    };
     let watcher = tokio::spawn(outbox_watch::run(db.clone(), head_tx, stop_rx.clone()));
     let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.sweep_interval, stop_rx));
     let stop = stop_tx.clone();

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{ok, read, spawn_app};
+use common::{ok, read, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tongjia_storage::Backend;
@@ -255,6 +255,58 @@ async fn an_idempotency_key_applies_once_and_refuses_another_body(backend: Backe
         assert_eq!(res.status(), StatusCode::CREATED);
     }
     assert_eq!(ok(app.get("/api/v1/stock?location_code=A-1").await)["items"][0]["on_hand"], 3);
+}
+
+/// Holds the database's write lock from a connection of the test's own, as a long write of
+/// another process would: PostgreSQL's schema lock, or SQLite's `BEGIN IMMEDIATE`.
+async fn hold_the_write_lock(backend: Backend, url: &str) -> sqlx::AnyConnection {
+    use sqlx::{Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    match backend {
+        Backend::Postgres => {
+            conn.execute("BEGIN").await.unwrap();
+            conn.execute("SELECT 1 FROM pg_advisory_xact_lock(hashtext(current_schema()))").await.unwrap();
+        }
+        Backend::Sqlite => {
+            conn.execute("BEGIN IMMEDIATE").await.unwrap();
+        }
+    }
+    conn
+}
+
+/// A repeat of a keyed request that is still running waits for it and replays its answer;
+/// past the wait it gets 409 `idempotency_key_in_flight` (and nothing applies twice).
+async fn a_repeat_of_a_running_request_waits_for_it_or_is_told_it_is_in_flight(backend: Backend) {
+    use sqlx::Executor;
+    let settings = tongjia_server::Settings {
+        sweep_interval: std::time::Duration::from_secs(3600),
+        key_wait: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let app = spawn_app_with(backend, settings).await;
+    app.seed_basics().await;
+    let body = json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 7});
+    let send = || app.client.post(app.url("/api/v1/stock/receipts")).header("Idempotency-Key", "slow-1").json(&body).send();
+
+    let mut lock = hold_the_write_lock(backend, app.db_url()).await;
+    let first = tokio::spawn(send());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (status, problem_body) = problem(send().await.unwrap()).await;
+    assert_eq!((status, problem_body["code"].as_str()), (StatusCode::CONFLICT, Some("idempotency_key_in_flight")), "{problem_body}");
+
+    // Sent now and released within its wait: it waits for the first and replays its answer.
+    let waiting = tokio::spawn(send());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    lock.execute("ROLLBACK").await.unwrap();
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first = first.text().await.unwrap();
+    let waiting = waiting.await.unwrap().unwrap();
+    assert_eq!(waiting.status(), StatusCode::CREATED);
+    assert_eq!(waiting.headers().get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(waiting.text().await.unwrap(), first);
+    assert_eq!(ok(app.get("/api/v1/stock?location_code=D-1").await)["items"][0]["on_hand"], 7, "applied once");
 }
 
 async fn futures_join<F: std::future::Future + Send + 'static>(fs: Vec<F>) -> Vec<F::Output>
@@ -554,6 +606,7 @@ tongjia_storage::backend_tests!(
     a_channel_or_store_price_is_refused,
     bad_input_gets_problem_json_and_writes_nothing,
     an_idempotency_key_applies_once_and_refuses_another_body,
+    a_repeat_of_a_running_request_waits_for_it_or_is_told_it_is_in_flight,
     reservations_commit_release_and_expire,
     two_hundred_buyers_for_the_last_fifty_units_exactly_fifty_win,
     consignment_transfers_and_counts_keep_owners_apart,

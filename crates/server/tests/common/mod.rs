@@ -16,6 +16,11 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    let settings = tongjia_server::Settings { sweep_interval: std::time::Duration::from_secs(3600), ..Default::default() };
+    spawn_app_with(backend, settings).await
+}
+
+pub async fn spawn_app_with(backend: Backend, settings: tongjia_server::Settings) -> TestApp {
     // `RUST_LOG=error cargo test` shows the server's own log of a failure.
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
     let store = TestDb::fresh(backend).await.expect("a test database");
@@ -23,7 +28,6 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let settings = tongjia_server::Settings { sweep_interval: std::time::Duration::from_secs(3600), ..Default::default() };
     tokio::spawn(tongjia_server::serve(listener, db.clone(), settings, async move {
         let _ = stopped.await;
     }));
@@ -31,6 +35,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 impl TestApp {
+    /// The URL of the app's database (for a second connection of the test's own).
+    pub fn db_url(&self) -> &str {
+        self._store.url()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
