@@ -22,7 +22,9 @@ use crate::backend::Backend;
 use crate::error::{StoreError, StoreResult};
 
 /// Writes one group takes before it commits even though more are waiting, which bounds
-/// how long a write waits for its answer.
+/// how long a write waits for its answer. Every write but the first is a savepoint, so a
+/// group also stays within the 64 subtransactions PostgreSQL caches per transaction (more
+/// would slow every other session's snapshots).
 pub(crate) const GROUP_MAX: usize = 64;
 
 /// Why a group did not commit, handed to each of its writes.
