@@ -198,22 +198,28 @@ async fn load_view(conn: &mut AnyConnection, cmd: &StockCommand) -> StoreResult<
     }
     let pairs: BTreeSet<_> = cmd.pairs(reservation.as_ref(), transfer.as_ref()).into_iter().collect();
     for (location, sku) in pairs {
+        // The pair's balances (one row per owner) and its safety stock, in one round trip:
+        // the safety row is the one with no owner.
         let rows = sqlx::query(
-            "SELECT location_code, sku_code, owner, on_hand, reserved, damaged FROM stock_positions WHERE location_code = $1 AND sku_code = $2",
+            "SELECT location_code, sku_code, owner, on_hand, reserved, damaged FROM stock_positions WHERE location_code = $1 AND sku_code = $2 \
+             UNION ALL SELECT location_code, sku_code, '' AS owner, quantity AS on_hand, 0 AS reserved, 0 AS damaged FROM safety_stock \
+             WHERE location_code = $3 AND sku_code = $4",
         )
+        .bind(location.as_str())
+        .bind(sku.as_str())
         .bind(location.as_str())
         .bind(sku.as_str())
         .fetch_all(&mut *conn)
         .await?;
+        let mut safety = 0;
         for r in rows {
-            view.positions.insert(key_from_row(&r, "location_code")?, position_from_row(&r)?);
+            if r.try_get::<String, _>("owner")?.is_empty() {
+                safety = r.try_get("on_hand")?;
+            } else {
+                view.positions.insert(key_from_row(&r, "location_code")?, position_from_row(&r)?);
+            }
         }
-        let safety: Option<i64> = sqlx::query_scalar("SELECT quantity FROM safety_stock WHERE location_code = $1 AND sku_code = $2")
-            .bind(location.as_str())
-            .bind(sku.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-        view.safety_stock.insert((location, sku), safety.unwrap_or(0));
+        view.safety_stock.insert((location, sku), safety);
     }
     if let Some(r) = reservation {
         view.reservations.insert(r.id, r);
