@@ -22,7 +22,7 @@ use crate::backend::Backend;
 use crate::error::{StoreError, StoreResult};
 
 /// Writes one group takes before it commits even though more are waiting, which bounds
-/// how long a write waits for its answer. Every write but the first is a savepoint, so a
+/// how long a write waits for its answer. Every turn but the first is a savepoint, so a
 /// group also stays within the 64 subtransactions PostgreSQL caches per transaction (more
 /// would slow every other session's snapshots).
 pub(crate) const GROUP_MAX: usize = 64;
@@ -55,7 +55,11 @@ type Outcome = watch::Sender<Option<Result<(), Failure>>>;
 /// The open transaction of a group and the writes it holds so far.
 struct Group {
     tx: Transaction<'static, Any>,
+    /// Writes kept so far.
     members: usize,
+    /// Turns taken so far, kept or undone: what [`GROUP_MAX`] bounds, so that a stream of
+    /// refused writes cannot hold a group (and the answers of its kept writes) open.
+    turns: usize,
     /// Groups are numbered from 1 in the order they begin (and therefore end).
     generation: u64,
     outcome: Arc<Outcome>,
@@ -194,8 +198,11 @@ impl Writer {
             let outcome = Arc::new(watch::channel(None).0);
             let previous = slot.newest.replace(outcome.clone());
             let generation = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
-            slot.open = Some(Group { tx, members: 0, generation, outcome, previous });
+            slot.open = Some(Group { tx, members: 0, turns: 1, generation, outcome, previous });
         } else {
+            if let Some(group) = slot.open.as_mut() {
+                group.turns += 1;
+            }
             // Set first: if this is interrupted, the turn is undone as a savepoint.
             turn.savepoint = true;
             sqlx::query("SAVEPOINT member").execute(turn.conn()).await?;
@@ -206,7 +213,7 @@ impl Writer {
     /// Hands the turn on, or commits the group if no write is waiting or it is full. The
     /// commit runs in a task of its own, so a caller that goes away cannot cut it short.
     fn settle(&self, mut slot: OwnedMutexGuard<Slot>) {
-        let full = slot.open.as_ref().is_some_and(|g| g.members >= GROUP_MAX);
+        let full = slot.open.as_ref().is_some_and(|g| g.turns >= GROUP_MAX);
         if (full || self.waiting.load(Ordering::SeqCst) == 0)
             && let Some(group) = slot.open.take()
         {

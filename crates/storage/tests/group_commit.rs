@@ -185,9 +185,53 @@ async fn callers_that_give_up_midway_leave_nothing_half_done(backend: Backend) {
     assert_eq!(db.audit_ledger().await.unwrap(), Vec::<String>::new());
 }
 
+/// A kept write is answered within a bounded number of turns even while refused writes keep
+/// queueing behind it: refused turns count towards the group's size, so they cannot hold
+/// its commit (and the kept write's answer) off until the stream stops.
+async fn a_stream_of_refused_writes_does_not_hold_a_kept_one_back(backend: Backend) {
+    let Some(store) = TestDb::fresh(backend).await else { return };
+    let db = store.db.clone();
+    seeded(&db).await;
+    // Refused writes keep coming, up to FLOOD_MAX, with IN_FLIGHT of them queued at any
+    // time: the queue never empties while the flood lasts.
+    const FLOOD_MAX: usize = 5_000;
+    const IN_FLIGHT: usize = 32;
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let (db, sent, stop) = (db.clone(), sent.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut running = tokio::task::JoinSet::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) && sent.load(std::sync::atomic::Ordering::SeqCst) < FLOOD_MAX {
+                if running.len() >= IN_FLIGHT {
+                    let refused = running.join_next().await.expect("one is running").unwrap();
+                    assert!(matches!(refused, Err(StoreError::Domain(_))), "{refused:?}");
+                }
+                let db = db.clone();
+                let too_many = StockCommand::Sell { key: stock_key("WH"), quantity: Quantity::new(1_000_000).unwrap(), reference: None };
+                running.spawn(async move { db.execute(too_many, None).await.map(drop) });
+                sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            while let Some(refused) = running.join_next().await {
+                assert!(matches!(refused.unwrap(), Err(StoreError::Domain(_))));
+            }
+        })
+    };
+    while sent.load(std::sync::atomic::Ordering::SeqCst) < 2 * IN_FLIGHT {
+        tokio::task::yield_now().await;
+    }
+    db.execute(StockCommand::Receive { key: stock_key("WH"), quantity: Quantity::new(1).unwrap(), reference: None }, None).await.unwrap();
+    let sent_by_then = sent.load(std::sync::atomic::Ordering::SeqCst);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    flood.await.unwrap();
+    eprintln!("the kept write was answered after {sent_by_then} refused writes were sent");
+    assert!(sent_by_then < FLOOD_MAX, "the kept write was answered only when the refusals stopped");
+}
+
 tongjia_storage::backend_tests!(
     concurrent_buyers_share_commits_and_every_answer_is_what_their_key_keeps,
-    callers_that_give_up_midway_leave_nothing_half_done
+    callers_that_give_up_midway_leave_nothing_half_done,
+    a_stream_of_refused_writes_does_not_hold_a_kept_one_back
 );
 
 /// PostgreSQL, when `TONGJIA_TEST_PG` is set: a seeded database whose transactions fail at
