@@ -4,7 +4,7 @@
 //! writes that queue up behind each other share one: each runs in its turn inside the
 //! group's open transaction, fenced by a savepoint so that a refused or failed write undoes
 //! only itself, and the group commits once — when nobody is waiting any more, or after
-//! [`GROUP_MAX`] writes. Every write answers only after its group has committed, so an
+//! [`GROUP_MAX`] turns. Every write answers only after its group has committed, so an
 //! answer is never given for a change that could still be lost; if the commit fails, every
 //! write of the group fails with a retryable error and nothing of it is kept.
 //!
