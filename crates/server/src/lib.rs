@@ -88,14 +88,8 @@ impl AppState {
             Some(idem) => match self.in_flight.start(format!("{}\n{}", idem.scope, idem.key), self.key_wait).await {
                 Ok(running) => Some(running),
                 Err(in_flight::StillRunning) => {
-                    let mut res = ApiError::new(
-                        StatusCode::CONFLICT,
-                        "idempotency_key_in_flight",
-                        "a request with this Idempotency-Key is still running: retry it later to get its answer",
-                    )
-                    .into_response();
-                    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    return res;
+                    let detail = "a request with this Idempotency-Key is still running: retry it later to get its answer";
+                    return ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", detail).into_response();
                 }
             },
             None => None,

@@ -126,8 +126,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status, self.body()).into_response();
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            // Busy or failing over: worth a retry (with the same Idempotency-Key) shortly.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.code == "idempotency_key_in_flight" {
+            // Busy, failing over, or the first try still running: worth a retry (with the
+            // same Idempotency-Key) shortly.
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         res
