@@ -290,7 +290,8 @@ pub enum StockCommand {
         quantity: Quantity,
         reason: String,
     },
-    /// Extends an active reservation's hold (an order paid and awaiting fulfilment).
+    /// Extends an active reservation's hold (an order paid and awaiting fulfilment), also one
+    /// whose time has passed but that no expiry has ended yet.
     Extend {
         reservation_id: Uuid,
         expires_at: Timestamp,
@@ -569,7 +570,10 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
                 .reservations
                 .get(reservation_id)
                 .ok_or_else(|| DomainError::not_found("reservation_not_found", format!("no reservation {reservation_id}")))?;
-            if r.status != ReservationStatus::Active || now >= r.expires_at {
+            // An active hold whose time has passed but which no expiry has ended still holds its
+            // units (they count as reserved), so it may be kept: that is how a paid order's hold
+            // is renewed. An expired, released or committed one cannot come back.
+            if r.status != ReservationStatus::Active {
                 return Err(DomainError::conflict("reservation_not_active", format!("reservation {reservation_id} is no longer held")));
             }
             if *expires_at <= r.expires_at || expires_at.as_second() - now.as_second() > RESERVATION_EXTENSION_SECONDS_MAX {

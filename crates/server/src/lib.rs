@@ -173,7 +173,7 @@ pub async fn serve(
         key_wait: settings.key_wait,
     };
     let watcher = tokio::spawn(outbox_watch::run(db.clone(), head_tx, stop_rx.clone()));
-    let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.sweep_interval, stop_rx));
+    let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.policy, settings.sweep_interval, stop_rx));
     let stop = stop_tx.clone();
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {

@@ -1,44 +1,24 @@
-//! The background sweeper: cancels unpaid orders past their hold and releases reservations
-//! whose time is up.
+//! The background sweeper: every few seconds, [`Db::sweep`] cancels unpaid orders past their
+//! hold and ends or renews the reservations whose time is up.
 
-use jiff::Timestamp;
 use std::time::Duration;
 use tokio::sync::watch;
-use tongjia_domain::ledger::StockCommand;
-use tongjia_storage::{Db, StoreError, StoreResult};
+use tongjia_domain::orders::OrderPolicy;
+use tongjia_storage::{Db, StoreResult};
 
-/// Reservations expired per sweep, at most.
-const SWEEP_BATCH_MAX: u32 = 500;
-
-/// Cancels every unpaid order past its hold, then expires every reservation due at `now`
-/// (in batches); returns how many orders and reservations it ended.
-pub async fn sweep_expired(db: &Db, now: Timestamp) -> StoreResult<usize> {
-    let mut expired = db.expire_due_orders(now).await?;
-    loop {
-        let due = db.due_reservations(now, SWEEP_BATCH_MAX).await?;
-        let batch = due.len();
-        for id in due {
-            match db.execute_at(StockCommand::Expire { reservation_id: id }, None, now).await {
-                Ok(_) => expired += 1,
-                // Committed or released meanwhile: nothing to do.
-                Err(StoreError::Domain(e)) => tracing::debug!(%id, code = e.code, "reservation not expired"),
-                Err(e) => return Err(e),
-            }
-        }
-        if batch < SWEEP_BATCH_MAX as usize {
-            return Ok(expired);
-        }
-    }
+/// One sweep at `now` (see [`Db::sweep`]); returns how many orders and holds it moved.
+pub async fn sweep_expired(db: &Db, policy: &OrderPolicy, now: jiff::Timestamp) -> StoreResult<usize> {
+    db.sweep(policy, now).await
 }
 
 /// Sweeps every `interval` until `stop` turns true.
-pub(crate) async fn run(db: Db, interval: Duration, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(db: Db, policy: OrderPolicy, interval: Duration, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(interval);
     loop {
         tokio::select! {
-            _ = tick.tick() => match sweep_expired(&db, Timestamp::now()).await {
+            _ = tick.tick() => match db.sweep(&policy, db.now()).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "released expired reservations"),
+                Ok(n) => tracing::info!(swept = n, "ended or renewed due holds"),
                 Err(e) => tracing::warn!(error = %e, "sweep failed"),
             },
             _ = stop.changed() => return,

@@ -352,7 +352,7 @@ async fn reservations_commit_release_and_expire(backend: Backend) {
     ok(app.post(&format!("/api/v1/reservations/{}/release", id(&b)), json!({})).await);
 
     let later = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(5)).unwrap();
-    assert_eq!(tongjia_server::sweep_expired(&app.db, later).await.unwrap(), 1);
+    assert_eq!(tongjia_server::sweep_expired(&app.db, &Default::default(), later).await.unwrap(), 1);
     assert_eq!(ok(app.get(&format!("/api/v1/reservations/{}", id(&c))).await)["status"], "expired");
     let balance = &ok(app.get("/api/v1/stock?location_code=WH-S").await)["items"][0];
     assert_eq!((balance["on_hand"].as_i64(), balance["reserved"].as_i64()), (Some(7), Some(0)));

@@ -261,7 +261,7 @@ async fn unpaid_orders_expire_and_cancelled_orders_cannot_be_paid(backend: Backe
     let order = ok(app.post("/api/v1/orders", json!({"fulfilment": "delivery", "destination": {"county_code": "330106"}, "lines": [{"sku_code": "NOTE13-BLK", "quantity": 4}]})).await);
     assert_eq!(on_hand(&app, "D-HZ", "NOTE13-BLK").await, (5, 4, 0));
     let later = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_mins(16)).unwrap();
-    assert!(tongjia_server::sweep_expired(&app.db, later).await.unwrap() >= 1);
+    assert!(tongjia_server::sweep_expired(&app.db, &Default::default(), later).await.unwrap() >= 1);
     let expired = ok(app.get(&format!("/api/v1/orders/{}", id(&order))).await);
     assert_eq!(expired["status"], "cancelled");
     assert_eq!(on_hand(&app, "D-HZ", "NOTE13-BLK").await, (5, 0, 0));

@@ -128,7 +128,7 @@ async fn put_sku(conn: &mut AnyConnection, s: &Sku, now: Timestamp) -> StoreResu
 impl Db {
     /// Creates a product; its code must be new.
     pub async fn create_product(&self, p: Product, idem: Option<&Idem<'_, Product>>) -> StoreResult<Product> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         let exists: Option<String> =
             sqlx::query_scalar("SELECT code FROM products WHERE code = $1").bind(p.code.as_str()).fetch_optional(tx.conn()).await?;
         if exists.is_some() {
@@ -163,7 +163,7 @@ impl Db {
 
     /// Creates a SKU of an existing product, with a barcode no other SKU has.
     pub async fn create_sku(&self, s: Sku, idem: Option<&Idem<'_, SkuRecord>>) -> StoreResult<SkuRecord> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         if sku_by_code(tx.conn(), s.code.as_str()).await?.is_some() {
             return Err(DomainError::conflict("sku_exists", format!("SKU {} already exists", s.code)).at("sku_code").into());
         }
@@ -182,7 +182,7 @@ impl Db {
 
     /// Applies a patch to a SKU.
     pub async fn update_sku(&self, code: &SkuCode, patch: SkuPatch, idem: Option<&Idem<'_, SkuRecord>>) -> StoreResult<SkuRecord> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         let current = sku_by_code(tx.conn(), code.as_str()).await?.ok_or_else(|| unknown_sku(code.as_str()))?;
         let mut sku = current.sku;
         if let Some(name) = patch.name {
@@ -250,7 +250,7 @@ impl Db {
         rows: &[(Product, Sku, Option<Fen>)],
         mut progress: impl FnMut(usize),
     ) -> Result<usize, (usize, StoreError)> {
-        let mut tx = self.begin::<()>(None, Timestamp::now()).await.map_err(|e| (0, e))?;
+        let mut tx = self.begin::<()>(None, self.now()).await.map_err(|e| (0, e))?;
         let now = tx.now;
         for (i, (p, s, price)) in rows.iter().enumerate() {
             let row = async {

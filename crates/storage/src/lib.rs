@@ -24,6 +24,7 @@
 
 mod backend;
 mod catalog;
+mod clock;
 mod error;
 mod locations;
 mod orders;
@@ -33,12 +34,14 @@ mod prices;
 pub mod reference;
 mod scratch;
 mod stock;
+mod sweep;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
 mod writer;
 
 pub use catalog::{SkuFilter, SkuPatch, SkuRecord};
+pub use clock::Clock;
 pub use error::{StoreError, StoreResult};
 pub use locations::{LocationFilter, LocationRecord, Partner};
 pub use orders::{
@@ -91,13 +94,15 @@ pub struct Db {
     writer: std::sync::Arc<writer::Writer>,
     /// The URL it was opened with (backups hand it to `pg_dump`).
     url: std::sync::Arc<str>,
+    /// The time writes are decided at (the system clock outside tests).
+    clock: Clock,
 }
 
 impl Db {
     /// A `Db` over its pools; writes go through a new group-commit writer on `write`.
     pub(crate) fn new(write: AnyPool, read: AnyPool, backend: Backend, url: &str, write_wait: Duration) -> Db {
         let writer = writer::Writer::new(write.clone(), backend, write_wait);
-        Db { write, read, backend, writer, url: url.into() }
+        Db { write, read, backend, writer, url: url.into(), clock: Clock::System }
     }
 
     /// Opens (creating if missing) the SQLite database at `path` and runs migrations.
@@ -133,6 +138,17 @@ impl Db {
     /// changes that never happened and must be neither given nor remembered.
     pub async fn refusal_stands(&self, mark: WriteMark) -> StoreResult<()> {
         self.writer.ended_well_since(mark).await
+    }
+
+    /// This `Db` reading the time from `clock` (a simulated clock in tests).
+    pub fn with_clock(mut self, clock: Clock) -> Db {
+        self.clock = clock;
+        self
+    }
+
+    /// The time a write begun now is decided at.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// Which database this is.

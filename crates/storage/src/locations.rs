@@ -128,7 +128,7 @@ async fn put_location(conn: &mut AnyConnection, l: &Location, now: Timestamp) ->
 impl Db {
     /// Registers a partner; its code must be new.
     pub async fn create_partner(&self, p: Partner, idem: Option<&Idem<'_, Partner>>) -> StoreResult<Partner> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         let name = check_text("name", &p.name, NAME_LEN_MAX)?;
         let p = Partner { name, ..p };
         let inserted = sqlx::query("INSERT INTO partners (code, name, created_at_us) VALUES ($1, $2, $3) ON CONFLICT (code) DO NOTHING")
@@ -161,7 +161,7 @@ impl Db {
 
     /// Creates a location; its code must be new and its partner known.
     pub async fn create_location(&self, l: Location, idem: Option<&Idem<'_, LocationRecord>>) -> StoreResult<LocationRecord> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         if location_by_code(tx.conn(), l.code.as_str()).await?.is_some() {
             return Err(DomainError::conflict("location_exists", format!("location {} already exists", l.code))
                 .at(if l.kind.is_store() { "store_code" } else { "warehouse_code" })
@@ -179,7 +179,7 @@ impl Db {
     /// Replaces a location's fields with `l` (validated by the caller from the current
     /// record plus a patch); a store cannot change between warehouse and store.
     pub async fn update_location(&self, l: Location, idem: Option<&Idem<'_, LocationRecord>>) -> StoreResult<LocationRecord> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         let current = location_by_code(tx.conn(), l.code.as_str()).await?.ok_or_else(|| unknown_location(l.code.as_str()))?;
         if current.location.kind.is_store() != l.kind.is_store() {
             return Err(DomainError::rule("kind_change_not_allowed", "a warehouse cannot become a store or the reverse").at("kind").into());
@@ -248,7 +248,7 @@ impl Db {
         rows: &[Location],
         mut progress: impl FnMut(usize),
     ) -> Result<usize, (usize, StoreError)> {
-        let mut tx = self.begin::<()>(None, Timestamp::now()).await.map_err(|e| (0, e))?;
+        let mut tx = self.begin::<()>(None, self.now()).await.map_err(|e| (0, e))?;
         let now = tx.now;
         for p in partners {
             sqlx::query(

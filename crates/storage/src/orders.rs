@@ -9,11 +9,11 @@ use sqlx::{AnyConnection, Row};
 use std::collections::BTreeMap;
 use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
 use tongjia_domain::customer::Mobile;
-use tongjia_domain::ledger::{Quantity, RESERVATION_TTL_SECONDS_MAX, StockCommand, StockKey};
+use tongjia_domain::ledger::{Quantity, RESERVATION_TTL_SECONDS_MAX, Reservation, StockCommand, StockKey};
 use tongjia_domain::location::{GeoPoint, LocationKind, LocationStatus};
 use tongjia_domain::orders::{
-    Fulfilment, OrderAction, OrderLine, OrderPolicy, OrderStatus, check_shape, next_status, pickup_code, plan_return, points_to_reverse,
-    price_lines,
+    Fulfilment, OrderAction, OrderLine, OrderPolicy, OrderStatus, check_shape, fulfil_holds, keep_holds_for_payment, next_status,
+    paid_hold_until, pickup_code, plan_return, points_to_reverse, price_lines, release_holds,
 };
 use tongjia_domain::pricing::{Channel, quote};
 use tongjia_domain::sourcing::{Candidate, NearestSingleThenFewest, Network, SourcingDecision, SourcingRequest, SourcingStrategy};
@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult, parse};
 use crate::page::{Page, PageRequest};
-use crate::stock::execute_in;
+use crate::stock::{execute_in, load_reservation};
 use crate::tx::{Idem, WriteTx};
 use crate::{Db, ts, us};
 
@@ -501,26 +501,33 @@ impl<T> WriteTx<'_, T> {
         self.emit(&event, &order.id.to_string(), &serde_json::json!({ "order_id": order.id, "status": to, "action": action })).await
     }
 
-    /// Runs `cmd` on every allocation's live reservation.
-    async fn each_reservation(&mut self, order: &OrderRecord, cmd: impl Fn(Uuid) -> StockCommand) -> StoreResult<()> {
-        for a in &order.allocations {
-            if let Some(r) = a.reservation_id {
-                let live: Option<String> = sqlx::query_scalar("SELECT id FROM reservations WHERE id = $1 AND status = 'active'")
-                    .bind(r.to_string())
-                    .fetch_optional(self.conn())
-                    .await?;
-                if live.is_some() {
-                    self.stock(cmd(r)).await?;
-                }
-            }
+    /// The reservations holding the order's goods now, in allocation order.
+    async fn holds(&mut self, order: &OrderRecord) -> StoreResult<Vec<Reservation>> {
+        let mut out = vec![];
+        for id in order.allocations.iter().filter_map(|a| a.reservation_id) {
+            out.push(
+                load_reservation(self.conn(), id)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("allocation names no reservation {id}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Runs stock commands the order flow decided, in order.
+    async fn stock_all(&mut self, cmds: Vec<StockCommand>) -> StoreResult<()> {
+        for cmd in cmds {
+            self.stock(cmd).await?;
         }
         Ok(())
     }
 
-    /// Marks the goods handed over or shipped: the held units become sales.
-    async fn fulfil_stock(&mut self, order: &mut OrderRecord) -> StoreResult<()> {
-        let reference = Some(format!("order {}", order.id));
-        self.each_reservation(order, |r| StockCommand::Commit { reservation_id: r, reference: reference.clone() }).await?;
+    /// Marks the goods handed over or shipped: the held units become sales (a hold that is no
+    /// longer active is refused, never skipped).
+    async fn fulfil_stock(&mut self, order: &mut OrderRecord, policy: &OrderPolicy) -> StoreResult<()> {
+        let holds = self.holds(order).await?;
+        let now = self.now;
+        self.stock_all(fulfil_holds(order.id, &holds, policy, now)?).await?;
         sqlx::query("UPDATE orders SET fulfilled_at_us = $1 WHERE id = $2")
             .bind(us(self.now))
             .bind(order.id.to_string())
@@ -564,7 +571,7 @@ impl Db {
     /// sources and reserves its stock, redeems points — one transaction, `order.placed` and
     /// `order.reserved` published. The pickup code is in the answer and nowhere else.
     pub async fn place_order(&self, new: NewOrder, policy: &OrderPolicy, idem: Option<&Idem<'_, OrderRecord>>) -> StoreResult<OrderRecord> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         let now = tx.now;
         check_shape(&new.channel, new.fulfilment, new.destination.is_some(), new.pickup_store.is_some())?;
         let store = match &new.channel {
@@ -743,7 +750,7 @@ impl Db {
         policy: &OrderPolicy,
         idem: Option<&Idem<'_, OrderRecord>>,
     ) -> StoreResult<OrderRecord> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         let now = tx.now;
         let mut order = tx.order(id).await?;
         next_status(order.fulfilment, order.status, OrderAction::Pay)?;
@@ -780,12 +787,12 @@ impl Db {
         tx.transition(&mut order, OrderAction::Pay).await?;
         match order.fulfilment {
             Fulfilment::CarryOut => {
-                tx.fulfil_stock(&mut order).await?;
+                tx.fulfil_stock(&mut order, policy).await?;
                 tx.complete(&mut order, OrderAction::Complete, policy).await?;
             }
             _ => {
-                let until = now.checked_add(SignedDuration::from_secs(policy.paid_hold_seconds)).unwrap_or(now);
-                tx.each_reservation(&order, |r| StockCommand::Extend { reservation_id: r, expires_at: until }).await?;
+                let holds = tx.holds(&order).await?;
+                tx.stock_all(keep_holds_for_payment(id, &holds, policy, now)?).await?;
                 if let Some(pickup) = order.pickup_store_code.clone() {
                     start_transfers(&mut tx, &order, &pickup).await?;
                 }
@@ -803,7 +810,7 @@ impl Db {
         policy: &OrderPolicy,
         idem: Option<&Idem<'_, OrderRecord>>,
     ) -> StoreResult<OrderRecord> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         let mut order = tx.order(id).await?;
         if matches!(action, OrderAction::Ship | OrderAction::MarkReady) && order.status == OrderStatus::Paid {
             // Report the order's real status when the step after fulfilment is not allowed.
@@ -818,7 +825,7 @@ impl Db {
             OrderAction::Fulfil => tx.transition(&mut order, action).await?,
             OrderAction::Ship => {
                 next_status(order.fulfilment, order.status, action)?;
-                tx.fulfil_stock(&mut order).await?;
+                tx.fulfil_stock(&mut order, policy).await?;
                 tx.transition(&mut order, action).await?;
             }
             OrderAction::Complete => tx.complete(&mut order, action, policy).await?,
@@ -843,7 +850,7 @@ impl Db {
         policy: &OrderPolicy,
         idem: Option<&Idem<'_, OrderRecord>>,
     ) -> StoreResult<OrderRecord> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         let mut order = tx.order(id).await?;
         next_status(order.fulfilment, order.status, OrderAction::HandOver)?;
         let attempts: i64 =
@@ -858,7 +865,7 @@ impl Db {
         if order.pickup_code.as_deref() != Some(code) {
             // Count the wrong guess outside the refused write, so it sticks.
             drop(tx);
-            let mut counted = self.begin::<()>(None, Timestamp::now()).await?;
+            let mut counted = self.begin::<()>(None, self.now()).await?;
             sqlx::query("UPDATE orders SET pickup_attempts = pickup_attempts + 1 WHERE id = $1")
                 .bind(id.to_string())
                 .execute(counted.conn())
@@ -869,7 +876,7 @@ impl Db {
                 .at("pickup_code")
                 .into());
         }
-        tx.fulfil_stock(&mut order).await?;
+        tx.fulfil_stock(&mut order, policy).await?;
         tx.complete(&mut order, OrderAction::HandOver, policy).await?;
         tx.finish(id).await
     }
@@ -877,7 +884,7 @@ impl Db {
     /// Cancels an order before it ships: releases what it holds, gives redeemed points back,
     /// and refunds a payment. `expire` is the sweeper's cancellation of an unpaid order.
     pub async fn cancel_order(&self, id: Uuid, expire: bool, idem: Option<&Idem<'_, OrderRecord>>) -> StoreResult<OrderRecord> {
-        self.cancel_order_at(id, expire, Timestamp::now(), idem).await
+        self.cancel_order_at(id, expire, self.now(), idem).await
     }
 
     async fn cancel_order_at(
@@ -894,7 +901,8 @@ impl Db {
         if expire && tx.now < order.expires_at {
             return Err(DomainError::conflict("order_not_expired", format!("order {id} is held until {}", order.expires_at)).into());
         }
-        tx.each_reservation(&order, |r| StockCommand::Release { reservation_id: r }).await?;
+        let holds = tx.holds(&order).await?;
+        tx.stock_all(release_holds(&holds)).await?;
         if let Some(mobile) = order.customer_mobile.clone() {
             tx.points(&mobile, id, order.points_redeemed, "redeemed points given back on cancellation").await?;
         }
@@ -935,7 +943,7 @@ impl Db {
         policy: &OrderPolicy,
         idem: Option<&Idem<'_, OrderRecord>>,
     ) -> StoreResult<OrderRecord> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         let now = tx.now;
         let order = tx.order(id).await?;
         open_store(tx.conn(), store, "store_code").await?;
@@ -1149,7 +1157,7 @@ async fn start_transfers<T>(tx: &mut WriteTx<'_, T>, order: &OrderRecord, pickup
 /// When staff mark a pickup ready: transfers in transit arrive and are held for the order.
 async fn receive_transfers<T>(tx: &mut WriteTx<'_, T>, order: &OrderRecord, policy: &OrderPolicy) -> StoreResult<()> {
     let pickup = order.pickup_store_code.clone().ok_or_else(|| StoreError::Corrupt("pickup order without store".into()))?;
-    let until = tx.now.checked_add(SignedDuration::from_secs(policy.paid_hold_seconds)).unwrap_or(tx.now);
+    let until = paid_hold_until(policy, tx.now);
     for a in order.allocations.iter().filter(|a| a.transfer_id.is_some()) {
         let transfer_id = a.transfer_id.unwrap_or_default();
         let status: Option<String> = sqlx::query_scalar("SELECT status FROM transfers WHERE id = $1")

@@ -67,7 +67,7 @@ pub(crate) async fn append_version(conn: &mut AnyConnection, change: PriceChange
 impl Db {
     /// Schedules a new price version for a SKU (effective now or later).
     pub async fn schedule_price(&self, change: PriceChange, idem: Option<&Idem<'_, PriceVersion>>) -> StoreResult<PriceVersion> {
-        let mut tx = self.begin(idem, Timestamp::now()).await?;
+        let mut tx = self.begin(idem, self.now()).await?;
         let now = tx.now;
         let v = append_version(tx.conn(), change, now).await?;
         tx.emit("price.scheduled", v.sku_code.as_str(), &v).await?;

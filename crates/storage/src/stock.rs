@@ -14,6 +14,7 @@ use tongjia_domain::ledger::{
     TransferStatus, check_status, decide,
 };
 use tongjia_domain::location::LocationStatus;
+use tongjia_domain::orders::{OrderHold, OrderPolicy, OrderStatus, check_outside_command, when_due};
 use uuid::Uuid;
 
 use crate::catalog::{sku_exists, unknown_sku};
@@ -80,7 +81,7 @@ fn key_from_row(r: &AnyRow, location_col: &str) -> StoreResult<StockKey> {
     })
 }
 
-async fn load_reservation(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<Reservation>> {
+pub(crate) async fn load_reservation(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<Reservation>> {
     let row = sqlx::query(
         "SELECT id, location_code, sku_code, owner, quantity, expires_at_us, status, reference FROM reservations WHERE id = $1",
     )
@@ -112,6 +113,22 @@ async fn load_transfer(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option
             to_location_code: parse(LocationCode::parse(r.try_get("to_location_code")?))?,
             quantity: parse(Quantity::new(r.try_get("quantity")?))?,
             status: parse(TransferStatus::parse(r.try_get("status")?))?,
+        })
+    })
+    .transpose()
+}
+
+/// The order a reservation is held for, with the order's status, if any.
+pub(crate) async fn load_hold(conn: &mut AnyConnection, reservation: Uuid) -> StoreResult<Option<OrderHold>> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT o.id, o.status FROM order_allocations a JOIN orders o ON o.id = a.order_id WHERE a.reservation_id = $1")
+            .bind(reservation.to_string())
+            .fetch_optional(conn)
+            .await?;
+    row.map(|(id, status)| {
+        Ok(OrderHold {
+            order_id: Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            status: parse(OrderStatus::parse(&status))?,
         })
     })
     .transpose()
@@ -272,9 +289,13 @@ async fn write_decision(conn: &mut AnyConnection, d: &Decision, now: Timestamp) 
         .await?;
     }
     if let Some(r) = &d.reservation {
+        // Every field the domain decided, on insert and on update alike (an extension moves
+        // `expires_at`; a row that kept its old expiry once let paid orders' holds lapse).
         sqlx::query(
             "INSERT INTO reservations (id, location_code, sku_code, owner, quantity, expires_at_us, status, reference, created_at_us, updated_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at_us = excluded.updated_at_us",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO UPDATE SET location_code = excluded.location_code, \
+             sku_code = excluded.sku_code, owner = excluded.owner, quantity = excluded.quantity, expires_at_us = excluded.expires_at_us, \
+             status = excluded.status, reference = excluded.reference, updated_at_us = excluded.updated_at_us",
         )
         .bind(r.id.to_string())
         .bind(r.key.location_code.as_str())
@@ -337,7 +358,7 @@ impl Db {
     /// current ledger and writes the decision, its event and the idempotency record in
     /// one transaction. A refusal writes nothing.
     pub async fn execute(&self, cmd: StockCommand, idem: Option<&Idem<'_, Decision>>) -> StoreResult<Decision> {
-        self.execute_at(cmd, idem, Timestamp::now()).await
+        self.execute_at(cmd, idem, self.now()).await
     }
 
     /// [`Db::execute`] at a given instant (the sweeper's clock; tests).
@@ -347,22 +368,10 @@ impl Db {
         }
         let mut tx = self.begin(idem, now).await?;
         let now = tx.now;
-        // A hold that belongs to an order moves only with the order (pay, ship, cancel...).
-        if let StockCommand::Release { reservation_id }
-        | StockCommand::Commit { reservation_id, .. }
-        | StockCommand::Extend { reservation_id, .. } = &cmd
-        {
-            let order: Option<String> = sqlx::query_scalar("SELECT order_id FROM order_allocations WHERE reservation_id = $1")
-                .bind(reservation_id.to_string())
-                .fetch_optional(tx.conn())
-                .await?;
-            if let Some(order) = order {
-                return Err(DomainError::conflict(
-                    "reservation_belongs_to_order",
-                    format!("reservation {reservation_id} holds stock for order {order}: act on the order"),
-                )
-                .into());
-            }
+        // A hold that belongs to an order moves only with the order (pay, ship, cancel...):
+        // the order flow's rule, decided in the domain.
+        if let Some(id) = cmd.reservation_ref() {
+            check_outside_command(&cmd, load_hold(tx.conn(), id).await?.as_ref())?;
         }
         let decision = execute_in(tx.conn(), &cmd, now).await?;
         tx.emit(&decision.event_type, &subject(&decision), &decision).await?;
@@ -372,7 +381,7 @@ impl Db {
     /// Runs many commands in one transaction (imports): all succeed or nothing is written.
     /// On a refusal, returns the index of the command refused with its error.
     pub async fn execute_all(&self, cmds: &[StockCommand], mut progress: impl FnMut(usize)) -> Result<usize, (usize, StoreError)> {
-        let mut tx = self.begin::<()>(None, Timestamp::now()).await.map_err(|e| (0, e))?;
+        let mut tx = self.begin::<()>(None, self.now()).await.map_err(|e| (0, e))?;
         let now = tx.now;
         let mut known = HashMap::new();
         for (i, cmd) in cmds.iter().enumerate() {
@@ -382,6 +391,20 @@ impl Db {
         }
         tx.commit(()).await.map_err(|e| (cmds.len(), e))?;
         Ok(cmds.len())
+    }
+
+    /// The sweeper's step for one reservation whose time may be up at `now`: the order flow
+    /// decides ([`when_due`]) — an expiry, or a renewal for a paid order's hold — and the
+    /// ledger carries it out. `None` when there was nothing to do (already ended, not due).
+    pub async fn sweep_reservation(&self, id: Uuid, policy: &OrderPolicy, now: Timestamp) -> StoreResult<Option<Decision>> {
+        let mut tx = self.begin::<Option<Decision>>(None, now).await?;
+        let now = tx.now;
+        let Some(reservation) = load_reservation(tx.conn(), id).await? else { return Ok(None) };
+        let hold = load_hold(tx.conn(), id).await?;
+        let Some(cmd) = when_due(&reservation, hold.as_ref(), policy, now) else { return Ok(None) };
+        let decision = execute_in(tx.conn(), &cmd, now).await?;
+        tx.emit(&decision.event_type, &subject(&decision), &decision).await?;
+        tx.commit(Some(decision)).await
     }
 
     /// Ids of active reservations whose time is up at `now`, oldest first.

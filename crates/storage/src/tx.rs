@@ -94,7 +94,7 @@ impl Db {
         .bind(&idem.request_hash)
         .bind(i64::from(status))
         .bind(body)
-        .bind(us(Timestamp::now()))
+        .bind(us(self.now()))
         .execute(turn.conn())
         .await?;
         turn.finish().await

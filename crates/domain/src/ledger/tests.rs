@@ -269,8 +269,11 @@ fn an_extension_moves_a_live_reservation_later_only() {
     assert_eq!(run(&mut v, StockCommand::Extend { reservation_id: id(1), expires_at: ts(30) }, ts(1)).unwrap_err().code, "invalid_expiry");
     run(&mut v, StockCommand::Extend { reservation_id: id(1), expires_at: ts(86_400) }, ts(1)).unwrap();
     assert_eq!(v.reservations[&id(1)].expires_at, ts(86_400));
+    // Past its time but not expired: still held, so it may be kept.
+    run(&mut v, StockCommand::Extend { reservation_id: id(1), expires_at: ts(90_000) }, ts(86_401)).unwrap();
+    run(&mut v, StockCommand::Expire { reservation_id: id(1) }, ts(90_000)).unwrap();
     assert_eq!(
-        run(&mut v, StockCommand::Extend { reservation_id: id(1), expires_at: ts(90_000) }, ts(86_401)).unwrap_err().code,
+        run(&mut v, StockCommand::Extend { reservation_id: id(1), expires_at: ts(190_000) }, ts(90_001)).unwrap_err().code,
         "reservation_not_active"
     );
 }

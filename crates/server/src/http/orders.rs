@@ -152,8 +152,9 @@ pub(crate) struct OrderView {
     destination_longitude: Option<f64>,
     destination_latitude: Option<f64>,
     destination_county_code: Option<String>,
-    /// The sourcing decision: candidates looked at, locations chosen, and why.
-    #[schema(value_type = Object)]
+    /// The sourcing decision: candidates looked at, locations chosen, and why; `null` when the
+    /// goods are held where they are handed over (a till sale, a pickup the store holds whole).
+    #[schema(value_type = Option<Object>)]
     sourcing: Option<serde_json::Value>,
     subtotal_fen: i64,
     discount_fen: i64,

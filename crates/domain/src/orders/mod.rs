@@ -11,6 +11,9 @@ use crate::ledger::Quantity;
 use crate::money::Fen;
 use crate::pricing::{Channel, Quote};
 
+mod holds;
+pub use holds::{OrderHold, check_outside_command, fulfil_holds, keep_holds_for_payment, paid_hold_until, release_holds, when_due};
+
 /// How the goods of an order reach the shopper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,6 +64,10 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Paid and not yet handed over or shipped: its stock stays held, whatever the clock.
+    pub fn awaits_fulfilment(self) -> bool {
+        matches!(self, Self::Paid | Self::Fulfilling | Self::ReadyForPickup)
+    }
     pub const ALL: [OrderStatus; 8] =
         [Self::Placed, Self::Reserved, Self::Paid, Self::Fulfilling, Self::Shipped, Self::ReadyForPickup, Self::Completed, Self::Cancelled];
     pub fn as_str(self) -> &'static str {
