@@ -101,7 +101,7 @@ pub(crate) async fn load_reservation(conn: &mut AnyConnection, id: Uuid) -> Stor
     .transpose()
 }
 
-async fn load_transfer(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<Transfer>> {
+pub(crate) async fn load_transfer(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<Transfer>> {
     let row = sqlx::query("SELECT from_location_code, to_location_code, sku_code, owner, quantity, status FROM transfers WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(conn)

@@ -16,7 +16,7 @@ impl Db {
     /// `now` (in batches): an expiry, or a renewal of a paid order's hold. Returns how many
     /// orders and reservations it ended or renewed.
     pub async fn sweep(&self, policy: &OrderPolicy, now: Timestamp) -> StoreResult<usize> {
-        let mut swept = self.expire_due_orders(now).await?;
+        let mut swept = self.expire_due_orders(policy, now).await?;
         loop {
             let due = self.due_reservations(now, SWEEP_BATCH_MAX).await?;
             let batch = due.len();

@@ -541,7 +541,7 @@ impl World {
             }
             OrderOp::Cancel(i) => {
                 let id = pick(&ids, i);
-                (next.cancel(id), self.db.cancel_order(id, false, None).await)
+                (next.cancel(id), self.db.cancel_order(id, &self.policy, None).await)
             }
             OrderOp::Return(i, store, n, damaged) => {
                 let id = pick(&ids, i);

@@ -11,8 +11,15 @@ use crate::ledger::Quantity;
 use crate::money::Fen;
 use crate::pricing::{Channel, Quote};
 
+mod aggregate;
 mod holds;
+mod placement;
+pub use aggregate::{
+    Allocation, Order, OrderCommand, OrderContext, OrderDecision, OrderEvent, OrderRefusal, PICKUP_ATTEMPTS_MAX, PaymentRow, PointsMove,
+    ReturnRow, decide,
+};
 pub use holds::{OrderHold, check_outside_command, fulfil_holds, keep_holds_for_payment, paid_hold_until, release_holds, when_due};
+pub use placement::{SourcingPool, check_member, split_by_owner};
 
 /// How the goods of an order reach the shopper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

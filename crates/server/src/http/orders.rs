@@ -442,7 +442,8 @@ async fn hand_over(State(app): State<AppState>, Path(id): Path<String>, m: Mutat
     responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn cancel_order(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
     let id = order_id(&id)?;
-    Ok(app.mutate(&m, StatusCode::OK, &render, async |idem| app.db.cancel_order(id, false, idem).await).await)
+    let policy = app.policy;
+    Ok(app.mutate(&m, StatusCode::OK, &render, async |idem| app.db.cancel_order(id, &policy, idem).await).await)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

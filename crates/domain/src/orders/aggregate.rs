@@ -1,0 +1,475 @@
+//! The order as an aggregate: every action on a placed order is decided here, by
+//! [`decide`], from the order, the command and the facts storage loaded ([`OrderContext`]):
+//! the new state of the order, the stock commands it implies (each one then decided by the
+//! ledger), points moves, payment rows, a return record and the events to publish. Storage
+//! loads, this decides, storage writes — nothing about an order is decided in SQL.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{
+    Fulfilment, OrderAction, OrderLine, OrderPolicy, OrderStatus, ReturnLine, fulfil_holds, keep_holds_for_payment, next_status,
+    paid_hold_until, plan_return, points_to_reverse, release_holds,
+};
+use crate::codes::{LocationCode, Owner};
+use crate::error::{DomainError, DomainResult};
+use crate::ledger::{Quantity, RESERVATION_TTL_SECONDS_MAX, Reservation, StockCommand, StockKey, Transfer, TransferStatus};
+use crate::money::Fen;
+
+/// Wrong pickup codes allowed before a handover locks.
+pub const PICKUP_ATTEMPTS_MAX: i64 = 5;
+
+/// Units of a line held (or travelling) for an order at one location and owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Allocation {
+    pub id: Uuid,
+    pub line_no: i64,
+    pub location_code: LocationCode,
+    pub owner: Owner,
+    pub quantity: Quantity,
+    pub reservation_id: Option<Uuid>,
+    pub transfer_id: Option<Uuid>,
+}
+
+/// A placed order, as the order flow decides on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: Uuid,
+    pub fulfilment: Fulfilment,
+    pub status: OrderStatus,
+    /// The member's mobile, for members.
+    pub customer: Option<String>,
+    pub pickup_store: Option<LocationCode>,
+    pub pickup_code: Option<String>,
+    pub pickup_attempts: i64,
+    pub lines: Vec<OrderLine>,
+    pub allocations: Vec<Allocation>,
+    pub total: Fen,
+    pub paid: Fen,
+    pub refunded: Fen,
+    pub points_redeemed: i64,
+    pub points_earned: i64,
+    pub points_reversed: i64,
+    /// How the order was paid (refunds go back the same way).
+    pub payment_method: Option<String>,
+    pub expires_at: Timestamp,
+    pub paid_at: Option<Timestamp>,
+    pub fulfilled_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+    pub cancelled_at: Option<Timestamp>,
+}
+
+/// What can be done to a placed order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderCommand {
+    /// The payment of the order's total: exactly that amount, within the hold.
+    Pay {
+        amount: Fen,
+        external_reference: String,
+        method: String,
+    },
+    Fulfil,
+    /// Shipped (a paid order first moves to fulfilling).
+    Ship,
+    /// Delivered after shipping.
+    Deliver,
+    /// A pickup is ready at its store (a paid order first moves to fulfilling).
+    MarkReady,
+    HandOver {
+        code: String,
+    },
+    Cancel,
+    /// The sweeper's cancellation of an unpaid order past its hold.
+    Expire,
+    /// Units of lines come back at `store` (already checked to be an open store).
+    Return {
+        store: LocationCode,
+        lines: Vec<(i64, Quantity, bool)>,
+    },
+}
+
+/// The facts storage loads for a decision.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderContext<'a> {
+    /// The reservations the allocations name, in allocation order.
+    pub holds: &'a [Reservation],
+    /// The transfers the allocations name.
+    pub transfers: &'a [Transfer],
+    /// The member's points balance now (0 for guests).
+    pub points_balance: i64,
+    pub policy: &'a OrderPolicy,
+}
+
+/// A change to the member's points, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointsMove {
+    pub delta: i64,
+    pub reason: &'static str,
+}
+
+/// A payment or refund row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRow {
+    pub id: Uuid,
+    /// `payment` or `refund`.
+    pub kind: &'static str,
+    pub amount: Fen,
+    pub external_reference: String,
+    pub method: String,
+}
+
+/// A return taken at a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnRow {
+    pub id: Uuid,
+    pub store: LocationCode,
+    pub refund: Fen,
+    pub points_restored: i64,
+    pub points_reversed: i64,
+    pub lines: Vec<ReturnLine>,
+}
+
+/// What an order action publishes besides the ledger's own stock events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderEvent {
+    /// `order.<status>`: the order moved.
+    Moved { status: OrderStatus, action: OrderAction },
+    /// `order.refunded`.
+    Refunded { amount: Fen, why: String },
+    /// `order.returned`.
+    Returned { return_id: Uuid, store: LocationCode, lines: Vec<ReturnLine> },
+}
+
+/// Everything an order action decided; storage writes all of it in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderDecision {
+    /// The order after the action (status, money, points, allocations, lines, times).
+    pub order: Order,
+    /// Stock commands to run through the ledger, in order.
+    pub stock: Vec<StockCommand>,
+    pub points: Vec<PointsMove>,
+    pub payments: Vec<PaymentRow>,
+    pub ret: Option<ReturnRow>,
+    pub events: Vec<OrderEvent>,
+}
+
+/// A refused action; `keep` is a change that stands all the same (a wrong pickup code counts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRefusal {
+    pub error: DomainError,
+    pub keep: Option<Box<Order>>,
+}
+
+impl From<DomainError> for OrderRefusal {
+    fn from(error: DomainError) -> Self {
+        OrderRefusal { error, keep: None }
+    }
+}
+
+/// Decides `command` on `order` at `now`. `ids` hands out new ids (transfers, holds, rows).
+pub fn decide(
+    order: &Order,
+    command: &OrderCommand,
+    ctx: &OrderContext<'_>,
+    now: Timestamp,
+    ids: &mut dyn FnMut() -> Uuid,
+) -> Result<OrderDecision, OrderRefusal> {
+    let mut d = Draft {
+        d: OrderDecision { order: order.clone(), stock: vec![], points: vec![], payments: vec![], ret: None, events: vec![] },
+        now,
+    };
+    match command {
+        OrderCommand::Pay { amount, external_reference, method } => d.pay(*amount, external_reference, method, ctx, ids)?,
+        OrderCommand::Fulfil => d.moved(OrderAction::Fulfil)?,
+        OrderCommand::Ship => {
+            d.start_fulfilment(OrderAction::Ship)?;
+            next_status(order.fulfilment, d.d.order.status, OrderAction::Ship)?;
+            d.fulfil(ctx)?;
+            d.moved(OrderAction::Ship)?;
+        }
+        OrderCommand::Deliver => d.complete(OrderAction::Complete, ctx.policy)?,
+        OrderCommand::MarkReady => {
+            d.start_fulfilment(OrderAction::MarkReady)?;
+            next_status(order.fulfilment, d.d.order.status, OrderAction::MarkReady)?;
+            d.receive_transfers(ctx, ids)?;
+            d.moved(OrderAction::MarkReady)?;
+        }
+        OrderCommand::HandOver { code } => {
+            d.check_code(code)?;
+            d.fulfil(ctx)?;
+            d.complete(OrderAction::HandOver, ctx.policy)?;
+        }
+        OrderCommand::Cancel => d.cancel(OrderAction::Cancel, ctx, ids)?,
+        OrderCommand::Expire => d.cancel(OrderAction::Expire, ctx, ids)?,
+        OrderCommand::Return { store, lines } => d.take_back(store, lines, ctx, ids)?,
+    }
+    Ok(d.d)
+}
+
+/// A decision being built on the order's running state.
+struct Draft {
+    d: OrderDecision,
+    now: Timestamp,
+}
+
+impl Draft {
+    fn order(&mut self) -> &mut Order {
+        &mut self.d.order
+    }
+
+    /// Moves the order by `action`, stamping its time and publishing `order.<status>`.
+    fn moved(&mut self, action: OrderAction) -> DomainResult<()> {
+        let now = self.now;
+        let o = self.order();
+        let to = next_status(o.fulfilment, o.status, action)?;
+        match to {
+            OrderStatus::Paid => o.paid_at = Some(now),
+            OrderStatus::Completed => o.completed_at = Some(now),
+            OrderStatus::Cancelled => o.cancelled_at = Some(now),
+            _ => {}
+        }
+        o.status = to;
+        self.d.events.push(OrderEvent::Moved { status: to, action });
+        Ok(())
+    }
+
+    /// Shipping or marking ready a paid order moves it through fulfilling first; when the
+    /// step after fulfilment is not allowed, the refusal names the order's real status.
+    fn start_fulfilment(&mut self, action: OrderAction) -> DomainResult<()> {
+        let o = &self.d.order;
+        if o.status != OrderStatus::Paid {
+            return Ok(());
+        }
+        if next_status(o.fulfilment, OrderStatus::Fulfilling, action).is_err() {
+            next_status(o.fulfilment, o.status, action)?;
+        }
+        self.moved(OrderAction::Fulfil)
+    }
+
+    fn pay(
+        &mut self,
+        amount: Fen,
+        reference: &str,
+        method: &str,
+        ctx: &OrderContext<'_>,
+        ids: &mut dyn FnMut() -> Uuid,
+    ) -> DomainResult<()> {
+        let o = self.d.order.clone();
+        next_status(o.fulfilment, o.status, OrderAction::Pay)?;
+        if self.now >= o.expires_at {
+            return Err(DomainError::conflict(
+                "order_expired",
+                format!("order {} was held until {} and is no longer payable", o.id, o.expires_at),
+            ));
+        }
+        if amount != o.total {
+            return Err(
+                DomainError::rule("payment_amount_mismatch", format!("the order's total is {}, not {amount}", o.total)).at("amount_fen")
+            );
+        }
+        let row = PaymentRow { id: ids(), kind: "payment", amount, external_reference: reference.to_owned(), method: method.to_owned() };
+        self.d.payments.push(row);
+        self.order().paid = amount;
+        self.order().payment_method = Some(method.to_owned());
+        self.moved(OrderAction::Pay)?;
+        if o.fulfilment == Fulfilment::CarryOut {
+            self.fulfil(ctx)?;
+            return self.complete(OrderAction::Complete, ctx.policy);
+        }
+        self.d.stock.extend(keep_holds_for_payment(o.id, ctx.holds, ctx.policy, self.now)?);
+        if let Some(pickup) = o.pickup_store.clone() {
+            self.start_transfers(&pickup, ids)?;
+        }
+        Ok(())
+    }
+
+    /// After payment of a pickup sourced elsewhere: the held units leave for the pickup store.
+    fn start_transfers(&mut self, pickup: &LocationCode, ids: &mut dyn FnMut() -> Uuid) -> DomainResult<()> {
+        let lines = self.d.order.lines.clone();
+        for a in self.d.order.allocations.iter_mut().filter(|a| &a.location_code != pickup) {
+            let Some(reservation_id) = a.reservation_id else { continue };
+            let sku_code = sku_of(&lines, a.line_no)?;
+            let transfer_id = ids();
+            self.d.stock.push(StockCommand::Release { reservation_id });
+            self.d.stock.push(StockCommand::TransferOut {
+                transfer_id,
+                from: StockKey { location_code: a.location_code.clone(), sku_code, owner: a.owner.clone() },
+                to_location_code: pickup.clone(),
+                quantity: a.quantity,
+            });
+            a.reservation_id = None;
+            a.transfer_id = Some(transfer_id);
+        }
+        Ok(())
+    }
+
+    /// When staff mark a pickup ready: transfers in transit arrive and are held for the order
+    /// at the pickup store for the paid hold.
+    fn receive_transfers(&mut self, ctx: &OrderContext<'_>, ids: &mut dyn FnMut() -> Uuid) -> DomainResult<()> {
+        let pickup = self
+            .d
+            .order
+            .pickup_store
+            .clone()
+            .ok_or_else(|| DomainError::conflict("pickup_store_missing", "a pickup order names its store"))?;
+        let until = paid_hold_until(ctx.policy, self.now);
+        // A hold is placed for at most the ledger's longest hold, then extended to the paid hold.
+        let first = self.now.checked_add(jiff::SignedDuration::from_secs(RESERVATION_TTL_SECONDS_MAX)).unwrap_or(self.now).min(until);
+        let (id, lines) = (self.d.order.id, self.d.order.lines.clone());
+        for a in self.d.order.allocations.iter_mut() {
+            let Some(transfer_id) = a.transfer_id else { continue };
+            if ctx.transfers.iter().any(|t| t.id == transfer_id && t.status == TransferStatus::InTransit) {
+                self.d.stock.push(StockCommand::TransferIn { transfer_id });
+            }
+            let reservation_id = ids();
+            let key = StockKey { location_code: pickup.clone(), sku_code: sku_of(&lines, a.line_no)?, owner: a.owner.clone() };
+            let reference = Some(format!("order {id}"));
+            self.d.stock.push(StockCommand::Reserve { reservation_id, key, quantity: a.quantity, expires_at: first, reference });
+            if until > first {
+                self.d.stock.push(StockCommand::Extend { reservation_id, expires_at: until });
+            }
+            a.location_code = pickup.clone();
+            a.reservation_id = Some(reservation_id);
+        }
+        Ok(())
+    }
+
+    /// The goods leave: the holds become sales (none may be lost).
+    fn fulfil(&mut self, ctx: &OrderContext<'_>) -> DomainResult<()> {
+        let holds: Vec<Reservation> = self.current_holds(ctx);
+        self.d.stock.extend(fulfil_holds(self.d.order.id, &holds, ctx.policy, self.now)?);
+        self.order().fulfilled_at = Some(self.now);
+        Ok(())
+    }
+
+    /// The holds the order's allocations name now (those it had when loaded).
+    fn current_holds(&self, ctx: &OrderContext<'_>) -> Vec<Reservation> {
+        let ids: Vec<Uuid> = self.d.order.allocations.iter().filter_map(|a| a.reservation_id).collect();
+        ctx.holds.iter().filter(|r| ids.contains(&r.id)).cloned().collect()
+    }
+
+    /// Completes the order: a member earns points on what was paid.
+    fn complete(&mut self, action: OrderAction, policy: &OrderPolicy) -> DomainResult<()> {
+        self.moved(action)?;
+        if self.d.order.customer.is_some() {
+            let earned = policy.points.earned(self.d.order.paid);
+            self.order().points_earned = earned;
+            self.points(earned, "earned on a completed order");
+        }
+        Ok(())
+    }
+
+    fn points(&mut self, delta: i64, reason: &'static str) {
+        if delta != 0 && self.d.order.customer.is_some() {
+            self.d.points.push(PointsMove { delta, reason });
+        }
+    }
+
+    /// A handover needs the pickup code; each wrong one counts, and five lock the handover.
+    fn check_code(&mut self, code: &str) -> Result<(), OrderRefusal> {
+        let o = self.d.order.clone();
+        next_status(o.fulfilment, o.status, OrderAction::HandOver)?;
+        if o.pickup_attempts >= PICKUP_ATTEMPTS_MAX {
+            return Err(DomainError::conflict(
+                "pickup_code_locked",
+                format!("{PICKUP_ATTEMPTS_MAX} wrong pickup codes: the handover is locked; cancel and reorder"),
+            )
+            .into());
+        }
+        if o.pickup_code.as_deref() == Some(code) {
+            return Ok(());
+        }
+        let left = PICKUP_ATTEMPTS_MAX - o.pickup_attempts - 1;
+        let error = DomainError::rule("wrong_pickup_code", format!("the pickup code does not match this order ({left} tries left)"))
+            .at("pickup_code");
+        Err(OrderRefusal { error, keep: Some(Box::new(Order { pickup_attempts: o.pickup_attempts + 1, ..o })) })
+    }
+
+    /// Cancels before shipping: releases what is held, gives redeemed points back, refunds a
+    /// payment. An expiry only once the hold has run out.
+    fn cancel(&mut self, action: OrderAction, ctx: &OrderContext<'_>, ids: &mut dyn FnMut() -> Uuid) -> DomainResult<()> {
+        let o = self.d.order.clone();
+        next_status(o.fulfilment, o.status, action)?;
+        if action == OrderAction::Expire && self.now < o.expires_at {
+            return Err(DomainError::conflict("order_not_expired", format!("order {} is held until {}", o.id, o.expires_at)));
+        }
+        self.d.stock.extend(release_holds(&self.current_holds(ctx)));
+        self.points(o.points_redeemed, "redeemed points given back on cancellation");
+        if o.paid.get() > 0 {
+            self.refund(o.paid, "cancellation".to_owned(), ids());
+        }
+        self.moved(action)
+    }
+
+    /// Records a refund to the payment's method.
+    fn refund(&mut self, amount: Fen, why: String, id: Uuid) {
+        let method = self.d.order.payment_method.clone().unwrap_or_else(|| "original".to_owned());
+        let row = PaymentRow { id, kind: "refund", amount, external_reference: format!("refund: {why}"), method };
+        self.d.payments.push(row);
+        let o = self.order();
+        o.refunded = Fen::new(o.refunded.get() + amount.get());
+        self.d.events.push(OrderEvent::Refunded { amount, why });
+    }
+
+    /// Takes back lines at any store within the return window: refunds the price paid,
+    /// restocks the returning store under the owner the line was sold from (sellable or
+    /// damaged), restores redeemed points and takes back what the refund had earned — never
+    /// below zero.
+    fn take_back(
+        &mut self,
+        store: &LocationCode,
+        requests: &[(i64, Quantity, bool)],
+        ctx: &OrderContext<'_>,
+        ids: &mut dyn FnMut() -> Uuid,
+    ) -> DomainResult<()> {
+        let o = self.d.order.clone();
+        if !matches!(o.status, OrderStatus::Shipped | OrderStatus::Completed) {
+            return Err(DomainError::conflict("order_not_returnable", format!("a {} order cannot be returned", o.status.as_str())));
+        }
+        let plan = plan_return(&o.lines, o.fulfilled_at, ctx.policy.return_window_days, self.now, requests)?;
+        let refund: i64 = plan.iter().map(|r| r.refund.get()).sum();
+        let restored: i64 = plan.iter().map(|r| r.points_restored).sum();
+        let reversed = points_to_reverse(o.points_earned, o.paid, o.refunded, Fen::new(refund));
+        for r in &plan {
+            let owner = o.allocations.iter().find(|a| a.line_no == r.line_no).map_or(Owner::Brand, |a| a.owner.clone());
+            let key = StockKey { location_code: store.clone(), sku_code: sku_of(&o.lines, r.line_no)?, owner };
+            self.d.stock.push(StockCommand::Return {
+                key,
+                quantity: r.quantity,
+                reference: Some(format!("return of order {}", o.id)),
+                damaged: r.damaged,
+            });
+            if let Some(line) = self.order().lines.iter_mut().find(|l| l.line_no == r.line_no) {
+                line.returned_quantity += r.quantity.get();
+            }
+        }
+        let return_id = ids();
+        if refund > 0 {
+            self.refund(Fen::new(refund), format!("return {return_id}"), ids());
+        }
+        // Points already spent cannot be taken back below zero.
+        let taken = if o.customer.is_some() { reversed.min(ctx.points_balance + restored) } else { 0 };
+        self.points(restored, "redeemed points given back on a return");
+        self.points(-taken, "earned points taken back on a return");
+        self.order().points_reversed += taken;
+        self.d.ret = Some(ReturnRow {
+            id: return_id,
+            store: store.clone(),
+            refund: Fen::new(refund),
+            points_restored: restored,
+            points_reversed: taken,
+            lines: plan.clone(),
+        });
+        self.d.events.push(OrderEvent::Returned { return_id, store: store.clone(), lines: plan });
+        Ok(())
+    }
+}
+
+fn sku_of(lines: &[OrderLine], line_no: i64) -> DomainResult<crate::codes::SkuCode> {
+    lines
+        .iter()
+        .find(|l| l.line_no == line_no)
+        .map(|l| l.sku_code.clone())
+        .ok_or_else(|| DomainError::conflict("allocation_without_line", format!("no line {line_no}")))
+}

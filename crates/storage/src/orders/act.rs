@@ -1,0 +1,256 @@
+//! Every action on a placed order, one transaction each: load the order and the facts it
+//! needs, let [`tongjia_domain::orders::decide`] decide, write what it decided. Nothing about
+//! an order is decided here.
+
+use jiff::Timestamp;
+use tongjia_domain::DomainError;
+use tongjia_domain::codes::LocationCode;
+use tongjia_domain::ledger::Quantity;
+use tongjia_domain::orders::{
+    Order, OrderAction, OrderCommand, OrderContext, OrderDecision, OrderEvent, OrderPolicy, OrderRefusal, decide,
+};
+use uuid::Uuid;
+
+use super::load::order_facts;
+use super::place::open_store;
+use super::records::{NewPayment, OrderRecord};
+use crate::error::{StoreError, StoreResult};
+use crate::tx::{Idem, WriteTx};
+use crate::{Db, us};
+
+impl Db {
+    /// Records the payment of an order's total (one payment, the exact amount) and holds its
+    /// stock until fulfilment. A till sale completes at once; a pickup sourced elsewhere
+    /// starts its transfer to the pickup store.
+    pub async fn pay_order(
+        &self,
+        id: Uuid,
+        payment: NewPayment,
+        policy: &OrderPolicy,
+        idem: Option<&Idem<'_, OrderRecord>>,
+    ) -> StoreResult<OrderRecord> {
+        let NewPayment { amount, external_reference, method } = payment;
+        self.act(id, OrderCommand::Pay { amount, external_reference, method }, policy, idem, self.now()).await
+    }
+
+    /// Moves an order along: `fulfil`, `ship`, `complete` (delivered), `mark_ready`. Shipping
+    /// or marking ready a paid order starts its fulfilment first.
+    pub async fn advance_order(
+        &self,
+        id: Uuid,
+        action: OrderAction,
+        policy: &OrderPolicy,
+        idem: Option<&Idem<'_, OrderRecord>>,
+    ) -> StoreResult<OrderRecord> {
+        let command = match action {
+            OrderAction::Fulfil => OrderCommand::Fulfil,
+            OrderAction::Ship => OrderCommand::Ship,
+            OrderAction::Complete => OrderCommand::Deliver,
+            OrderAction::MarkReady => OrderCommand::MarkReady,
+            other => {
+                return Err(DomainError::invalid("action", "invalid_action", format!("{} is not done this way", other.as_str())).into());
+            }
+        };
+        self.act(id, command, policy, idem, self.now()).await
+    }
+
+    /// Hands a pickup order over against its pickup code: the held units become a sale at
+    /// the pickup store. A wrong code is refused and counted; five lock the handover.
+    pub async fn hand_over_order(
+        &self,
+        id: Uuid,
+        code: &str,
+        policy: &OrderPolicy,
+        idem: Option<&Idem<'_, OrderRecord>>,
+    ) -> StoreResult<OrderRecord> {
+        self.act(id, OrderCommand::HandOver { code: code.to_owned() }, policy, idem, self.now()).await
+    }
+
+    /// Cancels an order before it ships: releases what it holds, gives redeemed points back,
+    /// and refunds a payment.
+    pub async fn cancel_order(&self, id: Uuid, policy: &OrderPolicy, idem: Option<&Idem<'_, OrderRecord>>) -> StoreResult<OrderRecord> {
+        self.act(id, OrderCommand::Cancel, policy, idem, self.now()).await
+    }
+
+    /// Cancels every unpaid order whose hold has run out at `now`; returns how many.
+    pub async fn expire_due_orders(&self, policy: &OrderPolicy, now: Timestamp) -> StoreResult<usize> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM orders WHERE status = 'reserved' AND expires_at_us <= $1 ORDER BY expires_at_us LIMIT 500")
+                .bind(us(now))
+                .fetch_all(&self.read)
+                .await?;
+        let mut n = 0;
+        for id in ids {
+            let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            match self.act(id, OrderCommand::Expire, policy, None, now).await {
+                Ok(_) => n += 1,
+                Err(StoreError::Domain(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Takes back lines of an order at any open store, within the return window.
+    pub async fn return_order_lines(
+        &self,
+        id: Uuid,
+        store: &LocationCode,
+        lines: &[(i64, Quantity, bool)],
+        policy: &OrderPolicy,
+        idem: Option<&Idem<'_, OrderRecord>>,
+    ) -> StoreResult<OrderRecord> {
+        let command = OrderCommand::Return { store: store.clone(), lines: lines.to_vec() };
+        self.act(id, command, policy, idem, self.now()).await
+    }
+
+    /// Load → decide → write, in one write transaction. A refusal writes nothing, except
+    /// what the domain says stands all the same (a wrong pickup code), in a write of its own.
+    async fn act(
+        &self,
+        id: Uuid,
+        command: OrderCommand,
+        policy: &OrderPolicy,
+        idem: Option<&Idem<'_, OrderRecord>>,
+        now: Timestamp,
+    ) -> StoreResult<OrderRecord> {
+        let mut tx = self.begin(idem, now).await?;
+        let now = tx.now;
+        let record = tx.order(id).await?;
+        if let OrderCommand::Return { store, .. } = &command {
+            open_store(tx.conn(), store, "store_code").await?;
+        }
+        let facts = order_facts(tx.conn(), &record).await?;
+        let ctx = OrderContext { holds: &facts.holds, transfers: &facts.transfers, points_balance: facts.points_balance, policy };
+        match decide(&facts.order, &command, &ctx, now, &mut Uuid::now_v7) {
+            Ok(decision) => {
+                write(&mut tx, &facts.order, &decision).await?;
+                tx.finish(id).await
+            }
+            Err(OrderRefusal { error, keep }) => {
+                if let Some(kept) = keep {
+                    drop(tx);
+                    let mut counted = self.begin::<()>(None, now).await?;
+                    write_order(&mut counted, &kept).await?;
+                    counted.commit(()).await?;
+                }
+                Err(error.into())
+            }
+        }
+    }
+}
+
+/// Writes a decision: the ledger's commands first (each decided by the ledger, with its own
+/// event), then the order, its allocations and lines, payments, the return, points and events.
+async fn write<T>(tx: &mut WriteTx<'_, T>, before: &Order, d: &OrderDecision) -> StoreResult<()> {
+    for cmd in &d.stock {
+        tx.stock(cmd.clone()).await?;
+    }
+    let o = &d.order;
+    write_order(tx, o).await?;
+    for (a, _) in o.allocations.iter().zip(&before.allocations).filter(|(a, was)| a != was) {
+        sqlx::query("UPDATE order_allocations SET location_code = $1, reservation_id = $2, transfer_id = $3 WHERE id = $4")
+            .bind(a.location_code.as_str())
+            .bind(a.reservation_id.map(|u| u.to_string()))
+            .bind(a.transfer_id.map(|u| u.to_string()))
+            .bind(a.id.to_string())
+            .execute(tx.conn())
+            .await?;
+    }
+    for (l, _) in o.lines.iter().zip(&before.lines).filter(|(l, was)| l.returned_quantity != was.returned_quantity) {
+        sqlx::query("UPDATE order_lines SET returned_quantity = $1 WHERE order_id = $2 AND line_no = $3")
+            .bind(l.returned_quantity)
+            .bind(o.id.to_string())
+            .bind(l.line_no)
+            .execute(tx.conn())
+            .await?;
+    }
+    for p in &d.payments {
+        sqlx::query("INSERT INTO payments (id, order_id, kind, amount_fen, external_reference, method, recorded_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(p.id.to_string())
+            .bind(o.id.to_string())
+            .bind(p.kind)
+            .bind(p.amount.get())
+            .bind(&p.external_reference)
+            .bind(&p.method)
+            .bind(us(tx.now))
+            .execute(tx.conn())
+            .await?;
+    }
+    if let Some(r) = &d.ret {
+        write_return(tx, o.id, r).await?;
+    }
+    if let Some(mobile) = &o.customer {
+        for m in &d.points {
+            tx.points(mobile, o.id, m.delta, m.reason).await?;
+        }
+    }
+    for e in &d.events {
+        let (event_type, payload) = order_event(o.id, e);
+        tx.emit(&event_type, &o.id.to_string(), &payload).await?;
+    }
+    Ok(())
+}
+
+/// The order row: every field an action may change.
+async fn write_order<T>(tx: &mut WriteTx<'_, T>, o: &Order) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE orders SET status = $1, paid_fen = $2, refunded_fen = $3, points_earned = $4, points_reversed = $5, paid_at_us = $6, \
+         fulfilled_at_us = $7, completed_at_us = $8, cancelled_at_us = $9, pickup_attempts = $10, updated_at_us = $11 WHERE id = $12",
+    )
+    .bind(o.status.as_str())
+    .bind(o.paid.get())
+    .bind(o.refunded.get())
+    .bind(o.points_earned)
+    .bind(o.points_reversed)
+    .bind(o.paid_at.map(us))
+    .bind(o.fulfilled_at.map(us))
+    .bind(o.completed_at.map(us))
+    .bind(o.cancelled_at.map(us))
+    .bind(o.pickup_attempts)
+    .bind(us(tx.now))
+    .bind(o.id.to_string())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+async fn write_return<T>(tx: &mut WriteTx<'_, T>, order: Uuid, r: &tongjia_domain::orders::ReturnRow) -> StoreResult<()> {
+    sqlx::query("INSERT INTO returns (id, order_id, store_code, refund_fen, points_restored, points_reversed, recorded_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(r.id.to_string())
+        .bind(order.to_string())
+        .bind(r.store.as_str())
+        .bind(r.refund.get())
+        .bind(r.points_restored)
+        .bind(r.points_reversed)
+        .bind(us(tx.now))
+        .execute(tx.conn())
+        .await?;
+    for l in &r.lines {
+        sqlx::query("INSERT INTO return_lines (return_id, line_no, quantity, damaged, refund_fen) VALUES ($1, $2, $3, $4, $5)")
+            .bind(r.id.to_string())
+            .bind(l.line_no)
+            .bind(l.quantity.get())
+            .bind(l.damaged)
+            .bind(l.refund.get())
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(())
+}
+
+/// An order event's type and payload as the outbox carries them.
+fn order_event(order_id: Uuid, e: &OrderEvent) -> (String, serde_json::Value) {
+    match e {
+        OrderEvent::Moved { status, action } => {
+            (format!("order.{}", status.as_str()), serde_json::json!({ "order_id": order_id, "status": status, "action": action }))
+        }
+        OrderEvent::Refunded { amount, why } => {
+            ("order.refunded".to_owned(), serde_json::json!({ "order_id": order_id, "amount_fen": amount, "why": why }))
+        }
+        OrderEvent::Returned { return_id, store, lines } => (
+            "order.returned".to_owned(),
+            serde_json::json!({ "order_id": order_id, "return_id": return_id, "store_code": store, "lines": lines }),
+        ),
+    }
+}
