@@ -81,41 +81,40 @@ fn key_from_row(r: &AnyRow, location_col: &str) -> StoreResult<StockKey> {
     })
 }
 
-pub(crate) async fn load_reservation(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<Reservation>> {
-    let row = sqlx::query(
-        "SELECT id, location_code, sku_code, owner, quantity, expires_at_us, status, reference FROM reservations WHERE id = $1",
-    )
-    .bind(id.to_string())
-    .fetch_optional(conn)
-    .await?;
-    row.map(|r| {
-        Ok(Reservation {
-            id,
-            key: key_from_row(&r, "location_code")?,
-            quantity: parse(Quantity::new(r.try_get("quantity")?))?,
-            expires_at: ts(r.try_get("expires_at_us")?)?,
-            status: parse(ReservationStatus::parse(r.try_get("status")?))?,
-            reference: r.try_get("reference")?,
-        })
+const RESERVATION_COLUMNS: &str = "id, location_code, sku_code, owner, quantity, expires_at_us, status, reference";
+const TRANSFER_COLUMNS: &str = "id, from_location_code, to_location_code, sku_code, owner, quantity, status";
+
+fn reservation_from_row(r: &AnyRow) -> StoreResult<Reservation> {
+    Ok(Reservation {
+        id: Uuid::parse_str(r.try_get("id")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        key: key_from_row(r, "location_code")?,
+        quantity: parse(Quantity::new(r.try_get("quantity")?))?,
+        expires_at: ts(r.try_get("expires_at_us")?)?,
+        status: parse(ReservationStatus::parse(r.try_get("status")?))?,
+        reference: r.try_get("reference")?,
     })
-    .transpose()
+}
+
+fn transfer_from_row(r: &AnyRow) -> StoreResult<Transfer> {
+    Ok(Transfer {
+        id: Uuid::parse_str(r.try_get("id")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        from: key_from_row(r, "from_location_code")?,
+        to_location_code: parse(LocationCode::parse(r.try_get("to_location_code")?))?,
+        quantity: parse(Quantity::new(r.try_get("quantity")?))?,
+        status: parse(TransferStatus::parse(r.try_get("status")?))?,
+    })
+}
+
+pub(crate) async fn load_reservation(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<Reservation>> {
+    let sql = format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    row.as_ref().map(reservation_from_row).transpose()
 }
 
 pub(crate) async fn load_transfer(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<Transfer>> {
-    let row = sqlx::query("SELECT from_location_code, to_location_code, sku_code, owner, quantity, status FROM transfers WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(conn)
-        .await?;
-    row.map(|r| {
-        Ok(Transfer {
-            id,
-            from: key_from_row(&r, "from_location_code")?,
-            to_location_code: parse(LocationCode::parse(r.try_get("to_location_code")?))?,
-            quantity: parse(Quantity::new(r.try_get("quantity")?))?,
-            status: parse(TransferStatus::parse(r.try_get("status")?))?,
-        })
-    })
-    .transpose()
+    let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
+    row.as_ref().map(transfer_from_row).transpose()
 }
 
 /// The order a reservation is held for, with the order's status, if any.
@@ -439,21 +438,13 @@ impl Db {
         let limit = page.limit()?;
         let after = page.after_key()?;
         let status = status.map(ReservationStatus::as_str);
-        let query = sqlx::query(
-            "SELECT id FROM reservations WHERE ($1 = '' OR id < $2) AND ($3 IS NULL OR status = $4) AND ($5 IS NULL OR location_code = $6) \
-             AND ($7 IS NULL OR sku_code = $8) AND ($9 IS NULL OR owner = $10) ORDER BY id DESC LIMIT $11",
-        )
-        .bind(after.clone())
-        .bind(after)
-        .bind(status)
-        .bind(status);
+        let sql = format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE ($1 = '' OR id < $2) AND ($3 IS NULL OR status = $4) AND ($5 IS NULL OR location_code = $6) \
+             AND ($7 IS NULL OR sku_code = $8) AND ($9 IS NULL OR owner = $10) ORDER BY id DESC LIMIT $11"
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after.clone()).bind(after).bind(status).bind(status);
         let rows = f.bind(query).bind(i64::from(limit) + 1).fetch_all(&self.read).await?;
-        let ids = rows.iter().map(|r| r.try_get::<String, _>("id")).collect::<Result<Vec<_>, _>>()?;
-        let mut conn = self.read.acquire().await?;
-        let mut out = vec![];
-        for id in ids {
-            out.extend(load_reservation(&mut conn, Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?).await?);
-        }
+        let out = rows.iter().map(reservation_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(out, limit, |r| r.id.to_string()))
     }
 
@@ -468,27 +459,24 @@ impl Db {
         let limit = page.limit()?;
         let after = page.after_key()?;
         let status = status.map(TransferStatus::as_str);
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM transfers WHERE ($1 = '' OR id < $2) AND ($3 IS NULL OR status = $4) \
-             AND ($5 IS NULL OR from_location_code = $6 OR to_location_code = $7) AND ($8 IS NULL OR sku_code = $9) ORDER BY id DESC LIMIT $10",
-        )
-        .bind(&after)
-        .bind(&after)
-        .bind(status)
-        .bind(status)
-        .bind(location)
-        .bind(location)
-        .bind(location)
-        .bind(sku)
-        .bind(sku)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.read)
-        .await?;
-        let mut conn = self.read.acquire().await?;
-        let mut out = vec![];
-        for id in ids {
-            out.extend(load_transfer(&mut conn, Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?).await?);
-        }
+        let sql = format!(
+            "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE ($1 = '' OR id < $2) AND ($3 IS NULL OR status = $4) \
+             AND ($5 IS NULL OR from_location_code = $6 OR to_location_code = $7) AND ($8 IS NULL OR sku_code = $9) ORDER BY id DESC LIMIT $10"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&after)
+            .bind(&after)
+            .bind(status)
+            .bind(status)
+            .bind(location)
+            .bind(location)
+            .bind(location)
+            .bind(sku)
+            .bind(sku)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.read)
+            .await?;
+        let out = rows.iter().map(transfer_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(out, limit, |t| t.id.to_string()))
     }
 

@@ -473,3 +473,171 @@ fn sku_of(lines: &[OrderLine], line_no: i64) -> DomainResult<crate::codes::SkuCo
         .map(|l| l.sku_code.clone())
         .ok_or_else(|| DomainError::conflict("allocation_without_line", format!("no line {line_no}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes::{PartnerCode, SkuCode};
+    use crate::customer::PointsRule;
+    use crate::ledger::ReservationStatus;
+    use crate::orders::price_lines;
+    use crate::pricing::Quote;
+
+    fn ts(s: i64) -> Timestamp {
+        Timestamp::from_second(1_900_000_000 + s).unwrap()
+    }
+    fn loc(c: &str) -> LocationCode {
+        LocationCode::parse(c).unwrap()
+    }
+    fn partner() -> Owner {
+        Owner::Partner(PartnerCode::parse("P1").unwrap())
+    }
+    /// A member's order of 2 units at 10,000 fen with 100 points redeemed, held at WH by a
+    /// partner's consigned stock.
+    fn order(fulfilment: Fulfilment, status: OrderStatus) -> (Order, Vec<Reservation>) {
+        let sku = SkuCode::parse("A").unwrap();
+        let quote = Quote {
+            sku_code: sku.clone(),
+            at: ts(0),
+            unit_price: Fen::new(10_000),
+            list_price: Fen::new(10_000),
+            member_price: None,
+            price_version: 1,
+            effective_at: ts(0),
+        };
+        let lines = price_lines(&[(sku.clone(), Quantity::new(2).unwrap())], &[quote], 100, &PointsRule::default()).unwrap();
+        let hold = Reservation {
+            id: Uuid::from_u128(9),
+            key: StockKey { location_code: loc("WH"), sku_code: sku, owner: partner() },
+            quantity: Quantity::new(2).unwrap(),
+            expires_at: ts(900),
+            status: ReservationStatus::Active,
+            reference: None,
+        };
+        let allocation = Allocation {
+            id: Uuid::from_u128(3),
+            line_no: 1,
+            location_code: loc("WH"),
+            owner: partner(),
+            quantity: Quantity::new(2).unwrap(),
+            reservation_id: Some(hold.id),
+            transfer_id: None,
+        };
+        let order = Order {
+            id: Uuid::from_u128(1),
+            fulfilment,
+            status,
+            customer: Some("13800138000".into()),
+            pickup_store: (fulfilment == Fulfilment::Pickup).then(|| loc("S1")),
+            pickup_code: Some("123456".into()),
+            pickup_attempts: 0,
+            lines,
+            allocations: vec![allocation],
+            total: Fen::new(19_900),
+            paid: Fen::new(0),
+            refunded: Fen::new(0),
+            points_redeemed: 100,
+            points_earned: 0,
+            points_reversed: 0,
+            payment_method: None,
+            expires_at: ts(900),
+            paid_at: None,
+            fulfilled_at: None,
+            completed_at: None,
+            cancelled_at: None,
+        };
+        (order, vec![hold])
+    }
+    fn run(order: &Order, holds: &[Reservation], cmd: OrderCommand, now: Timestamp, balance: i64) -> Result<OrderDecision, OrderRefusal> {
+        let policy = OrderPolicy::default();
+        let ctx = OrderContext { holds, transfers: &[], points_balance: balance, policy: &policy };
+        let mut n = 100;
+        decide(order, &cmd, &ctx, now, &mut || {
+            n += 1;
+            Uuid::from_u128(n)
+        })
+    }
+    fn pay(amount: i64) -> OrderCommand {
+        OrderCommand::Pay { amount: Fen::new(amount), external_reference: "wx".into(), method: "wechat_pay".into() }
+    }
+
+    #[test]
+    fn payment_is_the_exact_total_within_the_hold() {
+        let (o, holds) = order(Fulfilment::Delivery, OrderStatus::Reserved);
+        assert_eq!(run(&o, &holds, pay(19_899), ts(10), 0).unwrap_err().error.code, "payment_amount_mismatch");
+        assert_eq!(run(&o, &holds, pay(19_900), ts(900), 0).unwrap_err().error.code, "order_expired");
+        let d = run(&o, &holds, pay(19_900), ts(10), 0).unwrap();
+        assert_eq!((d.order.status, d.order.paid), (OrderStatus::Paid, Fen::new(19_900)));
+        assert_eq!(
+            d.stock,
+            vec![StockCommand::Extend { reservation_id: holds[0].id, expires_at: paid_hold_until(&OrderPolicy::default(), ts(10)) }]
+        );
+        assert_eq!(d.payments[0].kind, "payment");
+    }
+
+    #[test]
+    fn shipping_moves_through_fulfilling_and_sells_the_hold() {
+        let (o, holds) = order(Fulfilment::Delivery, OrderStatus::Paid);
+        let d = run(&o, &holds, OrderCommand::Ship, ts(10), 0).unwrap();
+        let moved: Vec<OrderStatus> =
+            d.events.iter().filter_map(|e| if let OrderEvent::Moved { status, .. } = e { Some(*status) } else { None }).collect();
+        assert_eq!(moved, vec![OrderStatus::Fulfilling, OrderStatus::Shipped]);
+        assert!(matches!(d.stock[..], [StockCommand::Commit { .. }]));
+        assert_eq!(d.order.fulfilled_at, Some(ts(10)));
+        let (pickup, holds) = order(Fulfilment::Pickup, OrderStatus::Paid);
+        assert_eq!(run(&pickup, &holds, OrderCommand::Ship, ts(10), 0).unwrap_err().error.code, "illegal_transition");
+        let lost = [Reservation { status: ReservationStatus::Expired, ..holds[0].clone() }];
+        assert_eq!(run(&o, &lost, OrderCommand::Ship, ts(10), 0).unwrap_err().error.code, "order_hold_lost");
+    }
+
+    #[test]
+    fn wrong_pickup_codes_count_and_lock_the_handover() {
+        let (mut o, holds) = order(Fulfilment::Pickup, OrderStatus::ReadyForPickup);
+        let wrong = run(&o, &holds, OrderCommand::HandOver { code: "000000".into() }, ts(10), 0).unwrap_err();
+        assert_eq!(wrong.error.code, "wrong_pickup_code");
+        assert_eq!(wrong.keep.unwrap().pickup_attempts, 1, "the wrong guess sticks");
+        o.pickup_attempts = PICKUP_ATTEMPTS_MAX;
+        let locked = run(&o, &holds, OrderCommand::HandOver { code: "123456".into() }, ts(10), 0).unwrap_err();
+        assert_eq!((locked.error.code, locked.keep), ("pickup_code_locked", None));
+        o.pickup_attempts = 0;
+        let done = run(&o, &holds, OrderCommand::HandOver { code: "123456".into() }, ts(10), 0).unwrap();
+        assert_eq!(done.order.status, OrderStatus::Completed);
+    }
+
+    #[test]
+    fn returns_restock_the_owner_sold_from_and_never_take_points_below_zero() {
+        let (mut o, holds) = order(Fulfilment::Delivery, OrderStatus::Shipped);
+        o.paid = o.total;
+        o.points_earned = 199;
+        o.fulfilled_at = Some(ts(0));
+        let ret = OrderCommand::Return { store: loc("T1"), lines: vec![(1, Quantity::new(2).unwrap(), false)] };
+        let d = run(&o, &holds, ret.clone(), ts(10), 50).unwrap();
+        match &d.stock[..] {
+            [StockCommand::Return { key, .. }] => assert_eq!((key.location_code.as_str(), &key.owner), ("T1", &partner())),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.order.refunded, Fen::new(19_900));
+        // 100 points restored, 199 earned to take back but only 150 held: 150 taken.
+        assert_eq!(d.points.iter().map(|p| p.delta).collect::<Vec<_>>(), vec![100, -150]);
+        assert_eq!(d.order.points_reversed, 150);
+        for status in [OrderStatus::Reserved, OrderStatus::Paid, OrderStatus::Cancelled] {
+            let (o, holds) = order(Fulfilment::Delivery, status);
+            assert_eq!(run(&o, &holds, ret.clone(), ts(10), 0).unwrap_err().error.code, "order_not_returnable");
+        }
+    }
+
+    #[test]
+    fn cancelling_gives_back_what_was_held_redeemed_and_paid() {
+        let (mut o, holds) = order(Fulfilment::Delivery, OrderStatus::Paid);
+        o.paid = o.total;
+        o.payment_method = Some("alipay".into());
+        let d = run(&o, &holds, OrderCommand::Cancel, ts(10), 0).unwrap();
+        assert_eq!(d.stock, vec![StockCommand::Release { reservation_id: holds[0].id }]);
+        assert_eq!(d.points, vec![PointsMove { delta: 100, reason: "redeemed points given back on cancellation" }]);
+        assert_eq!((d.payments[0].kind, d.payments[0].method.as_str(), d.order.refunded), ("refund", "alipay", o.total));
+        assert_eq!(run(&o, &holds, OrderCommand::Expire, ts(10), 0).unwrap_err().error.code, "illegal_transition");
+        let (unpaid, holds) = order(Fulfilment::Delivery, OrderStatus::Reserved);
+        assert_eq!(run(&unpaid, &holds, OrderCommand::Expire, ts(10), 0).unwrap_err().error.code, "order_not_expired");
+        assert_eq!(run(&unpaid, &holds, OrderCommand::Expire, ts(900), 0).unwrap().order.status, OrderStatus::Cancelled);
+    }
+}
