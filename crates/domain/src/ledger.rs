@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::codes::{LocationCode, Owner, SkuCode};
 use crate::error::{DomainError, DomainResult};
+use crate::events::EventType;
 
 /// The most units one command may move.
 pub const QUANTITY_MAX: i64 = 1_000_000;
@@ -483,7 +484,7 @@ pub struct SafetyStock {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
     /// The one event this decision publishes (`stock.received`, `stock.reserved`...).
-    pub event_type: String,
+    pub event_type: EventType,
     pub entries: Vec<Entry>,
     /// New balances of every key an entry touched (serialized as flat balance objects).
     #[serde(rename = "balances", serialize_with = "balances")]
@@ -512,7 +513,7 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
     match cmd {
         StockCommand::Receive { key, quantity, reference } => {
             d.entry(EntryKind::Receipt, key, quantity.get(), 0, reference.clone())?;
-            d.finish("stock.received")
+            d.finish(EventType::StockReceived)
         }
         StockCommand::Adjust { key, delta, reason } => {
             if *delta == 0 || delta.unsigned_abs() > QUANTITY_MAX as u64 {
@@ -524,7 +525,7 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
             }
             let reason = crate::catalog::check_text("reason", reason, 200)?;
             d.entry(EntryKind::Adjustment, key, *delta, 0, Some(reason))?;
-            d.finish("stock.adjusted")
+            d.finish(EventType::StockAdjusted)
         }
         StockCommand::Count { key, counted, reference } => {
             if !(0..=QUANTITY_MAX).contains(counted) {
@@ -538,20 +539,20 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
                 ));
             }
             d.entry(EntryKind::Count, key, counted - before.on_hand, 0, reference.clone())?;
-            d.finish("stock.counted")
+            d.finish(EventType::StockCounted)
         }
         StockCommand::Sell { key, quantity, reference } => {
             d.take_unreserved(key, *quantity)?;
             d.entry(EntryKind::Sale, key, -quantity.get(), 0, reference.clone())?;
-            d.finish("stock.sold")
+            d.finish(EventType::StockSold)
         }
         StockCommand::Return { key, quantity, reference, damaged: false } => {
             d.entry(EntryKind::Return, key, quantity.get(), 0, reference.clone())?;
-            d.finish("stock.returned")
+            d.finish(EventType::StockReturned)
         }
         StockCommand::Return { key, quantity, reference, damaged: true } => {
             d.damaged(EntryKind::Return, key, quantity.get(), reference.clone())?;
-            d.finish("stock.returned_damaged")
+            d.finish(EventType::StockReturnedDamaged)
         }
         StockCommand::DisposeDamaged { key, quantity, reason } => {
             let reason = crate::catalog::check_text("reason", reason, 200)?;
@@ -563,7 +564,7 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
                 ));
             }
             d.damaged(EntryKind::Disposal, key, -quantity.get(), Some(reason))?;
-            d.finish("stock.damaged_disposed")
+            d.finish(EventType::StockDamagedDisposed)
         }
         StockCommand::Extend { reservation_id, expires_at } => {
             let r = view
@@ -585,7 +586,7 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
             }
             d.entry_for(EntryKind::Extension, &r.key, 0, 0, Some(*reservation_id), None, Some(format!("held until {expires_at}")))?;
             d.reservation = Some(Reservation { expires_at: *expires_at, ..r.clone() });
-            d.finish("stock.reservation_extended")
+            d.finish(EventType::StockReservationExtended)
         }
         StockCommand::Reserve { reservation_id, key, quantity, expires_at, reference } => {
             if *expires_at <= now || expires_at.as_second() - now.as_second() > RESERVATION_TTL_SECONDS_MAX {
@@ -612,7 +613,7 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
                 status: ReservationStatus::Active,
                 reference: reference.clone(),
             });
-            d.finish("stock.reserved")
+            d.finish(EventType::StockReserved)
         }
         StockCommand::Release { reservation_id } => close_reservation(d, view, *reservation_id, ReservationStatus::Released, now, None),
         StockCommand::Expire { reservation_id } => close_reservation(d, view, *reservation_id, ReservationStatus::Expired, now, None),
@@ -643,7 +644,7 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
                 quantity: *quantity,
                 status: TransferStatus::InTransit,
             });
-            d.finish("stock.transfer_shipped")
+            d.finish(EventType::StockTransferShipped)
         }
         StockCommand::TransferIn { transfer_id } => {
             let t = view
@@ -664,7 +665,7 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
                 Some(format!("from {}", t.from.location_code)),
             )?;
             d.transfer = Some(Transfer { status: TransferStatus::Received, ..t.clone() });
-            d.finish("stock.transfer_received")
+            d.finish(EventType::StockTransferReceived)
         }
         StockCommand::SetSafetyStock { location_code, sku_code, quantity } => {
             if !(0..=QUANTITY_MAX).contains(quantity) {
@@ -675,7 +676,7 @@ pub fn decide(cmd: &StockCommand, view: &LedgerView, now: Timestamp) -> DomainRe
                 ));
             }
             d.safety_stock = Some(SafetyStock { location_code: location_code.clone(), sku_code: sku_code.clone(), quantity: *quantity });
-            d.finish("stock.safety_stock_set")
+            d.finish(EventType::StockSafetyStockSet)
         }
     }
 }
@@ -694,18 +695,18 @@ fn close_reservation(
     }
     let q = r.quantity.get();
     let (kind, on_hand_delta, event) = match to {
-        ReservationStatus::Released => (EntryKind::Release, 0, "stock.released"),
+        ReservationStatus::Released => (EntryKind::Release, 0, EventType::StockReleased),
         ReservationStatus::Expired => {
             if now < r.expires_at {
                 return Err(DomainError::conflict("reservation_not_expired", format!("reservation {id} runs until {}", r.expires_at)));
             }
-            (EntryKind::Expiry, 0, "stock.reservation_expired")
+            (EntryKind::Expiry, 0, EventType::StockReservationExpired)
         }
         ReservationStatus::Committed => {
             if now >= r.expires_at {
                 return Err(DomainError::conflict("reservation_expired", format!("reservation {id} expired at {}", r.expires_at)));
             }
-            (EntryKind::Commit, -q, "stock.committed")
+            (EntryKind::Commit, -q, EventType::StockCommitted)
         }
         ReservationStatus::Active => unreachable!("a reservation is never closed into active"),
     };
@@ -829,10 +830,10 @@ impl<'v> Draft<'v> {
         self.entries.push(entry);
         Ok(())
     }
-    fn finish(self, event_type: &str) -> DomainResult<Decision> {
+    fn finish(self, event_type: EventType) -> DomainResult<Decision> {
         debug_assert!(self.positions.values().all(Position::is_valid));
         Ok(Decision {
-            event_type: event_type.to_owned(),
+            event_type,
             entries: self.entries,
             positions: self.positions.into_iter().collect(),
             reservation: self.reservation,

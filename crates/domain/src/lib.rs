@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod codes;
 pub mod customer;
 pub mod error;
+pub mod events;
 pub mod ledger;
 pub mod location;
 pub mod money;

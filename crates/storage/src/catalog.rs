@@ -14,6 +14,7 @@ use crate::error::{StoreError, StoreResult, parse};
 use crate::page::{Page, PageRequest};
 use crate::tx::Idem;
 use crate::{Db, flag, ts, us};
+use tongjia_domain::events::EventType;
 
 /// A SKU as stored, with its product's category and name.
 #[derive(Debug, Clone, Serialize)]
@@ -136,7 +137,7 @@ impl Db {
         }
         let now = tx.now;
         put_product(tx.conn(), &p, now).await?;
-        tx.emit("product.created", p.code.as_str(), &p).await?;
+        tx.emit(EventType::ProductCreated, p.code.as_str(), &p).await?;
         tx.commit(p).await
     }
 
@@ -176,7 +177,7 @@ impl Db {
         let now = tx.now;
         put_sku(tx.conn(), &s, now).await?;
         let record = sku_by_code(tx.conn(), s.code.as_str()).await?.ok_or_else(|| crate::StoreError::Corrupt("SKU vanished".into()))?;
-        tx.emit("sku.created", s.code.as_str(), &record).await?;
+        tx.emit(EventType::SkuCreated, s.code.as_str(), &record).await?;
         tx.commit(record).await
     }
 
@@ -201,7 +202,7 @@ impl Db {
         let now = tx.now;
         put_sku(tx.conn(), &sku, now).await?;
         let record = sku_by_code(tx.conn(), code.as_str()).await?.ok_or_else(|| crate::StoreError::Corrupt("SKU vanished".into()))?;
-        tx.emit("sku.updated", code.as_str(), &record).await?;
+        tx.emit(EventType::SkuUpdated, code.as_str(), &record).await?;
         tx.commit(record).await
     }
 
@@ -269,7 +270,7 @@ impl Db {
                             note: Some("catalog import".into()),
                         };
                         let v = crate::prices::append_version(tx.conn(), change, now).await?;
-                        tx.emit("price.scheduled", v.sku_code.as_str(), &v).await?;
+                        tx.emit(EventType::PriceScheduled, v.sku_code.as_str(), &v).await?;
                     }
                 }
                 StoreResult::Ok(())
@@ -277,7 +278,9 @@ impl Db {
             row.await.map_err(|e| (i, e))?;
             progress(i + 1);
         }
-        tx.emit("catalog.imported", "catalog", &serde_json::json!({ "skus": rows.len() })).await.map_err(|e| (rows.len(), e))?;
+        tx.emit(EventType::CatalogImported, "catalog", &tongjia_domain::events::CatalogImported { skus: rows.len() })
+            .await
+            .map_err(|e| (rows.len(), e))?;
         tx.commit(()).await.map_err(|e| (rows.len(), e))?;
         Ok(rows.len())
     }

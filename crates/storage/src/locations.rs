@@ -14,6 +14,7 @@ use crate::error::{StoreError, StoreResult, parse};
 use crate::page::{Page, PageRequest};
 use crate::tx::Idem;
 use crate::{Db, flag, ts, us};
+use tongjia_domain::events::EventType;
 
 /// A partner that runs authorized stores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,7 +142,7 @@ impl Db {
         if inserted == 0 {
             return Err(DomainError::conflict("partner_exists", format!("partner {} already exists", p.code)).at("partner_code").into());
         }
-        tx.emit("partner.created", p.code.as_str(), &p).await?;
+        tx.emit(EventType::PartnerCreated, p.code.as_str(), &p).await?;
         tx.commit(p).await
     }
 
@@ -172,7 +173,7 @@ impl Db {
         let now = tx.now;
         put_location(tx.conn(), &l, now).await?;
         let record = location_by_code(tx.conn(), l.code.as_str()).await?.ok_or_else(|| StoreError::Corrupt("location vanished".into()))?;
-        tx.emit("location.created", l.code.as_str(), &record).await?;
+        tx.emit(EventType::LocationCreated, l.code.as_str(), &record).await?;
         tx.commit(record).await
     }
 
@@ -189,7 +190,7 @@ impl Db {
         let now = tx.now;
         put_location(tx.conn(), &l, now).await?;
         let record = location_by_code(tx.conn(), l.code.as_str()).await?.ok_or_else(|| StoreError::Corrupt("location vanished".into()))?;
-        tx.emit("location.updated", l.code.as_str(), &record).await?;
+        tx.emit(EventType::LocationUpdated, l.code.as_str(), &record).await?;
         tx.commit(record).await
     }
 
@@ -267,7 +268,9 @@ impl Db {
             put_location(tx.conn(), l, now).await.map_err(|e| (i, e))?;
             progress(i + 1);
         }
-        tx.emit("locations.imported", "locations", &serde_json::json!({ "locations": rows.len() })).await.map_err(|e| (rows.len(), e))?;
+        tx.emit(EventType::LocationsImported, "locations", &tongjia_domain::events::LocationsImported { locations: rows.len() })
+            .await
+            .map_err(|e| (rows.len(), e))?;
         tx.commit(()).await.map_err(|e| (rows.len(), e))?;
         Ok(rows.len())
     }

@@ -11,6 +11,7 @@ use crate::catalog::unknown_sku;
 use crate::error::{StoreResult, parse};
 use crate::tx::Idem;
 use crate::{Db, ts, us};
+use tongjia_domain::events::EventType;
 
 fn version_from_row(r: &AnyRow) -> StoreResult<PriceVersion> {
     Ok(PriceVersion {
@@ -70,7 +71,7 @@ impl Db {
         let mut tx = self.begin(idem, self.now()).await?;
         let now = tx.now;
         let v = append_version(tx.conn(), change, now).await?;
-        tx.emit("price.scheduled", v.sku_code.as_str(), &v).await?;
+        tx.emit(EventType::PriceScheduled, v.sku_code.as_str(), &v).await?;
         tx.commit(v).await
     }
 

@@ -373,7 +373,7 @@ impl Db {
             check_outside_command(&cmd, load_hold(tx.conn(), id).await?.as_ref())?;
         }
         let decision = execute_in(tx.conn(), &cmd, now).await?;
-        tx.emit(&decision.event_type, &subject(&decision), &decision).await?;
+        tx.emit(decision.event_type, &subject(&decision), &decision).await?;
         tx.commit(decision).await
     }
 
@@ -385,7 +385,7 @@ impl Db {
         let mut known = HashMap::new();
         for (i, cmd) in cmds.iter().enumerate() {
             let d = execute_known(tx.conn(), cmd, now, &mut known).await.map_err(|e| (i, e))?;
-            tx.emit(&d.event_type, &subject(&d), &d).await.map_err(|e| (i, e))?;
+            tx.emit(d.event_type, &subject(&d), &d).await.map_err(|e| (i, e))?;
             progress(i + 1);
         }
         tx.commit(()).await.map_err(|e| (cmds.len(), e))?;
@@ -402,7 +402,7 @@ impl Db {
         let hold = load_hold(tx.conn(), id).await?;
         let Some(cmd) = when_due(&reservation, hold.as_ref(), policy, now) else { return Ok(None) };
         let decision = execute_in(tx.conn(), &cmd, now).await?;
-        tx.emit(&decision.event_type, &subject(&decision), &decision).await?;
+        tx.emit(decision.event_type, &subject(&decision), &decision).await?;
         tx.commit(Some(decision)).await
     }
 

@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::AnyConnection;
+use tongjia_domain::events::EventType;
 use uuid::Uuid;
 
 use crate::error::{StoreError, StoreResult};
@@ -108,11 +109,11 @@ impl<T> WriteTx<'_, T> {
     }
 
     /// Appends one event to the outbox, in this transaction.
-    pub(crate) async fn emit(&mut self, event_type: &str, subject: &str, payload: &impl Serialize) -> StoreResult<()> {
+    pub(crate) async fn emit(&mut self, event_type: EventType, subject: &str, payload: &impl Serialize) -> StoreResult<()> {
         let payload = serde_json::to_string(payload).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query("INSERT INTO outbox (id, event_type, subject, payload, occurred_at_us) VALUES ($1, $2, $3, $4, $5)")
             .bind(Uuid::now_v7().to_string())
-            .bind(event_type)
+            .bind(event_type.as_str())
             .bind(subject)
             .bind(payload)
             .bind(us(self.now))

@@ -77,7 +77,7 @@ fn commit_turns_a_reservation_into_a_sale_once() {
     )
     .unwrap();
     let d = run(&mut v, StockCommand::Commit { reservation_id: id(1), reference: None }, ts(10)).unwrap();
-    assert_eq!(d.event_type, "stock.committed");
+    assert_eq!(d.event_type.as_str(), "stock.committed");
     assert_eq!(v.position(&k), Position { on_hand: 3, reserved: 0, damaged: 0 });
     let again = run(&mut v, StockCommand::Commit { reservation_id: id(1), reference: None }, ts(11)).unwrap_err();
     assert_eq!(again.code, "reservation_not_active");

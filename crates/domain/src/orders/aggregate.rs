@@ -14,6 +14,7 @@ use super::{
 };
 use crate::codes::{LocationCode, Owner};
 use crate::error::{DomainError, DomainResult};
+use crate::events::{EventType, OrderMoved, OrderRefunded, OrderReturned};
 use crate::ledger::{Quantity, RESERVATION_TTL_SECONDS_MAX, Reservation, StockCommand, StockKey, Transfer, TransferStatus};
 use crate::money::Fen;
 
@@ -134,11 +135,19 @@ pub struct ReturnRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderEvent {
     /// `order.<status>`: the order moved.
-    Moved { status: OrderStatus, action: OrderAction },
-    /// `order.refunded`.
-    Refunded { amount: Fen, why: String },
-    /// `order.returned`.
-    Returned { return_id: Uuid, store: LocationCode, lines: Vec<ReturnLine> },
+    Moved(OrderMoved),
+    Refunded(OrderRefunded),
+    Returned(OrderReturned),
+}
+
+impl OrderEvent {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            OrderEvent::Moved(m) => EventType::order_moved(m.status),
+            OrderEvent::Refunded(_) => EventType::OrderRefunded,
+            OrderEvent::Returned(_) => EventType::OrderReturned,
+        }
+    }
 }
 
 /// Everything an order action decided; storage writes all of it in one transaction.
@@ -230,7 +239,8 @@ impl Draft {
             _ => {}
         }
         o.status = to;
-        self.d.events.push(OrderEvent::Moved { status: to, action });
+        let order_id = o.id;
+        self.d.events.push(OrderEvent::Moved(OrderMoved { order_id, status: to, action }));
         Ok(())
     }
 
@@ -409,7 +419,8 @@ impl Draft {
         self.d.payments.push(row);
         let o = self.order();
         o.refunded = Fen::new(o.refunded.get() + amount.get());
-        self.d.events.push(OrderEvent::Refunded { amount, why });
+        let order_id = o.id;
+        self.d.events.push(OrderEvent::Refunded(OrderRefunded { order_id, amount, why }));
     }
 
     /// Takes back lines at any store within the return window: refunds the price paid,
@@ -461,7 +472,7 @@ impl Draft {
             points_reversed: taken,
             lines: plan.clone(),
         });
-        self.d.events.push(OrderEvent::Returned { return_id, store: store.clone(), lines: plan });
+        self.d.events.push(OrderEvent::Returned(OrderReturned { order_id: o.id, return_id, store_code: store.clone(), lines: plan }));
         Ok(())
     }
 }
@@ -580,7 +591,7 @@ mod tests {
         let (o, holds) = order(Fulfilment::Delivery, OrderStatus::Paid);
         let d = run(&o, &holds, OrderCommand::Ship, ts(10), 0).unwrap();
         let moved: Vec<OrderStatus> =
-            d.events.iter().filter_map(|e| if let OrderEvent::Moved { status, .. } = e { Some(*status) } else { None }).collect();
+            d.events.iter().filter_map(|e| if let OrderEvent::Moved(m) = e { Some(m.status) } else { None }).collect();
         assert_eq!(moved, vec![OrderStatus::Fulfilling, OrderStatus::Shipped]);
         assert!(matches!(d.stock[..], [StockCommand::Commit { .. }]));
         assert_eq!(d.order.fulfilled_at, Some(ts(10)));

@@ -288,7 +288,7 @@ pub(crate) struct StockResult {
 
 fn render_decision(d: &Decision) -> String {
     to_json(&StockResult {
-        event_type: d.event_type.clone(),
+        event_type: d.event_type.as_str().to_owned(),
         entries: d.entries.iter().map(|e| EntryView::new(e, None, None)).collect(),
         balances: d.positions.iter().map(|(k, p)| BalanceView::new(k, p, None)).collect(),
         reservation: d.reservation.as_ref().map(ReservationView::from),

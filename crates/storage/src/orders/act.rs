@@ -186,8 +186,12 @@ async fn write<T>(tx: &mut WriteTx<'_, T>, before: &Order, d: &OrderDecision) ->
         }
     }
     for e in &d.events {
-        let (event_type, payload) = order_event(o.id, e);
-        tx.emit(&event_type, &o.id.to_string(), &payload).await?;
+        let subject = o.id.to_string();
+        match e {
+            OrderEvent::Moved(p) => tx.emit(e.event_type(), &subject, p).await?,
+            OrderEvent::Refunded(p) => tx.emit(e.event_type(), &subject, p).await?,
+            OrderEvent::Returned(p) => tx.emit(e.event_type(), &subject, p).await?,
+        }
     }
     Ok(())
 }
@@ -237,20 +241,4 @@ async fn write_return<T>(tx: &mut WriteTx<'_, T>, order: Uuid, r: &tongjia_domai
             .await?;
     }
     Ok(())
-}
-
-/// An order event's type and payload as the outbox carries them.
-fn order_event(order_id: Uuid, e: &OrderEvent) -> (String, serde_json::Value) {
-    match e {
-        OrderEvent::Moved { status, action } => {
-            (format!("order.{}", status.as_str()), serde_json::json!({ "order_id": order_id, "status": status, "action": action }))
-        }
-        OrderEvent::Refunded { amount, why } => {
-            ("order.refunded".to_owned(), serde_json::json!({ "order_id": order_id, "amount_fen": amount, "why": why }))
-        }
-        OrderEvent::Returned { return_id, store, lines } => (
-            "order.returned".to_owned(),
-            serde_json::json!({ "order_id": order_id, "return_id": return_id, "store_code": store, "lines": lines }),
-        ),
-    }
 }

@@ -5,6 +5,7 @@ use sqlx::AnyConnection;
 use std::collections::BTreeMap;
 use tongjia_domain::DomainError;
 use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
+use tongjia_domain::events::{EventType, OrderMoved, PointsChanged};
 use tongjia_domain::ledger::{Quantity, StockCommand, StockKey};
 use tongjia_domain::location::{GeoPoint, LocationKind, LocationStatus};
 use tongjia_domain::orders::{
@@ -114,7 +115,7 @@ impl<T> WriteTx<'_, T> {
         let now = self.now;
         let d = execute_in(self.conn(), &cmd, now).await?;
         let subject = d.entries.first().map_or_else(|| "stock".to_owned(), |e| format!("{}/{}", e.key.location_code, e.key.sku_code));
-        self.emit(&d.event_type, &subject, &d).await?;
+        self.emit(d.event_type, &subject, &d).await?;
         Ok(d)
     }
 
@@ -182,8 +183,12 @@ impl<T> WriteTx<'_, T> {
             .bind(us(self.now))
             .execute(self.conn())
             .await?;
-        self.emit("points.changed", mobile, &serde_json::json!({ "mobile": mobile, "order_id": order, "delta": delta, "reason": reason }))
-            .await
+        self.emit(
+            EventType::PointsChanged,
+            mobile,
+            &PointsChanged { mobile: mobile.to_owned(), order_id: order, delta, reason: reason.to_owned() },
+        )
+        .await
     }
 
     /// Loads an order for an action, refusing an unknown one.
@@ -205,8 +210,8 @@ impl<T> WriteTx<'_, T> {
         };
         sqlx::query(sql).bind(to.as_str()).bind(now).bind(order.id.to_string()).execute(self.conn()).await?;
         order.status = to;
-        let event = format!("order.{}", to.as_str());
-        self.emit(&event, &order.id.to_string(), &serde_json::json!({ "order_id": order.id, "status": to, "action": action })).await
+        let moved = OrderMoved { order_id: order.id, status: to, action };
+        self.emit(EventType::order_moved(to), &order.id.to_string(), &moved).await
     }
 
     /// Reloads the order and commits with it as the answer.
@@ -328,7 +333,7 @@ impl Db {
             .await?;
         }
         let mut order = tx.order(id).await?;
-        tx.emit("order.placed", &id.to_string(), &order).await?;
+        tx.emit(EventType::OrderPlaced, &id.to_string(), &order).await?;
 
         // Where the goods come from.
         let decision: Option<SourcingDecision> = match new.fulfilment {

@@ -1,0 +1,156 @@
+//! Every fact the engine publishes: one [`EventType`] per fact, the outbox's and the event
+//! stream's one vocabulary (the SSE stream is a public API: `docs/events.md` lists every type
+//! with its payload, and a test keeps the list complete). Payloads the order flow owns are
+//! typed here ([`OrderMoved`], [`OrderRefunded`], [`OrderReturned`], [`PointsChanged`]).
+
+use serde::{Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::codes::LocationCode;
+use crate::money::Fen;
+use crate::orders::{OrderAction, OrderStatus, ReturnLine};
+
+macro_rules! event_types {
+    ($($variant:ident => $name:literal,)+) => {
+        /// The type of a published event.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventType { $($variant,)+ }
+        impl EventType {
+            /// Every event type, in catalogue order.
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)+];
+            /// The name consumers filter and subscribe on (`?event_type=`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(EventType::$variant => $name,)+ }
+            }
+        }
+    };
+}
+
+event_types! {
+    ProductCreated => "product.created",
+    SkuCreated => "sku.created",
+    SkuUpdated => "sku.updated",
+    CatalogImported => "catalog.imported",
+    PriceScheduled => "price.scheduled",
+    PartnerCreated => "partner.created",
+    LocationCreated => "location.created",
+    LocationUpdated => "location.updated",
+    LocationsImported => "locations.imported",
+    StockReceived => "stock.received",
+    StockAdjusted => "stock.adjusted",
+    StockCounted => "stock.counted",
+    StockSold => "stock.sold",
+    StockReturned => "stock.returned",
+    StockReturnedDamaged => "stock.returned_damaged",
+    StockDamagedDisposed => "stock.damaged_disposed",
+    StockReserved => "stock.reserved",
+    StockReservationExtended => "stock.reservation_extended",
+    StockReleased => "stock.released",
+    StockReservationExpired => "stock.reservation_expired",
+    StockCommitted => "stock.committed",
+    StockTransferShipped => "stock.transfer_shipped",
+    StockTransferReceived => "stock.transfer_received",
+    StockSafetyStockSet => "stock.safety_stock_set",
+    OrderPlaced => "order.placed",
+    OrderReserved => "order.reserved",
+    OrderPaid => "order.paid",
+    OrderFulfilling => "order.fulfilling",
+    OrderShipped => "order.shipped",
+    OrderReadyForPickup => "order.ready_for_pickup",
+    OrderCompleted => "order.completed",
+    OrderCancelled => "order.cancelled",
+    OrderRefunded => "order.refunded",
+    OrderReturned => "order.returned",
+    PointsChanged => "points.changed",
+}
+
+impl EventType {
+    /// `order.<status>`: the event an order publishes on reaching `status`.
+    pub fn order_moved(status: OrderStatus) -> EventType {
+        match status {
+            OrderStatus::Placed => EventType::OrderPlaced,
+            OrderStatus::Reserved => EventType::OrderReserved,
+            OrderStatus::Paid => EventType::OrderPaid,
+            OrderStatus::Fulfilling => EventType::OrderFulfilling,
+            OrderStatus::Shipped => EventType::OrderShipped,
+            OrderStatus::ReadyForPickup => EventType::OrderReadyForPickup,
+            OrderStatus::Completed => EventType::OrderCompleted,
+            OrderStatus::Cancelled => EventType::OrderCancelled,
+        }
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// `order.<status>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderMoved {
+    pub order_id: Uuid,
+    pub status: OrderStatus,
+    pub action: OrderAction,
+}
+
+/// `order.refunded`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderRefunded {
+    pub order_id: Uuid,
+    #[serde(rename = "amount_fen")]
+    pub amount: Fen,
+    pub why: String,
+}
+
+/// `order.returned`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderReturned {
+    pub order_id: Uuid,
+    pub return_id: Uuid,
+    pub store_code: LocationCode,
+    pub lines: Vec<ReturnLine>,
+}
+
+/// `points.changed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PointsChanged {
+    pub mobile: String,
+    pub order_id: Uuid,
+    pub delta: i64,
+    pub reason: String,
+}
+
+/// `catalog.imported`: how many SKUs one import wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogImported {
+    pub skus: usize,
+}
+
+/// `locations.imported`: how many locations one import wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LocationsImported {
+    pub locations: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_is_in_the_public_catalogue() {
+        let catalogue = include_str!("../../../docs/events.md");
+        for t in EventType::ALL {
+            assert!(catalogue.contains(&format!("`{}`", t.as_str())), "docs/events.md does not describe {}", t.as_str());
+        }
+        for status in OrderStatus::ALL {
+            assert!(EventType::ALL.contains(&EventType::order_moved(status)));
+        }
+    }
+}
