@@ -12,7 +12,7 @@ use tongjia_domain::orders::{
     Fulfilment, OrderAction, OrderLine, OrderPolicy, OrderStatus, SourcingPool, check_member, check_shape, next_status, pickup_code,
     price_lines, split_by_owner,
 };
-use tongjia_domain::pricing::{Channel, quote};
+use tongjia_domain::pricing::{Channel, Quote, quote};
 use tongjia_domain::sourcing::{Candidate, NearestSingleThenFewest, Network, SourcingDecision, SourcingRequest, SourcingStrategy};
 use uuid::Uuid;
 
@@ -255,27 +255,7 @@ impl Db {
                 .await?;
         }
         check_member(new.customer.is_some(), new.redeem_points)?;
-        let mut quotes = vec![];
-        for (i, (sku, _)) in new.lines.iter().enumerate() {
-            let active: Option<i64> = sqlx::query_scalar("SELECT CAST(active AS INTEGER) FROM skus WHERE code = $1")
-                .bind(sku.as_str())
-                .fetch_optional(tx.conn())
-                .await?;
-            let active = active.map(|a| a != 0);
-            match active {
-                None => {
-                    return Err(DomainError::not_found("sku_not_found", format!("no SKU {sku}")).at(format!("lines[{i}].sku_code")).into());
-                }
-                Some(false) => {
-                    return Err(DomainError::rule("sku_inactive", format!("SKU {sku} is not for sale"))
-                        .at(format!("lines[{i}].sku_code"))
-                        .into());
-                }
-                Some(true) => {}
-            }
-            let versions = crate::prices::versions_of(tx.conn(), sku.as_str()).await?;
-            quotes.push(quote(sku, &versions, now, new.customer.is_some())?);
-        }
+        let quotes = quote_lines(tx.conn(), &new, now).await?;
         let lines = price_lines(&new.lines, &quotes, new.redeem_points, &policy.points)?;
         let id = Uuid::now_v7();
         let expires_at = now.checked_add(SignedDuration::from_secs(policy.hold_seconds)).unwrap_or(now);
@@ -335,58 +315,7 @@ impl Db {
         let mut order = tx.order(id).await?;
         tx.emit(EventType::OrderPlaced, &id.to_string(), &order).await?;
 
-        // Where the goods come from.
-        let decision: Option<SourcingDecision> = match new.fulfilment {
-            Fulfilment::CarryOut => {
-                let (code, _) = store
-                    .as_ref()
-                    .ok_or_else(|| DomainError::invalid("store_code", "fulfilment_needs_store", "a till sale needs its store"))?;
-                for l in &lines {
-                    tx.allocate(id, l.line_no, code, &l.sku_code, l.quantity.get(), expires_at).await?;
-                }
-                None
-            }
-            Fulfilment::Delivery | Fulfilment::EndlessAisle => {
-                let pool = SourcingPool::for_order(new.fulfilment, store.as_ref().map(|(c, _)| c), None);
-                let want = wanted(&lines);
-                let skus: Vec<SkuCode> = want.iter().map(|(s, _)| s.clone()).collect();
-                let network = Network::new(candidates(tx.conn(), &skus, &pool).await?);
-                let destination = destination
-                    .ok_or_else(|| DomainError::invalid("destination", "destination_required", "a delivery needs a destination"))?;
-                let decision = NearestSingleThenFewest.source(&network, &SourcingRequest { destination, lines: want })?;
-                assign(&mut tx, id, &lines, &decision, expires_at).await?;
-                Some(decision)
-            }
-            Fulfilment::Pickup => {
-                let pickup = new
-                    .pickup_store
-                    .clone()
-                    .ok_or_else(|| DomainError::invalid("pickup_store_code", "pickup_store_required", "name the pickup store"))?;
-                let (can_pickup, point) = open_store(tx.conn(), &pickup, "pickup_store_code").await?;
-                if !can_pickup {
-                    return Err(DomainError::rule("pickup_not_offered", format!("store {pickup} does not hand over online orders"))
-                        .at("pickup_store_code")
-                        .into());
-                }
-                let want = wanted(&lines);
-                let skus: Vec<SkuCode> = want.iter().map(|(s, _)| s.clone()).collect();
-                let here = candidates(tx.conn(), &skus, &SourcingPool::anywhere()).await?.into_iter().find(|c| c.code == pickup);
-                let held_here = here.as_ref().is_some_and(|c| want.iter().all(|(s, q)| c.available.get(s).copied().unwrap_or(0) >= *q));
-                if held_here {
-                    for l in &lines {
-                        tx.allocate(id, l.line_no, &pickup, &l.sku_code, l.quantity.get(), expires_at).await?;
-                    }
-                    None
-                } else {
-                    // Reserve where the goods are, nearest to the pickup store; a transfer follows payment.
-                    let pool = SourcingPool::for_order(new.fulfilment, None, Some(&pickup));
-                    let network = Network::new(candidates(tx.conn(), &skus, &pool).await?);
-                    let decision = NearestSingleThenFewest.source(&network, &SourcingRequest { destination: point, lines: want })?;
-                    assign(&mut tx, id, &lines, &decision, expires_at).await?;
-                    Some(decision)
-                }
-            }
-        };
+        let decision = source_and_hold(&mut tx, id, &new, &lines, store.as_ref().map(|(c, _)| c), destination, expires_at).await?;
         if let Some(d) = &decision {
             let json = serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sqlx::query("UPDATE orders SET sourcing = $1 WHERE id = $2").bind(json).bind(id.to_string()).execute(tx.conn()).await?;
@@ -397,6 +326,96 @@ impl Db {
         tx.transition(&mut order, OrderAction::Reserve).await?;
         tx.finish(id).await
     }
+}
+
+/// Where the goods come from, held for the order: a till sale at its store; a pickup at its
+/// store when that holds it all, else where sourcing finds it; a delivery where sourcing finds
+/// it. Returns the sourcing decision, if sourcing chose.
+async fn source_and_hold<T>(
+    tx: &mut WriteTx<'_, T>,
+    id: Uuid,
+    new: &NewOrder,
+    lines: &[OrderLine],
+    store: Option<&LocationCode>,
+    destination: Option<GeoPoint>,
+    expires_at: Timestamp,
+) -> StoreResult<Option<SourcingDecision>> {
+    Ok(match new.fulfilment {
+        Fulfilment::CarryOut => {
+            let code = store.ok_or_else(|| DomainError::invalid("store_code", "fulfilment_needs_store", "a till sale needs its store"))?;
+            for l in lines {
+                tx.allocate(id, l.line_no, code, &l.sku_code, l.quantity.get(), expires_at).await?;
+            }
+            None
+        }
+        Fulfilment::Delivery | Fulfilment::EndlessAisle => {
+            let pool = SourcingPool::for_order(new.fulfilment, store, None);
+            let want = wanted(lines);
+            let skus: Vec<SkuCode> = want.iter().map(|(s, _)| s.clone()).collect();
+            let network = Network::new(candidates(tx.conn(), &skus, &pool).await?);
+            let destination =
+                destination.ok_or_else(|| DomainError::invalid("destination", "destination_required", "a delivery needs a destination"))?;
+            let decision = NearestSingleThenFewest.source(&network, &SourcingRequest { destination, lines: want })?;
+            assign(tx, id, lines, &decision, expires_at).await?;
+            Some(decision)
+        }
+        Fulfilment::Pickup => {
+            let pickup = new
+                .pickup_store
+                .clone()
+                .ok_or_else(|| DomainError::invalid("pickup_store_code", "pickup_store_required", "name the pickup store"))?;
+            let (can_pickup, point) = open_store(tx.conn(), &pickup, "pickup_store_code").await?;
+            if !can_pickup {
+                return Err(DomainError::rule("pickup_not_offered", format!("store {pickup} does not hand over online orders"))
+                    .at("pickup_store_code")
+                    .into());
+            }
+            let want = wanted(lines);
+            let skus: Vec<SkuCode> = want.iter().map(|(s, _)| s.clone()).collect();
+            let here = candidates(tx.conn(), &skus, &SourcingPool::anywhere()).await?.into_iter().find(|c| c.code == pickup);
+            let held_here = here.as_ref().is_some_and(|c| want.iter().all(|(s, q)| c.available.get(s).copied().unwrap_or(0) >= *q));
+            if held_here {
+                for l in lines {
+                    tx.allocate(id, l.line_no, &pickup, &l.sku_code, l.quantity.get(), expires_at).await?;
+                }
+                None
+            } else {
+                // Reserve where the goods are, nearest to the pickup store; a transfer follows payment.
+                let pool = SourcingPool::for_order(new.fulfilment, None, Some(&pickup));
+                let network = Network::new(candidates(tx.conn(), &skus, &pool).await?);
+                let decision = NearestSingleThenFewest.source(&network, &SourcingRequest { destination: point, lines: want })?;
+                assign(tx, id, lines, &decision, expires_at).await?;
+                Some(decision)
+            }
+        }
+    })
+}
+
+/// The price of every line now, from the price book (member prices for members), refusing
+/// unknown and inactive SKUs.
+async fn quote_lines(conn: &mut AnyConnection, new: &NewOrder, now: Timestamp) -> StoreResult<Vec<Quote>> {
+    let mut quotes = vec![];
+    for (i, (sku, _)) in new.lines.iter().enumerate() {
+        let active: Option<i64> = sqlx::query_scalar("SELECT CAST(active AS INTEGER) FROM skus WHERE code = $1")
+            .bind(sku.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        let active = active.map(|a| a != 0);
+        match active {
+            None => {
+                return Err(DomainError::not_found("sku_not_found", format!("no SKU {sku}")).at(format!("lines[{i}].sku_code")).into());
+            }
+            Some(false) => {
+                return Err(DomainError::rule("sku_inactive", format!("SKU {sku} is not for sale"))
+                    .at(format!("lines[{i}].sku_code"))
+                    .into());
+            }
+            Some(true) => {}
+        }
+        let versions = crate::prices::versions_of(&mut *conn, sku.as_str()).await?;
+        quotes.push(quote(sku, &versions, now, new.customer.is_some())?);
+    }
+    Ok(quotes)
 }
 
 /// Reserves each sourced share, line by line.
