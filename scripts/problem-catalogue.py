@@ -7,7 +7,17 @@ import pathlib, re
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 KINDS = {"invalid": (1, 422), "rule": (0, 422), "conflict": (0, 409), "not_found": (0, 404), "field": (1, 422)}
 STATUS = {"UNPROCESSABLE_ENTITY": 422, "BAD_REQUEST": 400, "CONFLICT": 409, "NOT_FOUND": 404, "SERVICE_UNAVAILABLE": 503,
-          "INTERNAL_SERVER_ERROR": 500, "METHOD_NOT_ALLOWED": 405, "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415}
+          "INTERNAL_SERVER_ERROR": 500, "METHOD_NOT_ALLOWED": 405, "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415,
+          "REQUEST_TIMEOUT": 408, "URI_TOO_LONG": 414, "REQUEST_HEADER_FIELDS_TOO_LARGE": 431}
+# Codes given by a table rather than raised by a constructor: the safety net for framework
+# answers (`problem::ensure_problem`) and hyper's own answers (`connection/raw_answers.rs`).
+TABLED = {
+    "bad_request": (400, "the request could not be read (not HTTP, or a path or query that does not decode)", "crates/server/src/connection/raw_answers.rs"),
+    "uri_too_long": (414, "the request's URI is too long", "crates/server/src/connection/raw_answers.rs"),
+    "headers_too_large": (431, "the request's headers are too large", "crates/server/src/connection/raw_answers.rs"),
+    "request_refused": (400, "another client error the framework answered (its text as detail)", "crates/server/src/problem.rs"),
+    "not_found": (404, "no such thing (the framework's own 404)", "crates/server/src/problem.rs"),
+}
 
 
 def args(text, start):
@@ -57,6 +67,8 @@ def found():
             if not re.fullmatch(r'"[a-z][a-z0-9_]*"', code): continue
             meaning = re.sub(r'^(format!\(|clip\(format!\()?"', "", msg).split('"')[0]
             codes.setdefault(code.strip('"'), (status, meaning, path.relative_to(ROOT)))
+    for code, (status, meaning, path) in TABLED.items():
+        codes.setdefault(code, (status, meaning, pathlib.Path(path)))
     return codes
 
 

@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod import;
+mod limits;
 mod progress;
 mod report;
 
@@ -47,6 +48,8 @@ enum Command {
         listen: SocketAddr,
         #[command(flatten)]
         policy: PolicyArgs,
+        #[command(flatten)]
+        limits: limits::LimitArgs,
     },
     /// Seed the database with the demo brand, its network, prices and stock.
     Demo,
@@ -196,8 +199,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     let db = Db::connect_with(&cli.db, &options).await.map_err(|e| format!("cannot open {}: {e}", redacted(&cli.db)))?;
     let result = match cli.command {
-        Command::Serve { demo, listen, policy } => match policy.policy() {
-            Ok(policy) => serve(&db, demo, listen, policy).await,
+        Command::Serve { demo, listen, policy, limits } => match policy.policy() {
+            Ok(policy) => serve(&db, demo, listen, policy, &limits).await,
             Err(e) => Err(e),
         },
         Command::Demo => demo::seed(&db).await.map(|summary| println!("{summary}")),
@@ -212,7 +215,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     result
 }
 
-async fn serve(db: &Db, demo: bool, listen: SocketAddr, policy: OrderPolicy) -> Result<(), String> {
+async fn serve(db: &Db, demo: bool, listen: SocketAddr, policy: OrderPolicy, limits: &limits::LimitArgs) -> Result<(), String> {
     if demo {
         // Servers started together on one empty database seed it once: the first seeds,
         // the others find it not empty.
@@ -226,7 +229,8 @@ async fn serve(db: &Db, demo: bool, listen: SocketAddr, policy: OrderPolicy) -> 
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("Tongjia listening on http://{addr} (API docs at http://{addr}/api/v1/docs/)");
-    let settings = tongjia_server::Settings { policy, ..Default::default() };
+    let mut settings = tongjia_server::Settings { policy, ..Default::default() };
+    limits.apply(&mut settings);
     tongjia_server::serve(listener, db.clone(), settings, shutdown_signal()).await.map_err(|e| e.to_string())
 }
 

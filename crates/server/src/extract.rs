@@ -7,6 +7,7 @@ use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use crate::connection::{BodyTimeout, Limits};
 use crate::problem::{ApiError, FieldError};
 
 /// The largest JSON body accepted, in bytes.
@@ -44,13 +45,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Mutation<T> {
     async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
         let key = idempotency_key(&parts)?;
-        let bytes = axum::body::to_bytes(body, BODY_BYTES_MAX).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the request body is larger than {BODY_BYTES_MAX} bytes"),
-            )
-        })?;
+        let bytes = read_body(&parts, body).await?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         if bytes != b"{}" {
             let json = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
@@ -80,6 +75,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Mutation<T> {
         hasher.update([0]);
         hasher.update(&canonical);
         Ok(Mutation { body, key, scope, request_hash: hex::encode(hasher.finalize()) })
+    }
+}
+
+/// Reads the whole body, at most [`BODY_BYTES_MAX`] bytes within the connection's body
+/// timeout (`408 body_timeout` past it: a client trickling its body is dropped on time).
+async fn read_body(parts: &Parts, body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+    let timeout = parts.extensions.get::<BodyTimeout>().map_or(Limits::default().body_timeout, |t| t.0);
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, BODY_BYTES_MAX)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than {BODY_BYTES_MAX} bytes"),
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the request body did not arrive within {} s", timeout.as_secs_f64()),
+        )),
     }
 }
 

@@ -4,7 +4,9 @@
 //! Handlers only parse and convert: they build domain values (which refuse bad input),
 //! call one storage method, and render the answer. No business rule lives here.
 
+mod connection;
 mod extract;
+mod heavy;
 mod http;
 mod in_flight;
 mod metrics;
@@ -13,6 +15,7 @@ mod outbox_watch;
 mod problem;
 mod sweeper;
 
+pub use connection::{HEADER_BYTES_MAX, Limits};
 pub use problem::{ApiError, Problem};
 pub use sweeper::sweep_expired;
 
@@ -45,6 +48,8 @@ pub struct AppState {
     pub(crate) in_flight: std::sync::Arc<in_flight::InFlight>,
     /// How long a repeat of a keyed request still running waits for it.
     pub(crate) key_wait: Duration,
+    /// Permits for CPU-heavy answers (`heavy`).
+    pub(crate) heavy: std::sync::Arc<heavy::Heavy>,
 }
 
 /// Server settings.
@@ -56,11 +61,24 @@ pub struct Settings {
     /// How long a repeat of a keyed request that is still running on this server waits for
     /// it (and then replays its answer) before `409 idempotency_key_in_flight`.
     pub key_wait: Duration,
+    /// CPU-heavy answers (coverage, chart, gaps, planner) computed at once.
+    pub heavy_concurrency: usize,
+    /// How long a heavy request waits for its turn before `503 server_busy`.
+    pub heavy_queue_wait: Duration,
+    /// Connections: how many, how long a head or a body may take, the shutdown grace.
+    pub limits: Limits,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { sweep_interval: Duration::from_secs(5), policy: OrderPolicy::default(), key_wait: Duration::from_secs(10) }
+        Settings {
+            sweep_interval: Duration::from_secs(5),
+            policy: OrderPolicy::default(),
+            key_wait: Duration::from_secs(10),
+            heavy_concurrency: heavy::HEAVY_CONCURRENCY_DEFAULT,
+            heavy_queue_wait: heavy::HEAVY_QUEUE_WAIT_DEFAULT,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -154,7 +172,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves the app on `listener` until `shutdown` resolves, then finishes the requests in
-/// flight and stops the sweeper.
+/// flight (within `settings.limits.shutdown_grace`, dropping the rest) and stops the sweeper.
 pub async fn serve(
     listener: TcpListener,
     db: Db,
@@ -163,11 +181,15 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (head_tx, head_rx) = tokio::sync::watch::channel(0);
+    let mut metrics = metrics::Metrics::default();
+    let heavy = heavy::Heavy::new(settings.heavy_concurrency, settings.heavy_queue_wait, metrics.registry_mut());
+    let connections = connection::ConnectionMetrics::new(metrics.registry_mut());
     let state = AppState {
         db: db.clone(),
         stopping: stop_rx.clone(),
         policy: settings.policy,
-        metrics: Default::default(),
+        metrics: std::sync::Arc::new(metrics),
+        heavy: std::sync::Arc::new(heavy),
         outbox_head: head_rx,
         in_flight: Default::default(),
         key_wait: settings.key_wait,
@@ -175,14 +197,12 @@ pub async fn serve(
     let watcher = tokio::spawn(outbox_watch::run(db.clone(), head_tx, stop_rx.clone()));
     let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.policy, settings.sweep_interval, stop_rx));
     let stop = stop_tx.clone();
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await;
+    connection::serve(listener, app(state), settings.limits, connections, shutdown, move || {
+        let _ = stop.send(true);
+    })
+    .await;
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
     let _ = watcher.await;
-    result
+    Ok(())
 }

@@ -134,6 +134,11 @@ impl Drop for StreamTicket {
 }
 
 impl Metrics {
+    /// The registry, to add a part's own series before the server starts.
+    pub(crate) fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// A ticket for an event stream starting after `seq`.
     pub(crate) fn ticket(self: &Arc<Self>, seq: i64) -> StreamTicket {
         let id = self.next_stream.fetch_add(1, Ordering::Relaxed);

@@ -8,6 +8,7 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
 use super::divisions::Divisions;
+use crate::DomainError;
 use crate::location::{GeoPoint, LocationKind, LocationStatus};
 
 /// What coverage needs to know of a store.
@@ -152,18 +153,51 @@ pub fn gaps(divisions: &Divisions, stores: &[StoreSite], at: Date) -> Vec<Gap> {
     out
 }
 
-/// Coverage at the first of each month from `from` to `to` (the trend).
-pub fn trend(divisions: &Divisions, stores: &[StoreSite], from: Date, to: Date, township_target: i64) -> Vec<Coverage> {
+/// The most months a trend covers (ten years): its cost grows with them.
+pub const TREND_MONTHS_MAX: usize = 120;
+
+/// The first of each month from `from`'s to `to` (the months of a trend). Refused when
+/// `from` is after `to` (`invalid_range`) or the range spans more than [`TREND_MONTHS_MAX`]
+/// months (`range_too_long`).
+pub fn trend_months(from: Date, to: Date) -> Result<Vec<Date>, DomainError> {
+    if from > to {
+        return Err(DomainError::invalid("from", "invalid_range", "from is after at"));
+    }
+    let too_long = || {
+        DomainError::invalid("from", "range_too_long", format!("a trend spans at most {TREND_MONTHS_MAX} months: move from closer to at"))
+    };
     let mut out = vec![];
     let mut day = from.first_of_month();
     while day <= to {
-        out.push(coverage(divisions, stores, day, township_target));
+        if out.len() == TREND_MONTHS_MAX {
+            return Err(too_long());
+        }
+        out.push(day);
         match day.checked_add(jiff::Span::new().months(1)) {
             Ok(next) => day = next,
             Err(_) => break,
         }
     }
-    out
+    Ok(out)
+}
+
+/// Coverage on each of `months` (the trend); `None` as soon as `stop` says so (its asker
+/// went away), checked before each month.
+pub fn trend(
+    divisions: &Divisions,
+    stores: &[StoreSite],
+    months: &[Date],
+    township_target: i64,
+    stop: impl Fn() -> bool,
+) -> Option<Vec<Coverage>> {
+    let mut out = Vec::with_capacity(months.len());
+    for day in months {
+        if stop() {
+            return None;
+        }
+        out.push(coverage(divisions, stores, *day, township_target));
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -171,6 +205,19 @@ mod tests {
     use super::super::divisions::tests::sample;
     use super::*;
     use jiff::civil::date;
+
+    #[test]
+    fn a_trend_is_bounded() {
+        let months = trend_months(date(2024, 11, 25), date(2026, 11, 25)).unwrap();
+        assert_eq!((months.len(), months[0], months[24]), (25, date(2024, 11, 1), date(2026, 11, 1)));
+        assert_eq!(trend_months(date(2016, 12, 31), date(2026, 11, 1)).unwrap().len(), TREND_MONTHS_MAX);
+        assert_eq!(trend_months(date(2016, 11, 30), date(2026, 11, 1)).unwrap_err().code, "range_too_long");
+        assert_eq!(trend_months(date(1, 1, 1), date(9999, 12, 1)).unwrap_err().code, "range_too_long");
+        assert_eq!(trend_months(date(2026, 11, 2), date(2026, 11, 1)).unwrap_err().code, "invalid_range");
+        let d = sample();
+        assert!(trend(&d, &[], &months, 10, || true).is_none(), "a stopped trend computes nothing");
+        assert_eq!(trend(&d, &[], &months, 10, || false).map(|t| t.len()), Some(25));
+    }
 
     pub(crate) fn site(
         code: &str,

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use tongjia_domain::DomainError;
 use tongjia_domain::codes::SkuCode;
 use tongjia_domain::location::GeoPoint;
-use tongjia_domain::network::coverage::{Gap, Share, trend};
+use tongjia_domain::network::coverage::{Gap, Share, trend, trend_months};
 use tongjia_domain::network::{Coverage, DivisionLevel, Locator, TOWNSHIP_TARGET_DEFAULT, coverage, gaps, plan};
 use tongjia_storage::reference::divisions;
 use utoipa::{IntoParams, ToSchema};
@@ -110,10 +110,11 @@ fn target(t: Option<i64>) -> ApiResult<i64> {
 }
 
 #[utoipa::path(get, path = "/api/v1/network/coverage", tag = "network", params(CoverageQuery),
-    responses((status = 200, body = CoverageView), (status = 422, body = Problem)))]
+    responses((status = 200, body = CoverageView), (status = 422, body = Problem), (status = 503, body = Problem, description = "Busy computing other heavy answers: retry shortly")))]
 async fn get_coverage(State(app): State<AppState>, Params(q): Params<CoverageQuery>) -> ApiResult<Json<CoverageView>> {
+    let (at, target) = (q.at.unwrap_or_else(today), target(q.township_target)?);
     let sites = app.db.store_sites().await?;
-    let c = coverage(divisions(), &sites, q.at.unwrap_or_else(today), target(q.township_target)?);
+    let c = app.heavy.run(move |_| Some(coverage(divisions(), &sites, at, target))).await?;
     Ok(Json(CoverageView::from(&c)))
 }
 
@@ -121,23 +122,28 @@ async fn get_coverage(State(app): State<AppState>, Params(q): Params<CoverageQue
 #[into_params(parameter_in = Query)]
 pub(crate) struct ChartQuery {
     at: Option<Date>,
-    /// First month of the trend line (default two years before `at`).
+    /// First month of the trend line (default two years before `at`; at most 120 months
+    /// before it).
     from: Option<Date>,
 }
 
 /// An SVG chart: coverage by province on `at`, and the national share month by month.
 #[utoipa::path(get, path = "/api/v1/network/coverage.svg", tag = "network", params(ChartQuery),
-    responses((status = 200, content_type = "image/svg+xml", description = "The chart"), (status = 422, body = Problem)))]
+    responses((status = 200, content_type = "image/svg+xml", description = "The chart"), (status = 422, body = Problem), (status = 503, body = Problem, description = "Busy computing other heavy answers: retry shortly")))]
 async fn coverage_svg(State(app): State<AppState>, Params(q): Params<ChartQuery>) -> ApiResult<Response> {
     let at = q.at.unwrap_or_else(today);
     let from = q.from.unwrap_or_else(|| at.checked_sub(jiff::Span::new().years(2)).unwrap_or(at));
-    if from > at {
-        return Err(ApiError::field("from", "invalid_range", "from is after at"));
-    }
+    let months = trend_months(from, at)?;
     let sites = app.db.store_sites().await?;
-    let now = coverage(divisions(), &sites, at, TOWNSHIP_TARGET_DEFAULT);
-    let months = trend(divisions(), &sites, from, at, TOWNSHIP_TARGET_DEFAULT);
-    let mut res = crate::network_chart::render(&now, &months).into_response();
+    let chart = app
+        .heavy
+        .run(move |stop| {
+            let now = coverage(divisions(), &sites, at, TOWNSHIP_TARGET_DEFAULT);
+            let months = trend(divisions(), &sites, &months, TOWNSHIP_TARGET_DEFAULT, || stop.requested())?;
+            Some(crate::network_chart::render(&now, &months))
+        })
+        .await?;
+    let mut res = chart.into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
     Ok(res)
 }
@@ -175,12 +181,12 @@ fn limit(l: Option<usize>, default: usize, max: usize) -> ApiResult<usize> {
 }
 
 /// Uncovered counties, farthest from any open store first.
-#[utoipa::path(get, path = "/api/v1/network/gaps", tag = "network", params(GapQuery), responses((status = 200, body = GapsView), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/network/gaps", tag = "network", params(GapQuery), responses((status = 200, body = GapsView), (status = 422, body = Problem), (status = 503, body = Problem, description = "Busy computing other heavy answers: retry shortly")))]
 async fn get_gaps(State(app): State<AppState>, Params(q): Params<GapQuery>) -> ApiResult<Json<GapsView>> {
     let n = limit(q.limit, 50, 500)?;
     let at = q.at.unwrap_or_else(today);
     let sites = app.db.store_sites().await?;
-    let all = gaps(divisions(), &sites, at);
+    let all = app.heavy.run(move |_| Some(gaps(divisions(), &sites, at))).await?;
     let items = all
         .iter()
         .take(n)
@@ -222,12 +228,12 @@ pub(crate) struct PlanView {
 }
 
 /// Proposes new sites: most new counties, then the lowest worst and mean distance.
-#[utoipa::path(get, path = "/api/v1/network/plan", tag = "network", params(PlanQuery), responses((status = 200, body = PlanView), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/network/plan", tag = "network", params(PlanQuery), responses((status = 200, body = PlanView), (status = 422, body = Problem), (status = 503, body = Problem, description = "Busy computing other heavy answers: retry shortly")))]
 async fn get_plan(State(app): State<AppState>, Params(q): Params<PlanQuery>) -> ApiResult<Json<PlanView>> {
     let n = limit(Some(q.stores), 10, 500).map_err(|_| ApiError::field("stores", "invalid_stores", "stores is between 1 and 500"))?;
     let at = q.at.unwrap_or_else(today);
     let open: Vec<_> = app.db.store_sites().await?.into_iter().filter(|s| s.open_on(at)).collect();
-    let p = plan(divisions(), &open, n, &HashMap::new());
+    let p = app.heavy.run(move |_| Some(plan(divisions(), &open, n, &HashMap::new()))).await?;
     Ok(Json(PlanView {
         sites: p
             .sites
