@@ -17,6 +17,9 @@ TABLED = {
     "headers_too_large": (431, "the request's headers are too large", "crates/server/src/connection/raw_answers.rs"),
     "request_refused": (400, "another client error the framework answered (its text as detail)", "crates/server/src/problem.rs"),
     "not_found": (404, "no such thing (the framework's own 404)", "crates/server/src/problem.rs"),
+    "unknown_field": (422, "the body names a field the operation does not take (named in errors[].field)", "crates/server/src/extract.rs"),
+    "missing_field": (422, "the body lacks a field the operation needs (named in errors[].field)", "crates/server/src/extract.rs"),
+    "invalid_field": (422, "a field of the body has the wrong type or value (named in errors[].field)", "crates/server/src/extract.rs"),
 }
 
 
@@ -64,9 +67,11 @@ def found():
                 pos, status = KINDS[kind]
                 if len(a) <= pos + 1: continue
                 code, msg = a[pos], a[pos + 1]
-            if not re.fullmatch(r'"[a-z][a-z0-9_]*"', code): continue
-            meaning = re.sub(r'^(format!\(|clip\(format!\()?"', "", msg).split('"')[0]
-            codes.setdefault(code.strip('"'), (status, meaning, path.relative_to(ROOT)))
+            literals = re.findall(r'"([a-z][a-z0-9_]*)"', code) if code.startswith("if ") else [code.strip('"')]
+            if not code.startswith("if ") and not re.fullmatch(r'"[a-z][a-z0-9_]*"', code): continue
+            meaning = re.sub(r'^(format!\(\s*|clip\(format!\(\s*)?"', "", msg).split('"')[0]
+            for lit in literals:
+                codes.setdefault(lit, (status, meaning, path.relative_to(ROOT)))
     for code, (status, meaning, path) in TABLED.items():
         codes.setdefault(code, (status, meaning, pathlib.Path(path)))
     return codes

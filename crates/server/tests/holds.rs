@@ -160,6 +160,41 @@ async fn a_paid_pickup_held_at_its_store_keeps_its_unit(backend: Backend) {
     assert!(app.db.audit_ledger().await.unwrap().is_empty());
 }
 
+/// The goods in transit for a paid pickup cannot be received as free stock (found by a
+/// review: the store booked the transfer in through the stock API, another order took the
+/// unit, and the paid order could never be made ready). They arrive by marking the order
+/// ready; once the order is cancelled, the store receives them as its own stock.
+async fn goods_in_transit_for_a_paid_pickup_arrive_only_for_it(backend: Backend) {
+    let app = one_unit(backend).await;
+    let a = ok(app.post("/api/v1/orders", pickup()).await);
+    pay(&app, &a).await;
+    let order = ok(app.get(&format!("/api/v1/orders/{}", a["order_id"].as_str().unwrap())).await);
+    let transfer = order["allocations"][0]["transfer_id"].as_str().expect("sent from the warehouse").to_owned();
+    let receipt = format!("/api/v1/stock/transfers/{transfer}/receipt");
+    let (s, p) = app.post(&receipt, json!({})).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("transfer_belongs_to_order")), "{p}");
+    assert_eq!(available(&app).await, 0);
+    assert_sold_out(&app, pickup()).await;
+    let (s, p) = app.post("/api/v1/stock/sales", json!({"location_code": "S-HZ", "sku_code": "ONE-1", "quantity": 1})).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_stock")), "{p}");
+    let (s, ready) = act(&app, &a, "ready", json!({})).await;
+    assert_eq!((s, ready["status"].as_str()), (StatusCode::OK, Some("ready_for_pickup")), "{ready}");
+    let (s, done) = act(&app, &a, "handover", json!({"pickup_code": a["pickup_code"]})).await;
+    assert_eq!((s, done["status"].as_str()), (StatusCode::OK, Some("completed")), "{done}");
+
+    // Cancelled in transit: the goods are the store's to receive.
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "WH-NORTH", "sku_code": "ONE-1", "quantity": 1})).await);
+    let b = ok(app.post("/api/v1/orders", pickup()).await);
+    pay(&app, &b).await;
+    let order = ok(app.get(&format!("/api/v1/orders/{}", b["order_id"].as_str().unwrap())).await);
+    let transfer = order["allocations"][0]["transfer_id"].as_str().unwrap().to_owned();
+    assert_eq!(act(&app, &b, "cancellation", json!({})).await.0, StatusCode::OK);
+    let (s, p) = app.post(&format!("/api/v1/stock/transfers/{transfer}/receipt"), json!({})).await;
+    assert!(s.is_success(), "{p}");
+    assert_eq!(available(&app).await, 1);
+    assert!(app.db.audit_ledger().await.unwrap().is_empty());
+}
+
 /// The sweeper cannot be told to expire a paid order's hold either: the domain refuses it.
 async fn an_expiry_of_a_paid_orders_hold_is_refused(backend: Backend) {
     let app = one_unit(backend).await;
@@ -220,4 +255,5 @@ tongjia_storage::backend_tests!(
     a_paid_pickup_keeps_its_unit_in_transit_and_at_the_store,
     a_paid_pickup_held_at_its_store_keeps_its_unit,
     an_expiry_of_a_paid_orders_hold_is_refused,
+    goods_in_transit_for_a_paid_pickup_arrive_only_for_it,
 );

@@ -122,8 +122,22 @@ pub(crate) async fn load_hold(conn: &mut AnyConnection, reservation: Uuid) -> St
     let row: Option<(String, String)> =
         sqlx::query_as("SELECT o.id, o.status FROM order_allocations a JOIN orders o ON o.id = a.order_id WHERE a.reservation_id = $1")
             .bind(reservation.to_string())
-            .fetch_optional(conn)
+            .fetch_optional(&mut *conn)
             .await?;
+    order_hold(row)
+}
+
+/// The order a transfer carries goods for, with the order's status, if any.
+async fn load_transfer_order(conn: &mut AnyConnection, transfer: Uuid) -> StoreResult<Option<OrderHold>> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT o.id, o.status FROM order_allocations a JOIN orders o ON o.id = a.order_id WHERE a.transfer_id = $1")
+            .bind(transfer.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+    order_hold(row)
+}
+
+fn order_hold(row: Option<(String, String)>) -> StoreResult<Option<OrderHold>> {
     row.map(|(id, status)| {
         Ok(OrderHold {
             order_id: Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -369,9 +383,12 @@ impl Db {
         let now = tx.now;
         // A hold that belongs to an order moves only with the order (pay, ship, cancel...):
         // the order flow's rule, decided in the domain.
-        if let Some(id) = cmd.reservation_ref() {
-            check_outside_command(&cmd, load_hold(tx.conn(), id).await?.as_ref())?;
-        }
+        let order = match (cmd.reservation_ref(), cmd.transfer_ref()) {
+            (Some(id), _) => load_hold(tx.conn(), id).await?,
+            (None, Some(id)) => load_transfer_order(tx.conn(), id).await?,
+            (None, None) => None,
+        };
+        check_outside_command(&cmd, order.as_ref())?;
         let decision = execute_in(tx.conn(), &cmd, now).await?;
         tx.emit(decision.event_type, &subject(&decision), &decision).await?;
         tx.commit(decision).await

@@ -343,7 +343,7 @@ impl World {
             }
             StockOp::TransferIn(i) => {
                 let id = pick(&self.transfers, i);
-                (StockCommand::TransferIn { transfer_id: id }, next.transfer_in(id))
+                (StockCommand::TransferIn { transfer_id: id }, next.outside_transfer_in(id))
             }
             StockOp::SetSafetyStock(l, s, n) => {
                 let (location_code, sku_code) = (LocationCode::parse(location(l)).unwrap(), SkuCode::parse(sku(s as usize)).unwrap());

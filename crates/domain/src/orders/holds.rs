@@ -20,11 +20,20 @@ pub struct OrderHold {
 }
 
 /// Whether a stock command from outside the order flow (the stock API, an expiry) may act on
-/// a reservation held for `hold`: an order's hold is released, committed and extended only by
-/// the order's own actions, and never expired while the order is paid.
+/// a reservation or transfer that belongs to the order `hold`: an order's hold is released,
+/// committed and extended only by the order's own actions, and never expired while the order
+/// is paid; goods in transit for a paid order are received only by the order (marking it
+/// ready receives them and holds them for it), never as free stock someone else could take.
 pub fn check_outside_command(cmd: &StockCommand, hold: Option<&OrderHold>) -> DomainResult<()> {
     let Some(hold) = hold else { return Ok(()) };
     match cmd {
+        StockCommand::TransferIn { transfer_id } if hold.status.awaits_fulfilment() => Err(DomainError::conflict(
+            "transfer_belongs_to_order",
+            format!(
+                "transfer {transfer_id} carries goods for paid order {}: mark the order ready to receive them and hold them for it",
+                hold.order_id
+            ),
+        )),
         StockCommand::Release { reservation_id }
         | StockCommand::Commit { reservation_id, .. }
         | StockCommand::Extend { reservation_id, .. } => Err(DomainError::conflict(
@@ -139,6 +148,18 @@ mod tests {
     }
     fn order(status: OrderStatus) -> OrderHold {
         OrderHold { order_id: Uuid::from_u128(1), status }
+    }
+
+    #[test]
+    fn goods_in_transit_for_a_paid_order_are_received_only_by_it() {
+        let receive = StockCommand::TransferIn { transfer_id: Uuid::from_u128(9) };
+        for status in [OrderStatus::Paid, OrderStatus::Fulfilling, OrderStatus::ReadyForPickup] {
+            assert_eq!(check_outside_command(&receive, Some(&order(status))).unwrap_err().code, "transfer_belongs_to_order");
+        }
+        for status in [OrderStatus::Cancelled, OrderStatus::Completed] {
+            assert!(check_outside_command(&receive, Some(&order(status))).is_ok(), "{status:?}: the goods are the store's");
+        }
+        assert!(check_outside_command(&receive, None).is_ok());
     }
 
     #[test]

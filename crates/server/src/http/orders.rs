@@ -164,6 +164,9 @@ pub(crate) struct OrderView {
     paid_fen: i64,
     refunded_fen: i64,
     points_reversed: i64,
+    /// The payment deadline: an order not paid by then is cancelled and its stock freed. It
+    /// stays as it was once the order is paid; a paid order's stock is then held until it is
+    /// fulfilled or cancelled (each allocation's reservation shows until when it is renewed).
     expires_at: Timestamp,
     placed_at: Timestamp,
     paid_at: Option<Timestamp>,
