@@ -38,7 +38,7 @@ impl Phase {
     }
 }
 
-async fn seed(db: &Db, units: i64) -> Result<(), String> {
+pub(crate) async fn seed(db: &Db, units: i64) -> Result<(), String> {
     let e = |e: tongjia_domain::DomainError| e.to_string();
     let product = Product::new(ProductCode::parse("BENCH").map_err(e)?, "Flash phone", "phone").map_err(e)?;
     let sku_code = SkuCode::parse("BENCH-PHONE").map_err(e)?;

@@ -60,7 +60,7 @@ impl LimitArgs {
 
 /// Raises the soft open-file limit to the hard one and returns it (None where unknown).
 #[cfg(unix)]
-fn raise_open_file_limit() -> Option<u64> {
+pub(crate) fn raise_open_file_limit() -> Option<u64> {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit and setrlimit only read and write the struct passed.
     unsafe {
@@ -78,6 +78,6 @@ fn raise_open_file_limit() -> Option<u64> {
 }
 
 #[cfg(not(unix))]
-fn raise_open_file_limit() -> Option<u64> {
+pub(crate) fn raise_open_file_limit() -> Option<u64> {
     None
 }

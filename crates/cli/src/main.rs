@@ -1,6 +1,7 @@
 //! `tongjia`: serve the engine, seed demo data, import CSV files, migrate, back up and restore.
 
 mod bench;
+mod bench_feeds;
 mod demo;
 mod import;
 mod limits;
@@ -154,6 +155,18 @@ enum BenchKind {
         #[arg(long, default_value_t = 1)]
         servers: usize,
     },
+    /// FEEDS store price feeds open while prices and receipts are written: how ordinary GETs
+    /// fare against the same GETs with nothing open (fresh temporary database).
+    Feeds {
+        #[arg(long, default_value_t = 2000)]
+        feeds: usize,
+        /// Seconds each phase (baseline, loaded) lasts.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Run on PostgreSQL: a fresh schema in the database this URL names.
+        #[arg(long, env = "TONGJIA_BENCH_PG")]
+        pg: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -184,6 +197,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Bench { which: BenchKind::FlashSale { buyers, units, concurrency, pg, servers } } => {
             return bench::flash_sale(bench::Setup { buyers, units, concurrency, pg, servers }).await;
+        }
+        Command::Bench { which: BenchKind::Feeds { feeds, seconds, pg } } => {
+            return bench_feeds::feeds(bench_feeds::Setup { feeds, seconds, pg }).await;
         }
         Command::Restore { from } => {
             let db = Db::restore(&cli.db, &from).await.map_err(|e| format!("cannot restore {}: {e}", from.display()))?;

@@ -42,8 +42,10 @@ pub struct AppState {
     pub policy: OrderPolicy,
     /// This server's `/metrics`.
     pub(crate) metrics: std::sync::Arc<metrics::Metrics>,
-    /// The outbox's newest `seq`, kept by one watcher per server (`outbox_watch`).
-    pub(crate) outbox_head: tokio::sync::watch::Receiver<i64>,
+    /// The outbox's head and new events, followed by one reader per server (`outbox_watch`).
+    pub(crate) outbox_feed: std::sync::Arc<outbox_watch::Feed>,
+    /// Outbox reads counted for `/metrics`.
+    pub(crate) outbox_reads: outbox_watch::OutboxReads,
     /// Keyed requests running on this server (`in_flight`).
     pub(crate) in_flight: std::sync::Arc<in_flight::InFlight>,
     /// How long a repeat of a keyed request still running waits for it.
@@ -180,21 +182,23 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (head_tx, head_rx) = tokio::sync::watch::channel(0);
     let mut metrics = metrics::Metrics::default();
     let heavy = heavy::Heavy::new(settings.heavy_concurrency, settings.heavy_queue_wait, metrics.registry_mut());
     let connections = connection::ConnectionMetrics::new(metrics.registry_mut());
+    let outbox_reads = outbox_watch::OutboxReads::new(metrics.registry_mut());
+    let outbox_feed = std::sync::Arc::new(outbox_watch::Feed::new());
     let state = AppState {
         db: db.clone(),
         stopping: stop_rx.clone(),
         policy: settings.policy,
         metrics: std::sync::Arc::new(metrics),
         heavy: std::sync::Arc::new(heavy),
-        outbox_head: head_rx,
+        outbox_feed: outbox_feed.clone(),
+        outbox_reads: outbox_reads.clone(),
         in_flight: Default::default(),
         key_wait: settings.key_wait,
     };
-    let watcher = tokio::spawn(outbox_watch::run(db.clone(), head_tx, stop_rx.clone()));
+    let watcher = tokio::spawn(outbox_watch::run(db.clone(), outbox_feed, outbox_reads, stop_rx.clone()));
     let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.policy, settings.sweep_interval, stop_rx));
     let stop = stop_tx.clone();
     connection::serve(listener, app(state), settings.limits, connections, shutdown, move || {

@@ -29,18 +29,30 @@ impl Db {
         Ok(Page::from_rows(events, limit, |e| e.seq.to_string()))
     }
 
-    /// Up to `limit` events with `seq` above `after_seq`, oldest first, optionally of one type.
+    /// Up to `limit` events with `seq` above `after_seq`, oldest first, optionally of one
+    /// type. Either way it reads only the rows it returns (the primary key, or the
+    /// `outbox_by_type` index).
     pub async fn events_after(&self, after_seq: i64, event_type: Option<&str>, limit: u32) -> StoreResult<Vec<Event>> {
-        let rows = sqlx::query(
-            "SELECT seq, id, event_type, subject, payload, occurred_at_us FROM outbox \
-             WHERE seq > $1 AND ($2 IS NULL OR event_type = $3) ORDER BY seq LIMIT $4",
-        )
-        .bind(after_seq)
-        .bind(event_type)
-        .bind(event_type)
-        .bind(i64::from(limit))
-        .fetch_all(&self.read)
-        .await?;
+        let rows = match event_type {
+            Some(t) => {
+                sqlx::query(
+                    "SELECT seq, id, event_type, subject, payload, occurred_at_us FROM outbox \
+                     WHERE event_type = $1 AND seq > $2 ORDER BY event_type, seq LIMIT $3",
+                )
+                .bind(t)
+                .bind(after_seq)
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?
+            }
+            None => {
+                sqlx::query("SELECT seq, id, event_type, subject, payload, occurred_at_us FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2")
+                    .bind(after_seq)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await?
+            }
+        };
         let mut events = Vec::with_capacity(rows.len());
         for r in rows {
             let payload: String = r.try_get("payload")?;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
+use tokio::sync::broadcast;
 use tongjia_storage::{Event, PageRequest};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -64,10 +65,7 @@ impl From<Event> for EventView {
     }
 }
 
-/// How long an idle stream waits before looking again even if the head did not move
-/// (after a read error, say).
-const STREAM_RECHECK_INTERVAL: Duration = Duration::from_secs(5);
-/// Events read from the outbox at once.
+/// Events read from the outbox at once by a stream catching up.
 const STREAM_BATCH_MAX: u32 = 200;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -79,20 +77,76 @@ pub(crate) struct StreamQuery {
     after_seq: Option<i64>,
 }
 
-/// What a stream remembers between polls.
+/// What a stream remembers between events.
 struct Cursor {
     app: AppState,
     event_type: Option<String>,
+    /// Every event up to here has been looked at (sent, or not of the type asked for).
     after_seq: i64,
     ready: VecDeque<Event>,
     /// Reports how far this stream has read (`tongjia_outbox_lag_*` in `/metrics`).
     ticket: crate::metrics::StreamTicket,
-    /// The outbox head, to sleep on while there is nothing new.
-    head: tokio::sync::watch::Receiver<i64>,
+    /// The server's feed of new events, once caught up (`outbox_watch`).
+    live: Option<broadcast::Receiver<crate::outbox_watch::Batch>>,
     /// Whether the opening frame went out.
     opened: bool,
 }
 
+impl Cursor {
+    /// Catches up from the outbox: subscribes to the feed first, so that nothing committed
+    /// after the read is missed, then reads until a short read. Errors leave it behind, to
+    /// try again shortly.
+    async fn catch_up(&mut self) {
+        let live = self.app.outbox_feed.batches.subscribe();
+        let head = *self.app.outbox_feed.head.borrow();
+        match self.app.outbox_reads.read(&self.app.db, "stream", self.after_seq, self.event_type.as_deref(), STREAM_BATCH_MAX).await {
+            Ok(events) => {
+                let short = events.len() < STREAM_BATCH_MAX as usize;
+                self.after_seq = events.last().map_or(self.after_seq, |e| e.seq);
+                self.ready.extend(events);
+                if short {
+                    // The outbox commits in seq order: past a short read, everything up to
+                    // the head read before it has been looked at.
+                    self.after_seq = self.after_seq.max(head);
+                    self.live = Some(live);
+                }
+                self.ticket.read_up_to(self.after_seq);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "event stream could not read the outbox");
+                tokio::time::sleep(STREAM_RETRY_AFTER).await;
+            }
+        }
+    }
+
+    /// Takes the next batch from the feed; a stream that fell behind it catches up again.
+    async fn take_batch(&mut self) -> Option<()> {
+        let mut stopping = self.app.stopping.clone();
+        let live = self.live.as_mut()?;
+        tokio::select! {
+            batch = live.recv() => match batch {
+                Ok(batch) => {
+                    for e in batch.iter().filter(|e| e.seq > self.after_seq) {
+                        if self.event_type.as_deref().is_none_or(|t| t == e.event_type) {
+                            self.ready.push_back(e.clone());
+                        }
+                    }
+                    self.after_seq = self.after_seq.max(batch.last().map_or(0, |e| e.seq));
+                    if self.ready.is_empty() {
+                        self.ticket.read_up_to(self.after_seq);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => self.live = None,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            },
+            _ = stopping.changed() => return None,
+        }
+        Some(())
+    }
+}
+
+/// How long a stream that could not read the outbox waits before trying again.
+const STREAM_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How soon a client should reconnect after the stream ends (told in the opening frame).
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
@@ -119,8 +173,7 @@ async fn stream_events(
     };
     let after_seq = last_id.or(q.after_seq).unwrap_or(0);
     let ticket = app.metrics.ticket(after_seq);
-    let head = app.outbox_head.clone();
-    let start = Cursor { app, event_type: q.event_type, after_seq, ready: VecDeque::new(), ticket, head, opened: false };
+    let start = Cursor { app, event_type: q.event_type, after_seq, ready: VecDeque::new(), ticket, live: None, opened: false };
     let events = stream::unfold(start, |mut c| async move {
         // An opening frame at once, so that the response head goes out now even when there
         // is nothing to send yet (a caught-up client must not wait for the first keep-alive).
@@ -139,28 +192,10 @@ async fn stream_events(
             if *c.app.stopping.borrow() {
                 return None;
             }
-            // The head first: the outbox commits in seq order, so once the read below comes
-            // back short, this stream has seen every event up to that head (a filtered
-            // stream too, for the lag in /metrics).
-            let head = *c.head.borrow_and_update();
-            match c.app.db.events_after(c.after_seq, c.event_type.as_deref(), STREAM_BATCH_MAX).await {
-                Ok(events) => {
-                    let short = events.len() < STREAM_BATCH_MAX as usize;
-                    c.after_seq = events.last().map_or(c.after_seq, |e| e.seq);
-                    c.ready.extend(events);
-                    if short && c.ready.is_empty() {
-                        c.ticket.read_up_to(head.max(c.after_seq));
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "event stream could not read the outbox"),
-            }
-            if c.ready.is_empty() {
-                let mut stopping = c.app.stopping.clone();
-                tokio::select! {
-                    _ = c.head.changed() => {}
-                    _ = tokio::time::sleep(STREAM_RECHECK_INTERVAL) => {}
-                    _ = stopping.changed() => return None,
-                }
+            if c.live.is_none() {
+                c.catch_up().await;
+            } else {
+                c.take_batch().await?;
             }
         }
     });
