@@ -8,7 +8,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 KINDS = {"invalid": (1, 422), "rule": (0, 422), "conflict": (0, 409), "not_found": (0, 404), "field": (1, 422)}
 STATUS = {"UNPROCESSABLE_ENTITY": 422, "BAD_REQUEST": 400, "CONFLICT": 409, "NOT_FOUND": 404, "SERVICE_UNAVAILABLE": 503,
           "INTERNAL_SERVER_ERROR": 500, "METHOD_NOT_ALLOWED": 405, "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415,
-          "REQUEST_TIMEOUT": 408, "URI_TOO_LONG": 414, "REQUEST_HEADER_FIELDS_TOO_LARGE": 431}
+          "REQUEST_TIMEOUT": 408, "GONE": 410, "URI_TOO_LONG": 414, "REQUEST_HEADER_FIELDS_TOO_LARGE": 431}
 # Codes given by a table rather than raised by a constructor: the safety net for framework
 # answers (`problem::ensure_problem`) and hyper's own answers (`connection/raw_answers.rs`).
 TABLED = {

@@ -31,6 +31,28 @@ pub struct LimitArgs {
     heavy_concurrency: u64,
 }
 
+/// How long `serve` keeps idempotency keys and outbox events.
+#[derive(clap::Args)]
+pub struct RetentionArgs {
+    /// Hours an Idempotency-Key is kept: a retry within them replays its answer; after them
+    /// the key is removed (a retry is then a new request).
+    #[arg(long, env = "TONGJIA_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=8760))]
+    idempotency_retention_hours: u64,
+    /// Days outbox events are kept: an event stream or `/events` reader can resume from
+    /// events this old at most (older cursors get 410 events_trimmed).
+    #[arg(long, env = "TONGJIA_OUTBOX_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    outbox_retention_days: u64,
+}
+
+impl RetentionArgs {
+    pub fn apply(&self, settings: &mut tongjia_server::Settings) {
+        settings.retention = tongjia_storage::Retention {
+            idempotency_keys: jiff::SignedDuration::from_hours(self.idempotency_retention_hours as i64),
+            events: jiff::SignedDuration::from_hours(self.outbox_retention_days as i64 * 24),
+        };
+    }
+}
+
 impl LimitArgs {
     /// The server settings these arguments ask for, with the connections lowered to what
     /// the open-file limit allows (raised to its hard maximum first).

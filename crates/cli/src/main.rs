@@ -51,6 +51,8 @@ enum Command {
         policy: PolicyArgs,
         #[command(flatten)]
         limits: limits::LimitArgs,
+        #[command(flatten)]
+        retention: limits::RetentionArgs,
     },
     /// Seed the database with the demo brand, its network, prices and stock.
     Demo,
@@ -215,8 +217,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     let db = Db::connect_with(&cli.db, &options).await.map_err(|e| format!("cannot open {}: {e}", redacted(&cli.db)))?;
     let result = match cli.command {
-        Command::Serve { demo, listen, policy, limits } => match policy.policy() {
-            Ok(policy) => serve(&db, demo, listen, policy, &limits).await,
+        Command::Serve { demo, listen, policy, limits, retention } => match policy.policy() {
+            Ok(policy) => serve(&db, demo, listen, policy, (&limits, &retention)).await,
             Err(e) => Err(e),
         },
         Command::Demo => demo::seed(&db).await.map(|summary| println!("{summary}")),
@@ -231,7 +233,13 @@ async fn run(cli: Cli) -> Result<(), String> {
     result
 }
 
-async fn serve(db: &Db, demo: bool, listen: SocketAddr, policy: OrderPolicy, limits: &limits::LimitArgs) -> Result<(), String> {
+async fn serve(
+    db: &Db,
+    demo: bool,
+    listen: SocketAddr,
+    policy: OrderPolicy,
+    (limits, retention): (&limits::LimitArgs, &limits::RetentionArgs),
+) -> Result<(), String> {
     if demo {
         // Servers started together on one empty database seed it once: the first seeds,
         // the others find it not empty.
@@ -247,6 +255,7 @@ async fn serve(db: &Db, demo: bool, listen: SocketAddr, policy: OrderPolicy, lim
     tracing::info!("Tongjia listening on http://{addr} (API docs at http://{addr}/api/v1/docs/)");
     let mut settings = tongjia_server::Settings { policy, ..Default::default() };
     limits.apply(&mut settings);
+    retention.apply(&mut settings);
     tongjia_server::serve(listener, db.clone(), settings, shutdown_signal()).await.map_err(|e| e.to_string())
 }
 

@@ -13,6 +13,7 @@ mod metrics;
 pub mod network_chart;
 mod outbox_watch;
 mod problem;
+mod retention;
 mod sweeper;
 
 pub use connection::{HEADER_BYTES_MAX, Limits};
@@ -69,6 +70,10 @@ pub struct Settings {
     pub heavy_queue_wait: Duration,
     /// Connections: how many, how long a head or a body may take, the shutdown grace.
     pub limits: Limits,
+    /// How long idempotency keys and outbox events are kept.
+    pub retention: tongjia_storage::Retention,
+    /// How often the retention job runs.
+    pub retention_interval: Duration,
 }
 
 impl Default for Settings {
@@ -80,15 +85,18 @@ impl Default for Settings {
             heavy_concurrency: heavy::HEAVY_CONCURRENCY_DEFAULT,
             heavy_queue_wait: heavy::HEAVY_QUEUE_WAIT_DEFAULT,
             limits: Limits::default(),
+            retention: tongjia_storage::Retention::default(),
+            retention_interval: Duration::from_secs(60),
         }
     }
 }
 
 impl AppState {
     /// Runs a mutation under its idempotency key: a success is rendered and stored with
-    /// the change; a replay returns the stored answer; a refusal is stored too, so that a
-    /// retry of the same request gets the same answer. A repeat of a keyed request still
-    /// running here waits for it first (see `in_flight`).
+    /// the change; a replay returns the stored answer; a refusal had no effect and leaves
+    /// the key free, so a retry is decided afresh and the key cannot be squatted by a request
+    /// that failed. A repeat of a keyed request still running here waits for it first (see
+    /// `in_flight`).
     pub(crate) async fn mutate<T, B>(
         &self,
         m: &Mutation<B>,
@@ -127,19 +135,14 @@ impl AppState {
                 res
             }
             Err(e) => {
-                let refused = matches!(e, StoreError::Domain(_));
-                // A refusal is given (and remembered) only once the writes it was decided
-                // beside are known to be kept.
-                if refused && let Err(e) = self.db.refusal_stands(mark).await {
+                // A refusal is given only once the writes it was decided beside are known to
+                // be kept.
+                if matches!(e, StoreError::Domain(_))
+                    && let Err(e) = self.db.refusal_stands(mark).await
+                {
                     return ApiError::from(e).into_response();
                 }
-                let err = ApiError::from(e);
-                if let (true, Some(idem)) = (refused, &idem)
-                    && let Err(e) = self.db.remember_refusal(idem, err.status.as_u16(), &err.body()).await
-                {
-                    tracing::warn!(error = %e, "could not store a refusal under its idempotency key");
-                }
-                err.into_response()
+                ApiError::from(e).into_response()
             }
         }
     }
@@ -186,6 +189,7 @@ pub async fn serve(
     let heavy = heavy::Heavy::new(settings.heavy_concurrency, settings.heavy_queue_wait, metrics.registry_mut());
     let connections = connection::ConnectionMetrics::new(metrics.registry_mut());
     let outbox_reads = outbox_watch::OutboxReads::new(metrics.registry_mut());
+    let retention_metrics = retention::RetentionMetrics::new(metrics.registry_mut());
     let outbox_feed = std::sync::Arc::new(outbox_watch::Feed::new());
     let state = AppState {
         db: db.clone(),
@@ -199,6 +203,8 @@ pub async fn serve(
         key_wait: settings.key_wait,
     };
     let watcher = tokio::spawn(outbox_watch::run(db.clone(), outbox_feed, outbox_reads, stop_rx.clone()));
+    let purger =
+        tokio::spawn(retention::run(db.clone(), settings.retention, settings.retention_interval, retention_metrics, stop_rx.clone()));
     let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.policy, settings.sweep_interval, stop_rx));
     let stop = stop_tx.clone();
     connection::serve(listener, app(state), settings.limits, connections, shutdown, move || {
@@ -208,5 +214,6 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
     let _ = watcher.await;
+    let _ = purger.await;
     Ok(())
 }

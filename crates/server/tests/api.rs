@@ -235,13 +235,29 @@ async fn an_idempotency_key_applies_once_and_refuses_another_body(backend: Backe
     let (s, p) = problem(other).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused")));
 
-    // A refusal is remembered too: the retry gets the same answer even after stock arrives.
+    // A refusal had no effect, so it does not occupy its key: the retry is decided afresh
+    // (here: stock has arrived), and another request may take the key.
     let sale = json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 50});
     let (s, _) = problem(app.post_with_key("/api/v1/stock/sales", "sale-1", sale.clone()).await).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     ok(app.post("/api/v1/stock/receipts", json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 100})).await);
-    let (s, p) = problem(app.post_with_key("/api/v1/stock/sales", "sale-1", sale).await).await;
-    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_stock")));
+    let sold = app.post_with_key("/api/v1/stock/sales", "sale-1", sale.clone()).await;
+    assert_eq!(sold.status(), StatusCode::CREATED);
+    let (s, _) = problem(
+        app.post_with_key(
+            "/api/v1/orders",
+            "web-1001",
+            json!({"fulfilment": "delivery",
+        "destination": {"county_code": "330106"}, "lines": [{"sku_code": "NO-SUCH", "quantity": 1}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let squatted = app
+        .post_with_key("/api/v1/stock/sales", "web-1001", json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 1}))
+        .await;
+    assert_eq!(squatted.status(), StatusCode::CREATED, "a refused request left its key free");
 
     // Concurrent repeats of one keyed request apply once.
     let body = json!({"location_code": "A-1", "sku_code": "NOTE13-BLK", "quantity": 3});

@@ -32,6 +32,7 @@ mod outbox;
 mod page;
 mod prices;
 pub mod reference;
+mod retention;
 mod scratch;
 mod stock;
 mod sweep;
@@ -49,6 +50,7 @@ pub use orders::{
 };
 pub use outbox::{Event, Vitals};
 pub use page::{Page, PageRequest};
+pub use retention::{PURGE_BATCH, Removed, Retention};
 pub use scratch::ScratchDb;
 pub use stock::{EntryRecord, PositionRecord, StockFilter};
 pub use tx::{Idem, StoredResponse};

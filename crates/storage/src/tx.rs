@@ -81,25 +81,6 @@ impl Db {
         }
         Ok(WriteTx { turn, idem, now })
     }
-
-    /// Remembers a refusal under an idempotency key, so that a retry of the same request
-    /// gets the same answer. Does nothing if the key is taken meanwhile.
-    pub async fn remember_refusal<T>(&self, idem: &Idem<'_, T>, status: u16, body: &str) -> StoreResult<()> {
-        let mut turn = self.writer.enter().await?;
-        sqlx::query(
-            "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (scope, key) DO NOTHING",
-        )
-        .bind(&idem.scope)
-        .bind(&idem.key)
-        .bind(&idem.request_hash)
-        .bind(i64::from(status))
-        .bind(body)
-        .bind(us(self.now()))
-        .execute(turn.conn())
-        .await?;
-        turn.finish().await
-    }
 }
 
 impl<T> WriteTx<'_, T> {

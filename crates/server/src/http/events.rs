@@ -46,10 +46,30 @@ pub(crate) struct EventQuery {
     after: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery), responses((status = 200, body = PageView<EventView>), (status = 422, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery), responses((status = 200, body = PageView<EventView>), (status = 410, body = Problem, description = "The cursor is before events trimmed past the outbox's retention"), (status = 422, body = Problem)))]
 async fn list_events(State(app): State<AppState>, Params(q): Params<EventQuery>) -> ApiResult<Json<PageView<EventView>>> {
-    let page = app.db.events(q.event_type.as_deref(), &PageRequest { limit: q.limit, after: q.after }).await?;
+    let request = PageRequest { limit: q.limit, after: q.after };
+    if request.after.is_some() {
+        resumable(&app, request.after_seq()?).await?;
+    }
+    let page = app.db.events(q.event_type.as_deref(), &request).await?;
     Ok(Json(PageView::of(page, EventView::from)))
+}
+
+/// Refuses to resume after `after_seq` when events after it were trimmed (past the outbox's
+/// retention): the reader would silently miss them.
+async fn resumable(app: &AppState, after_seq: i64) -> ApiResult<()> {
+    let trimmed = app.db.outbox_trimmed_through().await?;
+    if after_seq < trimmed {
+        return Err(crate::ApiError::new(
+            axum::http::StatusCode::GONE,
+            "events_trimmed",
+            format!(
+                "events up to seq {trimmed} are past the outbox's retention and were removed: reload the state you follow, then resume after seq {trimmed}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl From<Event> for EventView {
@@ -154,7 +174,7 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// ones as they commit. Each event's `id` is its `seq`, its `event` its type, its `data` the
 /// event as JSON. The stream ends when the server shuts down; reconnect with Last-Event-ID.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(StreamQuery),
-    responses((status = 200, content_type = "text/event-stream", description = "A stream of EventView objects"), (status = 422, body = Problem)))]
+    responses((status = 200, content_type = "text/event-stream", description = "A stream of EventView objects"), (status = 400, body = Problem), (status = 410, body = Problem, description = "Last-Event-ID or after_seq is before events trimmed past the outbox's retention"), (status = 422, body = Problem)))]
 async fn stream_events(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -171,7 +191,11 @@ async fn stream_events(
         Some(Some(id)) => Some(id),
         None => None,
     };
-    let after_seq = last_id.or(q.after_seq).unwrap_or(0);
+    let asked = last_id.or(q.after_seq);
+    if let Some(after) = asked {
+        resumable(&app, after).await?;
+    }
+    let after_seq = asked.unwrap_or(0);
     let ticket = app.metrics.ticket(after_seq);
     let start = Cursor { app, event_type: q.event_type, after_seq, ready: VecDeque::new(), ticket, live: None, opened: false };
     let events = stream::unfold(start, |mut c| async move {

@@ -137,7 +137,21 @@ pub async fn create_schema(url: &str, schema: &str) -> StoreResult<()> {
 
 /// Drops `schema` and everything in it.
 pub async fn drop_schema(url: &str, schema: &str) -> StoreResult<()> {
-    on_admin(url, format!("DROP SCHEMA IF EXISTS {} CASCADE", identifier(schema)?)).await
+    let schema = identifier(schema)?;
+    // Sessions still holding locks on the schema's tables (a transaction whose rollback
+    // never ran: its process is dropping the schema as it ends) would make the drop wait
+    // for ever. The schema is being thrown away: end them first.
+    let mut admin = PgConnection::connect(url).await?;
+    sqlx::query(
+        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND l.pid <> pg_backend_pid() GROUP BY l.pid",
+    )
+    .bind(schema)
+    .fetch_all(&mut admin)
+    .await?;
+    admin.execute(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))).await?;
+    admin.close().await?;
+    Ok(())
 }
 
 fn identifier(name: &str) -> StoreResult<&str> {
