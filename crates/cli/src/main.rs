@@ -211,6 +211,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         _ => {}
     }
+    if let (Command::Backup { .. }, Some(file)) = (&cli.command, Db::sqlite_file(&cli.db))
+        && !file.is_file()
+    {
+        return Err(format!("no database at {}: nothing to back up (check --db)", file.display()));
+    }
     let options = tongjia_storage::Options {
         max_connections: cli.db_max_connections,
         write_wait: std::time::Duration::from_millis(cli.db_write_wait_ms),

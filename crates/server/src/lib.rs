@@ -51,6 +51,8 @@ pub struct AppState {
     pub(crate) in_flight: std::sync::Arc<in_flight::InFlight>,
     /// How long a repeat of a keyed request still running waits for it.
     pub(crate) key_wait: Duration,
+    /// Set once a request found the database damaged: unready from then on (`http::health`).
+    pub(crate) damaged: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Permits for CPU-heavy answers (`heavy`).
     pub(crate) heavy: std::sync::Arc<heavy::Heavy>,
 }
@@ -171,6 +173,7 @@ pub fn app(state: AppState) -> Router {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
         }))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), http::watch_damage))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             tracing::info_span!("request", id = %uuid::Uuid::now_v7(), method = %req.method(), path = %req.uri().path())
         }))
@@ -197,6 +200,7 @@ pub async fn serve(
         policy: settings.policy,
         metrics: std::sync::Arc::new(metrics),
         heavy: std::sync::Arc::new(heavy),
+        damaged: Default::default(),
         outbox_feed: outbox_feed.clone(),
         outbox_reads: outbox_reads.clone(),
         in_flight: Default::default(),

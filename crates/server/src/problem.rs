@@ -106,6 +106,14 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "database busy");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_busy", "the database is busy: retry with the same Idempotency-Key")
             }
+            StoreError::Damaged(e) => {
+                tracing::error!(error = %e, "the database is damaged");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_damaged",
+                    "the database's files are damaged: the operator must restore it from a backup",
+                )
+            }
             StoreError::Unavailable(e) => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::new(
@@ -122,9 +130,14 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The `code` of a problem answer, kept on the response for the layers outside the handler.
+#[derive(Debug, Clone)]
+pub(crate) struct ProblemCode(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status, self.body()).into_response();
+        res.extensions_mut().insert(ProblemCode(self.code.clone()));
         res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if self.status == StatusCode::SERVICE_UNAVAILABLE || self.code == "idempotency_key_in_flight" {
             // Busy, failing over, or the first try still running: worth a retry (with the

@@ -10,6 +10,8 @@ use tongjia_storage::Backend;
 async fn health_openapi_and_docs_are_served(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(ok(app.get("/health").await)["status"], "ok");
+    assert_eq!(ok(app.get("/health/live").await)["status"], "ok");
+    assert_eq!(ok(app.get("/health/ready").await)["status"], "ok");
     let doc = ok(app.get("/api/v1/openapi.json").await);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
     for path in ["/api/v1/skus", "/api/v1/skus/{sku_code}/quote", "/api/v1/reservations", "/api/v1/stock/receipts"] {

@@ -30,6 +30,10 @@ pub enum StoreError {
     /// acknowledged; retry with the same key.
     #[error("database unavailable: {0}")]
     Unavailable(sqlx::Error),
+    /// The database's own files are damaged (SQLite: the disk image is malformed, or not a
+    /// database; PostgreSQL: data or an index corrupted): restore from a backup.
+    #[error("database damaged: {0}")]
+    Damaged(sqlx::Error),
     #[error(transparent)]
     Database(sqlx::Error),
 }
@@ -50,6 +54,9 @@ impl From<sqlx::Error> for StoreError {
             // PostgreSQL: connection exceptions (08…), shutting down (57P01–57P03), read-only
             // transaction on a demoted primary (25006).
             (_, Some(c)) if c.starts_with("08") || c.starts_with("57P") || c == "25006" => StoreError::Unavailable(e),
+            // SQLite: SQLITE_CORRUPT (and its extended codes), SQLITE_NOTADB; PostgreSQL:
+            // data_corrupted, index_corrupted.
+            (_, Some("11" | "267" | "523" | "779" | "1035" | "26" | "XX001" | "XX002")) => StoreError::Damaged(e),
             _ => StoreError::Database(e),
         }
     }

@@ -164,6 +164,20 @@ impl Db {
         Ok(())
     }
 
+    /// The SQLite file a URL names (None for PostgreSQL): to tell an existing database from
+    /// one that opening would create.
+    pub fn sqlite_file(url: &str) -> Option<&Path> {
+        (Backend::of_url(url) == Backend::Sqlite).then(|| Path::new(backend::sqlite::path_of(url)))
+    }
+
+    /// A cheap check that the database answers and its tables can be read (the schema's
+    /// migration record, and the outbox's newest entry): for readiness probes.
+    pub async fn check(&self) -> StoreResult<()> {
+        let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&self.read).await?;
+        self.outbox_head().await?;
+        Ok(())
+    }
+
     /// Whether the database holds no SKU and no location yet.
     pub async fn is_empty(&self) -> StoreResult<bool> {
         let n: i64 =

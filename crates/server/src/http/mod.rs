@@ -3,23 +3,23 @@
 
 mod catalog;
 mod events;
+mod health;
 mod locations;
 mod network;
 mod orders;
 mod prices;
 mod stock;
 
-use axum::Json;
-use axum::http::StatusCode;
+pub(crate) use health::watch_damage;
+
 use serde::Serialize;
 use tongjia_domain::DomainError;
 use tongjia_storage::PageRequest;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::problem::{ApiError, ApiResult, Problem};
+use crate::problem::Problem;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,7 +40,7 @@ struct ApiDoc;
 /// Every API route with its OpenAPI description.
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(health))
+        .merge(health::router())
         .merge(catalog::router())
         .merge(locations::router())
         .merge(prices::router())
@@ -48,22 +48,6 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(orders::router())
         .merge(network::router())
         .merge(events::router())
-}
-
-/// Liveness and database reachability.
-#[derive(Serialize, ToSchema)]
-struct Health {
-    status: &'static str,
-    version: &'static str,
-}
-
-#[utoipa::path(get, path = "/health", tag = "events", responses((status = 200, body = Health), (status = 503, body = Problem)))]
-async fn health(axum::extract::State(app): axum::extract::State<AppState>) -> ApiResult<Json<Health>> {
-    app.db
-        .ping()
-        .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database does not answer"))?;
-    Ok(Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") }))
 }
 
 /// `?limit=&after=` on every list.

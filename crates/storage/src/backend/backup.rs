@@ -18,7 +18,14 @@ impl Db {
         if to.exists() {
             return Err(StoreError::Operation(format!("{} already exists: a backup never overwrites a file", to.display())));
         }
-        self.backend.backup(self, to).await
+        write_whole(to, async |partial: &Path| {
+            self.backend.backup(self, partial).await?;
+            if self.backend == Backend::Sqlite {
+                super::sqlite::integrity_check(partial).await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Restores a backup made by [`Db::backup`] into the database `url` names, which must
@@ -30,11 +37,38 @@ impl Db {
         }
         let backend = Backend::of_url(url);
         backend.restore_into(url, from).await?;
-        let opened = Db::connect(url).await;
+        let opened = match Db::connect(url).await {
+            // What was restored must hold together: every balance equals its entries.
+            Ok(db) => match db.audit_ledger().await {
+                Ok(found) if found.is_empty() => Ok(db),
+                Ok(found) => Err(StoreError::Operation(format!("the restored ledger does not add up: {}", found.join("; ")))),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
         if let (Err(_), Backend::Sqlite) = (&opened, backend) {
             // Leave no half-restored file behind to block a retry.
-            let _ = tokio::fs::remove_file(super::sqlite::path_of(url)).await;
+            let path = super::sqlite::path_of(url);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = tokio::fs::remove_file(format!("{path}{suffix}")).await;
+            }
         }
         opened
     }
+}
+
+/// Writes `to` whole or not at all: `write` fills a partial file beside it, which becomes
+/// `to` only once complete (never replacing a file that appeared meanwhile) and is removed
+/// if anything fails, so a failed backup or restore leaves nothing to block the next one.
+pub(crate) async fn write_whole(to: &Path, write: impl AsyncFnOnce(&Path) -> StoreResult<()>) -> StoreResult<()> {
+    let name = to.file_name().and_then(|n| n.to_str()).unwrap_or("backup");
+    let partial = to.with_file_name(format!(".{name}.partial-{}", uuid::Uuid::now_v7()));
+    let result = match write(&partial).await {
+        Ok(()) => {
+            std::fs::hard_link(&partial, to).map_err(|e| StoreError::Operation(format!("cannot put the copy at {}: {e}", to.display())))
+        }
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&partial);
+    result
 }

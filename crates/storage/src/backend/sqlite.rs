@@ -76,8 +76,15 @@ impl Engine for Sqlite {
                 target.display()
             )));
         }
-        tokio::fs::copy(from, target).await.map_err(|e| StoreError::Operation(format!("cannot write {}: {e}", target.display())))?;
-        Ok(())
+        integrity_check(from).await?;
+        let from = from.to_owned();
+        super::backup::write_whole(target, async move |partial: &Path| {
+            tokio::fs::copy(&from, partial)
+                .await
+                .map(drop)
+                .map_err(|e| StoreError::Operation(format!("cannot write {}: {e}", partial.display())))
+        })
+        .await
     }
 }
 
@@ -108,6 +115,22 @@ async fn open_file(path: &Path, url: &str) -> StoreResult<Db> {
         .connect_with(AnyConnectOptions::from_url(&read_url)?)
         .await?;
     Ok(Db::new(write, read, Backend::Sqlite, url, BUSY_TIMEOUT * 3))
+}
+
+/// Refuses a SQLite file that fails `PRAGMA integrity_check` (garbage written into it, a
+/// truncated copy), naming the first problems it reports.
+pub(crate) async fn integrity_check(file: &Path) -> StoreResult<()> {
+    install_drivers();
+    let options = SqliteConnectOptions::new().filename(file).read_only(true).to_url_lossy();
+    let damaged = |why: String| StoreError::Operation(format!("{} is damaged: {why}", file.display()));
+    let mut conn = AnyConnection::connect_with(&AnyConnectOptions::from_url(&options)?).await.map_err(|e| damaged(e.to_string()))?;
+    let report: Result<Vec<String>, _> = sqlx::query_scalar("PRAGMA integrity_check(20)").fetch_all(&mut conn).await;
+    let _ = conn.close().await;
+    match report {
+        Ok(lines) if lines == ["ok"] => Ok(()),
+        Ok(lines) => Err(damaged(lines.join("; "))),
+        Err(e) => Err(damaged(e.to_string())),
+    }
 }
 
 /// The file a SQLite URL (`sqlite:PATH`, `sqlite://PATH` or a plain path) names.
