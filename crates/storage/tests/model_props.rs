@@ -5,9 +5,9 @@
 //! orders and points — is compared with an independent in-memory model (`model/`).
 //!
 //! Nothing can be left out of the generator: [`Step`], [`StockOp`] and [`OrderOp`] derive
-//! `Arbitrary`, so every variant is generated, and [`op_for_command`] / [`op_for_action`]
-//! match every `StockCommand` and `OrderAction` exhaustively, so a new variant does not
-//! compile until it has an op here.
+//! `Arbitrary`, so every variant is generated, and [`op_for_command`], [`op_for_action`] and
+//! [`op_for_order_command`] match every `StockCommand`, `OrderAction` and `OrderCommand`
+//! exhaustively, so a new variant does not compile until it has an op here.
 
 mod model;
 
@@ -21,7 +21,7 @@ use tongjia_domain::codes::{LocationCode, Owner, PartnerCode, SkuCode};
 use tongjia_domain::customer::Mobile;
 use tongjia_domain::ledger::{Quantity, ReservationStatus, StockCommand, StockKey, TransferStatus};
 use tongjia_domain::location::{Capabilities, Location, LocationKind};
-use tongjia_domain::orders::{Fulfilment, OrderAction, OrderPolicy};
+use tongjia_domain::orders::{Fulfilment, OrderAction, OrderCommand, OrderPolicy};
 use tongjia_domain::pricing::{Channel, PriceChange};
 use tongjia_storage::testing::{TestDb, backends, catalog_row, open_location};
 use tongjia_storage::{
@@ -165,6 +165,24 @@ fn op_for_action(action: OrderAction) -> &'static str {
         OrderAction::Complete => "Deliver",
         OrderAction::Cancel => "Cancel",
         OrderAction::Expire => "Advance",
+    }
+}
+
+/// The step that makes storage decide each order command (`orders::decide`): exhaustive, so
+/// a new command does not compile until a step generates it. Storage turns each order
+/// action into exactly one of these; the sweep (after `Advance`) issues `Expire`.
+#[allow(dead_code)]
+fn op_for_order_command(cmd: &OrderCommand) -> &'static str {
+    match cmd {
+        OrderCommand::Pay { .. } => "Pay",
+        OrderCommand::Fulfil => "Fulfil",
+        OrderCommand::Ship => "Ship",
+        OrderCommand::Deliver => "Deliver",
+        OrderCommand::MarkReady => "Ready",
+        OrderCommand::HandOver { .. } => "HandOver",
+        OrderCommand::Cancel => "Cancel",
+        OrderCommand::Expire => "Advance",
+        OrderCommand::Return { .. } => "Return",
     }
 }
 
