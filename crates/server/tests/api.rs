@@ -508,17 +508,9 @@ async fn lists_page_with_an_opaque_cursor_and_filter(backend: Backend) {
     assert_eq!(ok(app.get("/api/v1/skus?active=true").await)["items"].as_array().unwrap().len(), 0);
 }
 
-/// Reads a server-sent event stream until `needle` appears (or 10 s pass).
+/// Reads a server-sent event stream until `needle` appears.
 async fn read_stream_until(res: &mut reqwest::Response, needle: &str) -> String {
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !text.contains(needle) {
-        match tokio::time::timeout_at(deadline, res.chunk()).await {
-            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
-            _ => panic!("stream ended or timed out before {needle:?}; got {text}"),
-        }
-    }
-    text
+    common::read_stream_while(res, &format!("{needle:?}"), |text| text.contains(needle)).await
 }
 
 async fn price_changes_stream_to_subscribers_and_resume_after_last_event_id(backend: Backend) {

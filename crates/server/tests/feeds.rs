@@ -7,7 +7,6 @@ mod common;
 
 use common::{TestApp, ok, spawn_app};
 use serde_json::json;
-use std::time::Duration;
 use tongjia_storage::Backend;
 
 const FEEDS: usize = 40;
@@ -20,15 +19,8 @@ async fn metric(app: &TestApp, series: &str) -> u64 {
 
 /// Reads `res` until it holds `n` events of type `kind`.
 async fn events_of(res: &mut reqwest::Response, kind: &str, n: usize) -> String {
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while text.matches(&format!("event: {kind}\n")).count() < n {
-        match tokio::time::timeout_at(deadline, res.chunk()).await {
-            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
-            _ => panic!("the feed ended or timed out before {n} {kind}: {text}"),
-        }
-    }
-    text
+    let frame = format!("event: {kind}\n");
+    common::read_stream_while(res, &format!("{n} {kind}"), |text| text.matches(&frame).count() >= n).await
 }
 
 async fn filtered_feeds_read_only_what_they_deliver(backend: Backend) {

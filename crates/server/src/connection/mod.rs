@@ -9,7 +9,6 @@
 mod raw_answers;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -106,7 +105,6 @@ pub(crate) async fn serve(
                     };
                     let service = app.clone().map_request(move |req: hyper::Request<hyper::body::Incoming>| {
                         let mut req = req.map(axum::body::Body::new);
-                        req.extensions_mut().insert(ConnectInfo(peer));
                         req.extensions_mut().insert(BodyTimeout(limits.body_timeout));
                         req
                     });

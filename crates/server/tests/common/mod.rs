@@ -99,3 +99,17 @@ pub fn ok((status, body): (StatusCode, Value)) -> Value {
     assert!(status.is_success(), "expected success, got {status}: {body}");
     body
 }
+
+/// Reads a server-sent event stream until `done` says the text so far is enough (or 15 s
+/// pass, which fails the test with what was read).
+pub async fn read_stream_while(res: &mut Response, what: &str, done: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !done(&text) {
+        match tokio::time::timeout_at(deadline, res.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => panic!("the stream ended or timed out before {what}; got {text}"),
+        }
+    }
+    text
+}
