@@ -51,7 +51,7 @@ pub(crate) async fn seed(db: &Db, units: i64) -> Result<(), String> {
         true,
     )
     .map_err(e)?;
-    db.import_catalog(&[(product, sku, None)], |_| {}).await.map_err(|(_, e)| e.to_string())?;
+    db.import_catalog(&[(product, sku, None)], tongjia_storage::Bulk::Write, |_| {}).await.map_err(|e| e.to_string())?;
     let change =
         PriceChange { sku_code: sku_code.clone(), list_price: Fen::yuan(1999), member_price: None, effective_at: None, note: None };
     db.schedule_price(change, None).await.map_err(|e| e.to_string())?;
@@ -69,7 +69,7 @@ pub(crate) async fn seed(db: &Db, units: i64) -> Result<(), String> {
         partner_code: None,
     })
     .map_err(e)?;
-    db.import_locations(&[], &[wh], |_| {}).await.map_err(|(_, e)| e.to_string())?;
+    db.import_locations(&[], &[wh], tongjia_storage::Bulk::Write, |_| {}).await.map_err(|e| e.to_string())?;
     let key = StockKey { location_code: LocationCode::parse("WH-BENCH").map_err(e)?, sku_code, owner: Owner::Brand };
     db.execute(StockCommand::Receive { key, quantity: Quantity::new(units).map_err(e)?, reference: Some("bench".into()) }, None)
         .await

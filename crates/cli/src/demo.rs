@@ -428,7 +428,7 @@ pub async fn seed(db: &Db) -> Result<String, String> {
     let catalog = catalog().map_err(|e| e.to_string())?;
     let (partners, locations) = network(&mut rng).map_err(|e| e.to_string())?;
     let commands = stock(&mut rng, &catalog, &locations).map_err(|e| e.to_string())?;
-    db.import_catalog(&catalog.rows, |_| {}).await.map_err(|(_, e)| e.to_string())?;
+    db.import_catalog(&catalog.rows, tongjia_storage::Bulk::Write, |_| {}).await.map_err(|e| e.to_string())?;
     let now = Timestamp::now();
     for (sku, price, category) in &catalog.prices {
         // Members save about 5% on phones and wearables, rounded down to whole yuan.
@@ -446,8 +446,8 @@ pub async fn seed(db: &Db) -> Result<String, String> {
         note: Some("Double 12 price".into()),
     };
     db.schedule_price(drop, None).await.map_err(|e| e.to_string())?;
-    db.import_locations(&partners, &locations, |_| {}).await.map_err(|(_, e)| e.to_string())?;
-    db.execute_all(&commands, |_| {}).await.map_err(|(i, e)| format!("stock row {i}: {e}"))?;
+    db.import_locations(&partners, &locations, tongjia_storage::Bulk::Write, |_| {}).await.map_err(|e| e.to_string())?;
+    db.execute_all(&commands, tongjia_storage::Bulk::Write, |_| {}).await.map_err(|e| format!("stock: {e}"))?;
     let stores = locations.iter().filter(|l| l.kind.is_store()).count();
     Ok(format!(
         "demo data: {} SKUs, {} warehouses, {stores} stores, {} partners, {} stock commands",

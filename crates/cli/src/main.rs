@@ -82,8 +82,19 @@ enum Command {
         #[arg(long)]
         at: Option<jiff::civil::Date>,
     },
-    /// Import a CSV file: all rows or none.
-    Import { what: ImportKind, file: PathBuf },
+    /// Import a CSV file (UTF-8, a header line naming the columns): all rows or none, and
+    /// every problem reported by line.
+    Import {
+        what: ImportKind,
+        file: PathBuf,
+        /// Stores: allow the file to change (or close) stores that already exist; without it
+        /// such rows are refused, each with what it would change.
+        #[arg(long)]
+        update: bool,
+        /// Check every row against the file and the database, and write nothing.
+        #[arg(long)]
+        check: bool,
+    },
     /// Bring the database's schema up to this version, then exit (servers also do this at start).
     Migrate,
     /// Write a consistent copy of the database while servers keep serving: a SQLite file
@@ -227,7 +238,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Err(e) => Err(e),
         },
         Command::Demo => demo::seed(&db).await.map(|summary| println!("{summary}")),
-        Command::Import { what, file } => import::run(&db, what, &file).await,
+        Command::Import { what, file, update, check } => import::run(&db, what, &file, import::Options { update, check }).await,
         Command::Coverage { at, township_target } => report::coverage(&db, at, township_target).await,
         Command::Plan { stores, weights, at } => report::plan(&db, stores, weights.as_deref(), at).await,
         Command::Migrate => db.schema_version().await.map(|v| println!("schema at migration {v}")).map_err(|e| e.to_string()),

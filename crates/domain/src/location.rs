@@ -227,6 +227,36 @@ pub struct Location {
 }
 
 impl Location {
+    /// What would change if this location replaced `before` (the same code), field by
+    /// field as `field: before → after`; empty when nothing would. Imports show it and
+    /// refuse to change an existing store unless asked to.
+    pub fn changes_from(&self, before: &Location) -> Vec<String> {
+        fn text<T: fmt::Display>(v: &Option<T>) -> String {
+            v.as_ref().map_or_else(|| "(none)".to_owned(), |v| v.to_string())
+        }
+        let point = |p: &GeoPoint| format!("{},{}", p.longitude, p.latitude);
+        // Destructured so that a new field cannot be left out of the comparison.
+        let Location { code: _, name, kind, county_code, township_code, point: at, status, opened_on, closed_on, capabilities, partner_code } =
+            before;
+        let Capabilities { pickup, ship_from_store, delivery_radius_km } = capabilities;
+        let b = self;
+        let fields: [(&str, String, String); 12] = [
+            ("name", name.clone(), b.name.clone()),
+            ("kind", kind.to_string(), b.kind.to_string()),
+            ("county_code", county_code.to_string(), b.county_code.to_string()),
+            ("township_code", text(township_code), text(&b.township_code)),
+            ("location", point(at), point(&b.point)),
+            ("status", status.as_str().to_owned(), b.status.as_str().to_owned()),
+            ("opened_on", text(opened_on), text(&b.opened_on)),
+            ("closed_on", text(closed_on), text(&b.closed_on)),
+            ("pickup", pickup.to_string(), b.capabilities.pickup.to_string()),
+            ("ship_from_store", ship_from_store.to_string(), b.capabilities.ship_from_store.to_string()),
+            ("delivery_radius_km", delivery_radius_km.to_string(), b.capabilities.delivery_radius_km.to_string()),
+            ("partner_code", text(partner_code), text(&b.partner_code)),
+        ];
+        fields.into_iter().filter(|(_, was, is)| was != is).map(|(field, was, is)| format!("{field}: {was} → {is}")).collect()
+    }
+
     /// Checks every rule that ties the fields together.
     pub fn new(draft: Location) -> DomainResult<Self> {
         let name = check_text("name", &draft.name, NAME_LEN_MAX)?;
@@ -328,6 +358,17 @@ mod tests {
             capabilities: Capabilities { pickup: true, ship_from_store: true, delivery_radius_km: 10 },
             partner_code: None,
         }
+    }
+
+    #[test]
+    fn changes_name_each_field_that_differs() {
+        let before = draft();
+        assert!(before.changes_from(&before).is_empty());
+        let mut after = draft();
+        after.status = LocationStatus::Closed;
+        after.closed_on = Some(date(2026, 1, 1));
+        after.capabilities.pickup = false;
+        assert_eq!(after.changes_from(&before), ["status: open → closed", "closed_on: (none) → 2026-01-01", "pickup: true → false"]);
     }
 
     #[test]

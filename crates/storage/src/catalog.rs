@@ -10,9 +10,10 @@ use tongjia_domain::codes::{ProductCode, SkuCode};
 use tongjia_domain::pricing::PriceChange;
 use tongjia_domain::{DomainError, Fen};
 
-use crate::error::{StoreError, StoreResult, parse};
+use crate::error::{StoreResult, parse};
 use crate::page::{Page, PageRequest};
-use crate::tx::Idem;
+use crate::bulk::{Bulk, BulkRows, Refusals};
+use crate::tx::{Idem, WriteTx};
 use crate::{Db, flag, ts, us};
 use tongjia_domain::events::EventType;
 
@@ -243,46 +244,58 @@ impl Db {
     }
 
     /// Imports products and SKUs (with an optional list price) in one transaction: all
-    /// rows or none. Existing codes are updated, and a price is scheduled (effective now)
-    /// only when it differs from the price in force, so importing the same file twice
-    /// changes nothing. A refusal names the index of the row refused.
+    /// rows or none ([`Bulk`]). Existing codes are updated, and a price is scheduled
+    /// (effective now) only when it differs from the price in force, so importing the same
+    /// file twice changes nothing. Refusals name the index of each row refused.
     pub async fn import_catalog(
         &self,
         rows: &[(Product, Sku, Option<Fen>)],
-        mut progress: impl FnMut(usize),
-    ) -> Result<usize, (usize, StoreError)> {
-        let mut tx = self.begin::<()>(None, self.now()).await.map_err(|e| (0, e))?;
+        mode: Bulk,
+        progress: impl FnMut(usize) + Send,
+    ) -> Result<usize, Refusals> {
+        self.bulk(&CatalogImport(rows), mode, progress).await
+    }
+}
+
+/// The catalog import as a bulk write.
+struct CatalogImport<'a>(&'a [(Product, Sku, Option<Fen>)]);
+
+impl BulkRows for CatalogImport<'_> {
+    type State = ();
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    async fn prelude(&self, _: &mut WriteTx<'static, ()>) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn row(&self, tx: &mut WriteTx<'static, ()>, index: usize, _: &mut ()) -> StoreResult<()> {
+        let (p, s, price) = &self.0[index];
         let now = tx.now;
-        for (i, (p, s, price)) in rows.iter().enumerate() {
-            let row = async {
-                put_product(tx.conn(), p, now).await?;
-                check_gtin_free(tx.conn(), &s.gtin, s.code.as_str()).await?;
-                put_sku(tx.conn(), s, now).await?;
-                if let Some(price) = price {
-                    let versions = crate::prices::versions_of(tx.conn(), s.code.as_str()).await?;
-                    let current = tongjia_domain::pricing::version_at(&versions, now).map(|v| v.list_price);
-                    if current != Some(*price) {
-                        let change = PriceChange {
-                            sku_code: s.code.clone(),
-                            list_price: *price,
-                            member_price: None,
-                            effective_at: None,
-                            note: Some("catalog import".into()),
-                        };
-                        let v = crate::prices::append_version(tx.conn(), change, now).await?;
-                        tx.emit(EventType::PriceScheduled, v.sku_code.as_str(), &v).await?;
-                    }
-                }
-                StoreResult::Ok(())
+        put_product(tx.conn(), p, now).await?;
+        check_gtin_free(tx.conn(), &s.gtin, s.code.as_str()).await?;
+        put_sku(tx.conn(), s, now).await?;
+        let Some(price) = price else { return Ok(()) };
+        let versions = crate::prices::versions_of(tx.conn(), s.code.as_str()).await?;
+        let current = tongjia_domain::pricing::version_at(&versions, now).map(|v| v.list_price);
+        if current != Some(*price) {
+            let change = PriceChange {
+                sku_code: s.code.clone(),
+                list_price: *price,
+                member_price: None,
+                effective_at: None,
+                note: Some("catalog import".into()),
             };
-            row.await.map_err(|e| (i, e))?;
-            progress(i + 1);
+            let v = crate::prices::append_version(tx.conn(), change, now).await?;
+            tx.emit(EventType::PriceScheduled, v.sku_code.as_str(), &v).await?;
         }
-        tx.emit(EventType::CatalogImported, "catalog", &tongjia_domain::events::CatalogImported { skus: rows.len() })
-            .await
-            .map_err(|e| (rows.len(), e))?;
-        tx.commit(()).await.map_err(|e| (rows.len(), e))?;
-        Ok(rows.len())
+        Ok(())
+    }
+
+    async fn close(&self, tx: &mut WriteTx<'static, ()>) -> StoreResult<()> {
+        tx.emit(EventType::CatalogImported, "catalog", &tongjia_domain::events::CatalogImported { skus: self.0.len() }).await
     }
 }
 

@@ -23,6 +23,7 @@
 //! out).
 
 mod backend;
+mod bulk;
 mod catalog;
 mod clock;
 mod error;
@@ -41,6 +42,7 @@ pub mod testing;
 mod tx;
 mod writer;
 
+pub use bulk::{Bulk, REFUSALS_MAX, Refusals};
 pub use catalog::{SkuFilter, SkuPatch, SkuRecord};
 pub use clock::Clock;
 pub use error::{StoreError, StoreResult};

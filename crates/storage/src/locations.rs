@@ -12,7 +12,8 @@ use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, Loc
 
 use crate::error::{StoreError, StoreResult, parse};
 use crate::page::{Page, PageRequest};
-use crate::tx::Idem;
+use crate::bulk::{Bulk, BulkRows, Refusals};
+use crate::tx::{Idem, WriteTx};
 use crate::{Db, flag, ts, us};
 use tongjia_domain::events::EventType;
 
@@ -241,17 +242,43 @@ impl Db {
         rows.into_iter().map(|(k, s, n)| Ok((parse(LocationKind::parse(&k))?, parse(LocationStatus::parse(&s))?, n))).collect()
     }
 
-    /// Imports partners and locations in one transaction: all rows or none. Existing codes
-    /// are updated. A refusal names the index of the location row refused.
+    /// Imports partners and locations in one transaction: all rows or none ([`Bulk`]).
+    /// Existing codes are updated. Refusals name the index of each location row refused.
     pub async fn import_locations(
         &self,
         partners: &[Partner],
         rows: &[Location],
-        mut progress: impl FnMut(usize),
-    ) -> Result<usize, (usize, StoreError)> {
-        let mut tx = self.begin::<()>(None, self.now()).await.map_err(|e| (0, e))?;
+        mode: Bulk,
+        progress: impl FnMut(usize) + Send,
+    ) -> Result<usize, Refusals> {
+        self.bulk(&LocationImport { partners, rows }, mode, progress).await
+    }
+
+    /// Every location, in code order (imports compare against them; the network is
+    /// bounded by the size of a brand's store network).
+    pub async fn every_location(&self) -> StoreResult<Vec<Location>> {
+        let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations ORDER BY code");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.read).await?;
+        rows.iter().map(|r| Ok(location_from_row(r)?.location)).collect()
+    }
+}
+
+/// The stores import as a bulk write: partners first, then each location.
+struct LocationImport<'a> {
+    partners: &'a [Partner],
+    rows: &'a [Location],
+}
+
+impl BulkRows for LocationImport<'_> {
+    type State = ();
+
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    async fn prelude(&self, tx: &mut WriteTx<'static, ()>) -> StoreResult<()> {
         let now = tx.now;
-        for p in partners {
+        for p in self.partners {
             sqlx::query(
                 "INSERT INTO partners (code, name, created_at_us) VALUES ($1, $2, $3) ON CONFLICT (code) DO UPDATE SET name = excluded.name",
             )
@@ -259,20 +286,22 @@ impl Db {
             .bind(&p.name)
             .bind(us(now))
             .execute(tx.conn())
-            .await
-            .map_err(|e| (0, e.into()))?;
+            .await?;
         }
-        for (i, l) in rows.iter().enumerate() {
-            check_site(l).map_err(|e| (i, e))?;
-            check_partner(tx.conn(), l.partner_code.as_ref()).await.map_err(|e| (i, e))?;
-            put_location(tx.conn(), l, now).await.map_err(|e| (i, e))?;
-            progress(i + 1);
-        }
-        tx.emit(EventType::LocationsImported, "locations", &tongjia_domain::events::LocationsImported { locations: rows.len() })
-            .await
-            .map_err(|e| (rows.len(), e))?;
-        tx.commit(()).await.map_err(|e| (rows.len(), e))?;
-        Ok(rows.len())
+        Ok(())
+    }
+
+    async fn row(&self, tx: &mut WriteTx<'static, ()>, index: usize, _: &mut ()) -> StoreResult<()> {
+        let l = &self.rows[index];
+        let now = tx.now;
+        check_site(l)?;
+        check_partner(tx.conn(), l.partner_code.as_ref()).await?;
+        put_location(tx.conn(), l, now).await
+    }
+
+    async fn close(&self, tx: &mut WriteTx<'static, ()>) -> StoreResult<()> {
+        let imported = tongjia_domain::events::LocationsImported { locations: self.rows.len() };
+        tx.emit(EventType::LocationsImported, "locations", &imported).await
     }
 }
 
@@ -285,23 +314,21 @@ fn check_site(l: &Location) -> StoreResult<()> {
 /// Every location as coverage, gaps, the planner and the locator see it.
 impl Db {
     pub async fn store_sites(&self) -> StoreResult<Vec<tongjia_domain::network::StoreSite>> {
-        let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations ORDER BY code");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.read).await?;
-        rows.iter()
-            .map(|r| {
-                let l = location_from_row(r)?.location;
-                Ok(tongjia_domain::network::StoreSite {
-                    code: l.code.to_string(),
-                    kind: l.kind,
-                    county_code: l.county_code.to_string(),
-                    township_code: l.township_code.map(|t| t.to_string()),
-                    point: l.point,
-                    status: l.status,
-                    opened_on: l.opened_on,
-                    closed_on: l.closed_on,
-                })
+        Ok(self
+            .every_location()
+            .await?
+            .into_iter()
+            .map(|l| tongjia_domain::network::StoreSite {
+                code: l.code.to_string(),
+                kind: l.kind,
+                county_code: l.county_code.to_string(),
+                township_code: l.township_code.map(|t| t.to_string()),
+                point: l.point,
+                status: l.status,
+                opened_on: l.opened_on,
+                closed_on: l.closed_on,
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -21,7 +21,8 @@ use crate::catalog::{sku_exists, unknown_sku};
 use crate::error::{StoreError, StoreResult, parse};
 use crate::locations::unknown_location;
 use crate::page::{Page, PageRequest};
-use crate::tx::Idem;
+use crate::bulk::{Bulk, BulkRows, Refusals};
+use crate::tx::{Idem, WriteTx};
 use crate::{Db, ts, us};
 
 /// A balance with the location's safety stock and what is available to promise.
@@ -183,16 +184,19 @@ async fn check_references(conn: &mut AnyConnection, cmd: &StockCommand, known: &
         check_status(cmd, l, parse(LocationStatus::parse(&status))?)?;
     }
     for s in skus {
-        if known.insert(format!("S|{s}"), String::new()).is_some() {
+        let key = format!("S|{s}");
+        if known.contains_key(&key) {
             continue;
         }
         if sku_exists(&mut *conn, s.as_str()).await?.is_none() {
             return Err(unknown_sku(s.as_str()));
         }
+        known.insert(key, String::new());
     }
     for o in owners {
         if let Owner::Partner(p) = o {
-            if known.insert(format!("P|{p}"), String::new()).is_some() {
+            let key = format!("P|{p}");
+            if known.contains_key(&key) {
                 continue;
             }
             let found: Option<String> =
@@ -200,6 +204,7 @@ async fn check_references(conn: &mut AnyConnection, cmd: &StockCommand, known: &
             if found.is_none() {
                 return Err(DomainError::rule("unknown_partner", format!("no partner {p}")).at("owner").into());
             }
+            known.insert(key, String::new());
         }
     }
     Ok(())
@@ -394,19 +399,10 @@ impl Db {
         tx.commit(decision).await
     }
 
-    /// Runs many commands in one transaction (imports): all succeed or nothing is written.
-    /// On a refusal, returns the index of the command refused with its error.
-    pub async fn execute_all(&self, cmds: &[StockCommand], mut progress: impl FnMut(usize)) -> Result<usize, (usize, StoreError)> {
-        let mut tx = self.begin::<()>(None, self.now()).await.map_err(|e| (0, e))?;
-        let now = tx.now;
-        let mut known = HashMap::new();
-        for (i, cmd) in cmds.iter().enumerate() {
-            let d = execute_known(tx.conn(), cmd, now, &mut known).await.map_err(|e| (i, e))?;
-            tx.emit(d.event_type, &subject(&d), &d).await.map_err(|e| (i, e))?;
-            progress(i + 1);
-        }
-        tx.commit(()).await.map_err(|e| (cmds.len(), e))?;
-        Ok(cmds.len())
+    /// Runs many commands in one transaction (imports): all succeed or nothing is written
+    /// ([`Bulk`]). Refusals name the index of each command refused.
+    pub async fn execute_all(&self, cmds: &[StockCommand], mode: Bulk, progress: impl FnMut(usize) + Send) -> Result<usize, Refusals> {
+        self.bulk(&StockImport(cmds), mode, progress).await
     }
 
     /// The sweeper's step for one reservation whose time may be up at `now`: the order flow
@@ -618,6 +614,31 @@ impl Db {
 /// Decides and writes one command inside an open transaction.
 pub(crate) async fn execute_in(conn: &mut AnyConnection, cmd: &StockCommand, now: Timestamp) -> StoreResult<Decision> {
     execute_known(conn, cmd, now, &mut HashMap::new()).await
+}
+
+/// The stock import as a bulk write; the state caches the locations and SKUs found.
+struct StockImport<'a>(&'a [StockCommand]);
+
+impl BulkRows for StockImport<'_> {
+    type State = HashMap<String, String>;
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    async fn prelude(&self, _: &mut WriteTx<'static, ()>) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn row(&self, tx: &mut WriteTx<'static, ()>, index: usize, known: &mut Self::State) -> StoreResult<()> {
+        let now = tx.now;
+        let d = execute_known(tx.conn(), &self.0[index], now, known).await?;
+        tx.emit(d.event_type, &subject(&d), &d).await
+    }
+
+    async fn close(&self, _: &mut WriteTx<'static, ()>) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// [`execute_in`], skipping the reference checks already made in this transaction.

@@ -22,7 +22,7 @@ async fn one_unit(backend: Backend) -> (TestDb, Db, Clock) {
     let store = TestDb::fresh(backend).await.unwrap();
     let clock = Clock::simulated(Timestamp::from_second(1_900_000_000).unwrap());
     let db = store.db.clone().with_clock(clock.clone());
-    db.import_catalog(&[catalog_row("ONE", "690123456789")], |_| {}).await.unwrap();
+    db.import_catalog(&[catalog_row("ONE", "690123456789")], tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
     let price = PriceChange {
         sku_code: SkuCode::parse("ONE").unwrap(),
         list_price: Fen::new(10_000),
@@ -31,7 +31,7 @@ async fn one_unit(backend: Backend) -> (TestDb, Db, Clock) {
         note: None,
     };
     db.schedule_price(price, None).await.unwrap();
-    db.import_locations(&[], &[open_location("WH", LocationKind::Warehouse, "110112", (116.66, 39.91))], |_| {}).await.unwrap();
+    db.import_locations(&[], &[open_location("WH", LocationKind::Warehouse, "110112", (116.66, 39.91))], tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
     db.execute(StockCommand::Receive { key: wh_key(), quantity: Quantity::new(1).unwrap(), reference: None }, None).await.unwrap();
     (store, db, clock)
 }

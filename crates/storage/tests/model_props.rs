@@ -190,7 +190,7 @@ fn op_for_order_command(cmd: &OrderCommand) -> &'static str {
 
 async fn seeded(db: &Db) {
     let rows: Vec<_> = SKUS.iter().enumerate().map(|(i, (code, _, _))| catalog_row(code, &format!("69012345678{i}"))).collect();
-    db.import_catalog(&rows, |_| {}).await.unwrap();
+    db.import_catalog(&rows, tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
     for (code, list, member) in SKUS {
         let change = PriceChange {
             sku_code: SkuCode::parse(code).unwrap(),
@@ -216,7 +216,7 @@ async fn seeded(db: &Db) {
         })
         .collect();
     let partner = Partner { code: PartnerCode::parse("P1").unwrap(), name: "Partner".into() };
-    db.import_locations(&[partner], &locations, |_| {}).await.unwrap();
+    db.import_locations(&[partner], &locations, tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
 }
 
 /// The stock everything starts with: (location, SKU, partner's, units).
@@ -238,7 +238,7 @@ async fn opening_stock(db: &Db, model: &mut Model) {
         model.receive(&mkey(&k), n).unwrap();
         cmds.push(StockCommand::Receive { key: k, quantity: q(n), reference: None });
     }
-    db.execute_all(&cmds, |_| {}).await.unwrap();
+    db.execute_all(&cmds, tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
 }
 
 fn key(l: usize, s: bool, partner: bool) -> StockKey {

@@ -37,8 +37,8 @@ async fn warehouse(backend: Backend) -> (TestDb, tongjia_storage::Db, Clock) {
     let store = TestDb::fresh(backend).await.unwrap();
     let clock = Clock::simulated(Timestamp::from_second(1_900_000_000).unwrap());
     let db = store.db.clone().with_clock(clock.clone());
-    db.import_catalog(&[catalog_row("ONE", "690123456789")], |_| {}).await.unwrap();
-    db.import_locations(&[], &[open_location("WH", LocationKind::Warehouse, "110112", (116.66, 39.91))], |_| {}).await.unwrap();
+    db.import_catalog(&[catalog_row("ONE", "690123456789")], tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
+    db.import_locations(&[], &[open_location("WH", LocationKind::Warehouse, "110112", (116.66, 39.91))], tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
     (store, db, clock)
 }
 
@@ -74,7 +74,7 @@ async fn a_pass_is_bounded(backend: Backend) {
     let (_store, db, clock) = warehouse(backend).await;
     let n = PURGE_BATCH as usize + 50;
     let cmds: Vec<StockCommand> = (0..n).map(|_| receive()).collect();
-    db.execute_all(&cmds, |_| {}).await.unwrap();
+    db.execute_all(&cmds, tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
     let events = db.events_after(0, None, 10_000).await.unwrap().len() as u64;
     assert!(events >= n as u64, "{events}");
     clock.advance(SignedDuration::from_hours(31 * 24));

@@ -1,22 +1,15 @@
-//! `tongjia import catalog|stores|stock FILE.csv`: every row is checked first and every
-//! bad row reported with its line number; then all rows are written in one transaction,
-//! so a failed import writes nothing.
+//! The rows of the three import files and how each becomes domain values.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 use tongjia_domain::catalog::{Gtin13, Product, Sku};
 use tongjia_domain::codes::{LocationCode, Owner, PartnerCode, ProductCode, SkuCode};
 use tongjia_domain::ledger::{Quantity, StockCommand, StockKey};
 use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, LocationKind, LocationStatus, TownshipCode};
 use tongjia_domain::{DomainError, Fen};
-use tongjia_storage::{Db, Partner, StoreError};
+use tongjia_storage::Partner;
 
-use crate::ImportKind;
-use crate::progress::bar;
-
-/// Bad rows reported at most.
-const ERRORS_SHOWN_MAX: usize = 20;
+use super::csv_file::Columns;
 
 #[derive(Debug, Deserialize)]
 pub struct CatalogRow {
@@ -92,6 +85,19 @@ fn date(field: &str, raw: Option<&str>) -> Result<Option<jiff::civil::Date>, Dom
     raw.map(|d| d.parse().map_err(|_| DomainError::invalid(field, "invalid_date", format!("'{d}' is not a YYYY-MM-DD date")))).transpose()
 }
 
+impl Columns for CatalogRow {
+    const OPTIONAL: &'static [&'static str] = &["attributes", "active", "list_price_fen"];
+}
+
+impl Columns for StoreRow {
+    const OPTIONAL: &'static [&'static str] =
+        &["township_code", "opened_on", "closed_on", "pickup", "ship_from_store", "delivery_radius_km", "partner_code", "partner_name"];
+}
+
+impl Columns for StockRow {
+    const OPTIONAL: &'static [&'static str] = &["owner", "reference"];
+}
+
 impl CatalogRow {
     pub fn parse(&self) -> Result<(Product, Sku, Option<Fen>), DomainError> {
         let product = Product::new(ProductCode::parse(&self.product_code)?, &self.product_name, &self.category)?;
@@ -150,88 +156,3 @@ impl StockRow {
     }
 }
 
-/// Reads and checks every row; returns the parsed rows with their line numbers, or every
-/// bad row's line number and reason.
-pub fn parse_rows<R: for<'de> Deserialize<'de>, T>(
-    path: &Path,
-    parse: impl Fn(&R) -> Result<T, DomainError>,
-) -> Result<Vec<(u64, T)>, String> {
-    let mut reader =
-        csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut rows = vec![];
-    let mut errors = vec![];
-    let bar = bar(0, "checking");
-    for (i, record) in reader.deserialize::<R>().enumerate() {
-        let line = i as u64 + 2;
-        match record {
-            Ok(raw) => match parse(&raw) {
-                Ok(v) => rows.push((line, v)),
-                Err(e) => errors.push(format!("line {line}: {}: {}", e.field.as_deref().unwrap_or(e.code), e.message)),
-            },
-            Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
-                errors.push(format!("line {line}: {e}"));
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    if errors.is_empty() {
-        return Ok(rows);
-    }
-    let more = errors.len().saturating_sub(ERRORS_SHOWN_MAX);
-    let mut report = errors.into_iter().take(ERRORS_SHOWN_MAX).collect::<Vec<_>>().join("\n");
-    if more > 0 {
-        report.push_str(&format!("\n... and {more} more bad rows"));
-    }
-    Err(format!("{}: nothing imported:\n{report}", path.display()))
-}
-
-/// Reports a storage refusal at the line of the row it refused.
-fn refused(lines: &[u64], (index, e): (usize, StoreError)) -> String {
-    let at = lines.get(index).map_or_else(|| "commit".to_owned(), |l| format!("line {l}"));
-    format!("{at}: {e}; nothing imported")
-}
-
-pub async fn run(db: &Db, what: ImportKind, path: &Path) -> Result<(), String> {
-    match what {
-        ImportKind::Catalog => {
-            let rows = parse_rows(path, CatalogRow::parse)?;
-            let lines: Vec<u64> = rows.iter().map(|(l, _)| *l).collect();
-            let rows: Vec<_> = rows.into_iter().map(|(_, r)| r).collect();
-            let bar = bar(rows.len(), "catalog");
-            let n = db.import_catalog(&rows, |i| bar.set_position(i as u64)).await.map_err(|e| refused(&lines, e))?;
-            bar.finish_and_clear();
-            println!("imported {n} SKUs from {}", path.display());
-        }
-        ImportKind::Stores => {
-            let rows = parse_rows(path, StoreRow::parse)?;
-            let lines: Vec<u64> = rows.iter().map(|(l, _)| *l).collect();
-            let mut partners: BTreeMap<PartnerCode, Partner> = BTreeMap::new();
-            let locations: Vec<Location> = rows
-                .into_iter()
-                .map(|(_, (l, p))| {
-                    if let Some(p) = p {
-                        partners.insert(p.code.clone(), p);
-                    }
-                    l
-                })
-                .collect();
-            let partners: Vec<Partner> = partners.into_values().collect();
-            let bar = bar(locations.len(), "stores");
-            let n = db.import_locations(&partners, &locations, |i| bar.set_position(i as u64)).await.map_err(|e| refused(&lines, e))?;
-            bar.finish_and_clear();
-            println!("imported {n} stores and {} partners from {}", partners.len(), path.display());
-        }
-        ImportKind::Stock => {
-            let rows = parse_rows(path, StockRow::parse)?;
-            let lines: Vec<u64> = rows.iter().map(|(l, _)| *l).collect();
-            let commands: Vec<StockCommand> = rows.into_iter().map(|(_, c)| c).collect();
-            let bar = bar(commands.len(), "stock");
-            let n = db.execute_all(&commands, |i| bar.set_position(i as u64)).await.map_err(|e| refused(&lines, e))?;
-            bar.finish_and_clear();
-            println!("received {n} stock rows from {}", path.display());
-        }
-    }
-    Ok(())
-}
