@@ -236,8 +236,19 @@ impl Location {
         }
         let point = |p: &GeoPoint| format!("{},{}", p.longitude, p.latitude);
         // Destructured so that a new field cannot be left out of the comparison.
-        let Location { code: _, name, kind, county_code, township_code, point: at, status, opened_on, closed_on, capabilities, partner_code } =
-            before;
+        let Location {
+            code: _,
+            name,
+            kind,
+            county_code,
+            township_code,
+            point: at,
+            status,
+            opened_on,
+            closed_on,
+            capabilities,
+            partner_code,
+        } = before;
         let Capabilities { pickup, ship_from_store, delivery_radius_km } = capabilities;
         let b = self;
         let fields: [(&str, String, String); 12] = [

@@ -9,9 +9,9 @@
 use std::fmt;
 use std::future::Future;
 
+use crate::Db;
 use crate::error::{StoreError, StoreResult};
 use crate::tx::WriteTx;
-use crate::Db;
 
 /// Refused rows collected at most by one bulk write.
 pub const REFUSALS_MAX: usize = 1000;

@@ -10,9 +10,9 @@ use tongjia_domain::codes::{ProductCode, SkuCode};
 use tongjia_domain::pricing::PriceChange;
 use tongjia_domain::{DomainError, Fen};
 
+use crate::bulk::{Bulk, BulkRows, Refusals};
 use crate::error::{StoreResult, parse};
 use crate::page::{Page, PageRequest};
-use crate::bulk::{Bulk, BulkRows, Refusals};
 use crate::tx::{Idem, WriteTx};
 use crate::{Db, flag, ts, us};
 use tongjia_domain::events::EventType;

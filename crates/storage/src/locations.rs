@@ -10,9 +10,9 @@ use tongjia_domain::catalog::{NAME_LEN_MAX, check_text};
 use tongjia_domain::codes::{LocationCode, PartnerCode};
 use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, LocationKind, LocationStatus, TownshipCode};
 
+use crate::bulk::{Bulk, BulkRows, Refusals};
 use crate::error::{StoreError, StoreResult, parse};
 use crate::page::{Page, PageRequest};
-use crate::bulk::{Bulk, BulkRows, Refusals};
 use crate::tx::{Idem, WriteTx};
 use crate::{Db, flag, ts, us};
 use tongjia_domain::events::EventType;

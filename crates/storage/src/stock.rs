@@ -17,11 +17,11 @@ use tongjia_domain::location::LocationStatus;
 use tongjia_domain::orders::{OrderHold, OrderPolicy, OrderStatus, check_outside_command, when_due};
 use uuid::Uuid;
 
+use crate::bulk::{Bulk, BulkRows, Refusals};
 use crate::catalog::{sku_exists, unknown_sku};
 use crate::error::{StoreError, StoreResult, parse};
 use crate::locations::unknown_location;
 use crate::page::{Page, PageRequest};
-use crate::bulk::{Bulk, BulkRows, Refusals};
 use crate::tx::{Idem, WriteTx};
 use crate::{Db, ts, us};
 

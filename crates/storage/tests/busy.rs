@@ -23,12 +23,19 @@ async fn a_write_that_cannot_get_its_turn_in_time_is_busy_and_writes_nothing() {
 
     let started = Instant::now();
     let refused = db.import_catalog(&[catalog_row("WAITED", "690123456789")], tongjia_storage::Bulk::Write, |_| {}).await;
-    assert!(matches!(refused.as_ref().map_err(|r| &r.0[..]), Err([(_, StoreError::Busy(_))])), "{:?}", refused.err().map(|e| e.to_string()));
+    assert!(
+        matches!(refused.as_ref().map_err(|r| &r.0[..]), Err([(_, StoreError::Busy(_))])),
+        "{:?}",
+        refused.err().map(|e| e.to_string())
+    );
     assert!(started.elapsed() < Duration::from_secs(5), "refused after the wait, not queued: {:?}", started.elapsed());
     assert!(db.skus(&SkuFilter::default(), &Default::default()).await.unwrap().items.is_empty(), "nothing written");
 
     other.execute("COMMIT").await.unwrap();
-    db.import_catalog(&[catalog_row("WAITED", "690123456789")], tongjia_storage::Bulk::Write, |_| {}).await.map_err(|e| e.to_string()).unwrap();
+    db.import_catalog(&[catalog_row("WAITED", "690123456789")], tongjia_storage::Bulk::Write, |_| {})
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
     assert_eq!(db.skus(&SkuFilter::default(), &Default::default()).await.unwrap().items.len(), 1);
     db.close().await;
 }

@@ -27,7 +27,10 @@ fn stock_key(location: &str) -> StockKey {
 }
 
 async fn seeded(db: &Db) {
-    db.import_catalog(&[catalog_row("PHONE", "690123456789")], tongjia_storage::Bulk::Write, |_| {}).await.map_err(|e| e.to_string()).unwrap();
+    db.import_catalog(&[catalog_row("PHONE", "690123456789")], tongjia_storage::Bulk::Write, |_| {})
+        .await
+        .map_err(|e| e.to_string())
+        .unwrap();
     let wh = open_location("WH", LocationKind::Warehouse, "330106", (120.1, 30.2));
     db.import_locations(&[], &[wh], tongjia_storage::Bulk::Write, |_| {}).await.map_err(|e| e.to_string()).unwrap();
     let receive = StockCommand::Receive { key: stock_key("WH"), quantity: Quantity::new(UNITS).unwrap(), reference: None };

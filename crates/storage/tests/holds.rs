@@ -31,7 +31,14 @@ async fn one_unit(backend: Backend) -> (TestDb, Db, Clock) {
         note: None,
     };
     db.schedule_price(price, None).await.unwrap();
-    db.import_locations(&[], &[open_location("WH", LocationKind::Warehouse, "110112", (116.66, 39.91))], tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
+    db.import_locations(
+        &[],
+        &[open_location("WH", LocationKind::Warehouse, "110112", (116.66, 39.91))],
+        tongjia_storage::Bulk::Write,
+        |_| {},
+    )
+    .await
+    .unwrap();
     db.execute(StockCommand::Receive { key: wh_key(), quantity: Quantity::new(1).unwrap(), reference: None }, None).await.unwrap();
     (store, db, clock)
 }

@@ -38,7 +38,14 @@ async fn warehouse(backend: Backend) -> (TestDb, tongjia_storage::Db, Clock) {
     let clock = Clock::simulated(Timestamp::from_second(1_900_000_000).unwrap());
     let db = store.db.clone().with_clock(clock.clone());
     db.import_catalog(&[catalog_row("ONE", "690123456789")], tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
-    db.import_locations(&[], &[open_location("WH", LocationKind::Warehouse, "110112", (116.66, 39.91))], tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
+    db.import_locations(
+        &[],
+        &[open_location("WH", LocationKind::Warehouse, "110112", (116.66, 39.91))],
+        tongjia_storage::Bulk::Write,
+        |_| {},
+    )
+    .await
+    .unwrap();
     (store, db, clock)
 }
 

@@ -22,12 +22,7 @@ pub fn unique<T>(rows: &[(u64, T)], what: &str, key: impl Fn(&T) -> Option<Strin
 
 /// Refuses every row that describes `what` (keyed by `key`) otherwise than the first row
 /// naming it.
-pub fn consistent<T>(
-    rows: &[(u64, T)],
-    what: &str,
-    key: impl Fn(&T) -> Option<String>,
-    described: impl Fn(&T) -> String,
-) -> Vec<Problem> {
+pub fn consistent<T>(rows: &[(u64, T)], what: &str, key: impl Fn(&T) -> Option<String>, described: impl Fn(&T) -> String) -> Vec<Problem> {
     let mut first: HashMap<String, (u64, String)> = HashMap::new();
     let mut problems = vec![];
     for (line, row) in rows {

@@ -37,10 +37,13 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// Rows that read and checked well, each with the line its record starts on.
+pub type Lined<T> = Vec<(u64, T)>;
+
 /// The rows of a file that read and checked well, each with its line, and the problems of
 /// the others. A file that cannot be read as a whole (missing, empty, a bad header) is an
 /// `Err` at once.
-pub fn read<R: Columns, T>(path: &Path, parse: impl Fn(&R) -> Result<T, DomainError>) -> Result<(Vec<(u64, T)>, Vec<Problem>), String> {
+pub fn read<R: Columns, T>(path: &Path, parse: impl Fn(&R) -> Result<T, DomainError>) -> Result<(Lined<T>, Vec<Problem>), String> {
     let mut reader =
         csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let headers = reader.headers().map_err(|e| format!("{}: the header line cannot be read: {e}", path.display()))?.clone();
@@ -157,12 +160,7 @@ impl<'de> de::Deserializer<'de> for &mut FieldProbe {
         Err(de::Error::custom("only structs are probed"))
     }
 
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        fields: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
+    fn deserialize_struct<V: Visitor<'de>>(self, _: &'static str, fields: &'static [&'static str], _: V) -> Result<V::Value, Self::Error> {
         self.0 = fields;
         Err(de::Error::custom("fields read"))
     }

@@ -57,10 +57,9 @@ async fn catalog(db: &Db, path: &Path, options: Options) -> Result<(), String> {
         |(p, _, _)| format!("'{}' in category '{}'", p.name, p.category),
     ));
     let (lines, rows) = split(rows);
-    let mode = apply(path, "catalog", &lines, problems, options, |mode, bar| {
-        db.import_catalog(&rows, mode, move |i| bar.set_position(i as u64))
-    })
-    .await?;
+    let mode =
+        apply(path, "catalog", &lines, problems, options, |mode, bar| db.import_catalog(&rows, mode, move |i| bar.set_position(i as u64)))
+            .await?;
     println!("{} {} SKUs from {}", done(mode), rows.len(), path.display());
     Ok(())
 }
@@ -131,10 +130,9 @@ async fn stock(db: &Db, path: &Path, options: Options) -> Result<(), String> {
         _ => None,
     }));
     let (lines, commands) = split(rows);
-    let mode = apply(path, "stock", &lines, problems, options, |mode, bar| {
-        db.execute_all(&commands, mode, move |i| bar.set_position(i as u64))
-    })
-    .await?;
+    let mode =
+        apply(path, "stock", &lines, problems, options, |mode, bar| db.execute_all(&commands, mode, move |i| bar.set_position(i as u64)))
+            .await?;
     let verb = if mode == Bulk::Check { "checked" } else { "received" };
     println!("{verb} {} stock rows from {}", commands.len(), path.display());
     Ok(())
