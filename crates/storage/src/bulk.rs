@@ -59,13 +59,18 @@ pub(crate) trait BulkRows: Sync {
 
     fn len(&self) -> usize;
 
-    /// Work before the first row (not fenced: a refusal here refuses the whole write).
-    fn prelude(&self, tx: &mut WriteTx<'static, ()>) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Work before the first row (not fenced: a refusal here refuses the whole write);
+    /// none unless a kind needs it.
+    fn prelude(&self, _tx: &mut WriteTx<'static, ()>) -> impl Future<Output = StoreResult<()>> + Send {
+        async { Ok(()) }
+    }
 
     fn row(&self, tx: &mut WriteTx<'static, ()>, index: usize, state: &mut Self::State) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Work after the last row: the import's closing event.
-    fn close(&self, tx: &mut WriteTx<'static, ()>) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Work after the last row (the import's closing event); none unless a kind needs it.
+    fn close(&self, _tx: &mut WriteTx<'static, ()>) -> impl Future<Output = StoreResult<()>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// How one pass over the rows ended.

@@ -267,10 +267,6 @@ impl BulkRows for CatalogImport<'_> {
         self.0.len()
     }
 
-    async fn prelude(&self, _: &mut WriteTx<'static, ()>) -> StoreResult<()> {
-        Ok(())
-    }
-
     async fn row(&self, tx: &mut WriteTx<'static, ()>, index: usize, _: &mut ()) -> StoreResult<()> {
         let (p, s, price) = &self.0[index];
         let now = tx.now;

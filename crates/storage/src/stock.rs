@@ -626,18 +626,10 @@ impl BulkRows for StockImport<'_> {
         self.0.len()
     }
 
-    async fn prelude(&self, _: &mut WriteTx<'static, ()>) -> StoreResult<()> {
-        Ok(())
-    }
-
     async fn row(&self, tx: &mut WriteTx<'static, ()>, index: usize, known: &mut Self::State) -> StoreResult<()> {
         let now = tx.now;
         let d = execute_known(tx.conn(), &self.0[index], now, known).await?;
         tx.emit(d.event_type, &subject(&d), &d).await
-    }
-
-    async fn close(&self, _: &mut WriteTx<'static, ()>) -> StoreResult<()> {
-        Ok(())
     }
 }
 
