@@ -84,6 +84,10 @@ pub fn check_text(field: &str, raw: &str, max: usize) -> DomainResult<String> {
 
 /// Longest product, SKU or location name.
 pub const NAME_LEN_MAX: usize = 120;
+/// Longest category or attribute name.
+pub const CATEGORY_LEN_MAX: usize = 32;
+/// Longest attribute value.
+pub const ATTRIBUTE_VALUE_LEN_MAX: usize = 64;
 /// Most attributes on one SKU.
 pub const ATTRIBUTES_MAX: usize = 16;
 
@@ -104,7 +108,8 @@ impl Product {
 
 /// A category code: lower-case letters, digits and `_`, 1–32 long.
 pub fn check_category(raw: &str) -> DomainResult<String> {
-    let ok = !raw.is_empty() && raw.len() <= 32 && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let ok =
+        !raw.is_empty() && raw.len() <= CATEGORY_LEN_MAX && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(raw.to_owned())
     } else {
@@ -158,7 +163,7 @@ pub fn check_attributes(attributes: BTreeMap<String, String>) -> DomainResult<BT
                 "attribute names are lower-case letters, digits and '_'",
             )
         })?;
-        let value = check_text(&format!("attributes.{name}"), &value, 64)?;
+        let value = check_text(&format!("attributes.{name}"), &value, ATTRIBUTE_VALUE_LEN_MAX)?;
         checked.insert(name, value);
     }
     Ok(checked)

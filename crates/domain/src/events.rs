@@ -22,6 +22,12 @@ macro_rules! event_types {
             pub fn as_str(self) -> &'static str {
                 match self { $(EventType::$variant => $name,)+ }
             }
+            /// An event type by its name; an unknown name is refused (`invalid_event_type`).
+            pub fn parse(raw: &str) -> $crate::error::DomainResult<Self> {
+                Self::ALL.iter().copied().find(|t| t.as_str() == raw).ok_or_else(|| {
+                    $crate::error::DomainError::invalid("event_type", "invalid_event_type", format!("'{raw}' is not an event type (docs/events.md lists them)"))
+                })
+            }
         }
     };
 }

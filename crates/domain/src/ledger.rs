@@ -183,6 +183,7 @@ pub enum ReservationStatus {
 }
 
 impl ReservationStatus {
+    pub const ALL: [ReservationStatus; 4] = [Self::Active, Self::Released, Self::Expired, Self::Committed];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",
@@ -192,7 +193,7 @@ impl ReservationStatus {
         }
     }
     pub fn parse(raw: &str) -> DomainResult<Self> {
-        [Self::Active, Self::Released, Self::Expired, Self::Committed]
+        Self::ALL
             .into_iter()
             .find(|s| s.as_str() == raw)
             .ok_or_else(|| DomainError::invalid("status", "invalid_status", format!("'{raw}' is not a reservation status")))
@@ -219,6 +220,7 @@ pub enum TransferStatus {
 }
 
 impl TransferStatus {
+    pub const ALL: [TransferStatus; 2] = [Self::InTransit, Self::Received];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InTransit => "in_transit",
@@ -226,11 +228,10 @@ impl TransferStatus {
         }
     }
     pub fn parse(raw: &str) -> DomainResult<Self> {
-        match raw {
-            "in_transit" => Ok(Self::InTransit),
-            "received" => Ok(Self::Received),
-            _ => Err(DomainError::invalid("status", "invalid_status", format!("'{raw}' is not a transfer status"))),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| DomainError::invalid("status", "invalid_status", format!("'{raw}' is not a transfer status")))
     }
 }
 

@@ -64,6 +64,7 @@ pub enum LocationStatus {
 }
 
 impl LocationStatus {
+    pub const ALL: [LocationStatus; 3] = [Self::Planned, Self::Open, Self::Closed];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Planned => "planned",
@@ -72,7 +73,7 @@ impl LocationStatus {
         }
     }
     pub fn parse(raw: &str) -> DomainResult<Self> {
-        [Self::Planned, Self::Open, Self::Closed]
+        Self::ALL
             .into_iter()
             .find(|s| s.as_str() == raw)
             .ok_or_else(|| DomainError::invalid("status", "invalid_status", format!("'{raw}' is not a status: planned, open or closed")))

@@ -11,6 +11,7 @@ mod http;
 mod in_flight;
 mod metrics;
 pub mod network_chart;
+mod openapi;
 mod outbox_watch;
 mod problem;
 mod retention;
@@ -161,7 +162,7 @@ pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = http::router().split_for_parts();
     Router::new()
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", openapi))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").external_url_unchecked("/api/v1/openapi.json", openapi::finish(&openapi)))
         .merge(api)
         .route("/metrics", axum::routing::get(metrics::scrape))
         .route_layer(axum::middleware::from_fn(metrics::tag_route))

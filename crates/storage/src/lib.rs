@@ -51,7 +51,7 @@ pub use orders::{
     AllocationRecord, CustomerRecord, Destination, NewOrder, NewPayment, OrderFilter, OrderRecord, PaymentRecord, PointsEntry, ReturnRecord,
 };
 pub use outbox::{Event, Vitals};
-pub use page::{Page, PageRequest};
+pub use page::{LIMIT_MAX, Page, PageRequest};
 pub use retention::{PURGE_BATCH, Removed, Retention};
 pub use scratch::ScratchDb;
 pub use stock::{EntryRecord, PositionRecord, StockFilter};

@@ -13,3 +13,5 @@ pub use planner::{PlannedSite, plan};
 
 /// Township stores the brand aims for (the article's 10,000).
 pub const TOWNSHIP_TARGET_DEFAULT: i64 = 10_000;
+/// The largest township-store target a coverage answer takes.
+pub const TOWNSHIP_TARGET_MAX: i64 = 1_000_000;

@@ -7,14 +7,14 @@ use axum::response::Response;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tongjia_domain::catalog::{Gtin13, Product, Sku};
+use tongjia_domain::catalog::{Gtin13, Product, Sku, check_category};
 use tongjia_domain::codes::{ProductCode, SkuCode};
 use tongjia_storage::{SkuFilter, SkuPatch, SkuRecord};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{IdempotencyKey, PageView, Paging, opt, to_json};
+use super::{IdempotencyKey, PageView, Paging, code_filter, opt, to_json};
 use crate::AppState;
 use crate::extract::{Mutation, Params};
 use crate::problem::{ApiError, ApiResult, Problem};
@@ -131,8 +131,11 @@ async fn create_product(State(app): State<AppState>, m: Mutation<ProductView>) -
         .await)
 }
 
-#[utoipa::path(get, path = "/api/v1/products", tag = "catalog", params(ProductQuery), responses((status = 200, body = PageView<ProductView>)))]
+#[utoipa::path(get, path = "/api/v1/products", tag = "catalog", params(ProductQuery), responses((status = 200, body = PageView<ProductView>), (status = 422, body = Problem)))]
 async fn list_products(State(app): State<AppState>, Params(q): Params<ProductQuery>) -> ApiResult<Json<PageView<ProductView>>> {
+    if let Some(category) = &q.category {
+        check_category(category)?;
+    }
     let paging = Paging { limit: q.limit, after: q.after };
     let page = app.db.products(q.category.as_deref(), &paging.request()).await?;
     Ok(Json(PageView::of(page, |p| ProductView::from(&p))))
@@ -166,7 +169,10 @@ fn render_sku(r: &SkuRecord) -> String {
 
 #[utoipa::path(get, path = "/api/v1/skus", tag = "catalog", params(SkuQuery), responses((status = 200, body = PageView<SkuView>), (status = 422, body = Problem)))]
 async fn list_skus(State(app): State<AppState>, Params(q): Params<SkuQuery>) -> ApiResult<Json<PageView<SkuView>>> {
-    let filter = SkuFilter { product_code: q.product_code, category: q.category, active: q.active, q: q.q };
+    if let Some(category) = &q.category {
+        check_category(category)?;
+    }
+    let filter = SkuFilter { product_code: code_filter("product_code", q.product_code)?, category: q.category, active: q.active, q: q.q };
     let paging = Paging { limit: q.limit, after: q.after };
     let page = app.db.skus(&filter, &paging.request()).await?;
     Ok(Json(PageView::of(page, |r| SkuView::from(&r))))

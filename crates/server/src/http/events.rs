@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast;
+use tongjia_domain::events::EventType;
 use tongjia_storage::{Event, PageRequest};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -52,8 +53,15 @@ async fn list_events(State(app): State<AppState>, Params(q): Params<EventQuery>)
     if request.after.is_some() {
         resumable(&app, request.after_seq()?).await?;
     }
+    known_type(q.event_type.as_deref())?;
     let page = app.db.events(q.event_type.as_deref(), &request).await?;
     Ok(Json(PageView::of(page, EventView::from)))
+}
+
+/// Refuses a filter naming no event type: it could only ever match nothing.
+fn known_type(event_type: Option<&str>) -> ApiResult<()> {
+    event_type.map(EventType::parse).transpose()?;
+    Ok(())
 }
 
 /// Refuses to resume after `after_seq` when events after it were trimmed (past the outbox's
@@ -180,6 +188,7 @@ async fn stream_events(
     headers: HeaderMap,
     Params(q): Params<StreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    known_type(q.event_type.as_deref())?;
     let last_id = match headers.get("last-event-id").map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok())) {
         Some(None) => {
             return Err(crate::ApiError::new(

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{IdempotencyKey, PageView, Paging, opt, to_json};
+use super::{IdempotencyKey, PageView, Paging, code_filter, opt, to_json};
 use crate::AppState;
 use crate::extract::{Mutation, Params};
 use crate::problem::{ApiError, ApiResult, Problem};
@@ -204,7 +204,7 @@ fn filter(q: &LocationQuery, stores: bool) -> Result<LocationFilter, DomainError
         kind,
         status: opt(q.status.as_deref(), LocationStatus::parse)?,
         division: opt(q.division.as_deref(), division_prefix)?,
-        partner_code: q.partner_code.clone(),
+        partner_code: code_filter("partner_code", q.partner_code.clone())?,
     })
 }
 

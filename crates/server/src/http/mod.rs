@@ -90,6 +90,15 @@ fn opt<T>(raw: Option<&str>, parse: impl Fn(&str) -> Result<T, DomainError>) -> 
     raw.map(parse).transpose()
 }
 
+/// A code given as a list filter, checked like the code it is compared with, so a filter
+/// that can match nothing (`location_code=wh-1`) is refused rather than answered empty.
+fn code_filter(field: &str, raw: Option<String>) -> Result<Option<String>, DomainError> {
+    if let Some(code) = &raw {
+        tongjia_domain::codes::check_code(field, code)?;
+    }
+    Ok(raw)
+}
+
 /// The `Idempotency-Key` header every mutation accepts.
 #[derive(Debug, serde::Deserialize, IntoParams)]
 #[into_params(parameter_in = Header)]

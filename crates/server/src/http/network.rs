@@ -12,7 +12,7 @@ use tongjia_domain::DomainError;
 use tongjia_domain::codes::SkuCode;
 use tongjia_domain::location::GeoPoint;
 use tongjia_domain::network::coverage::{Gap, Share, trend, trend_months};
-use tongjia_domain::network::{Coverage, DivisionLevel, Locator, TOWNSHIP_TARGET_DEFAULT, coverage, gaps, plan};
+use tongjia_domain::network::{Coverage, DivisionLevel, Locator, TOWNSHIP_TARGET_DEFAULT, TOWNSHIP_TARGET_MAX, coverage, gaps, plan};
 use tongjia_storage::reference::divisions;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -104,8 +104,10 @@ impl From<&Coverage> for CoverageView {
 fn target(t: Option<i64>) -> ApiResult<i64> {
     match t {
         None => Ok(TOWNSHIP_TARGET_DEFAULT),
-        Some(t) if (1..=1_000_000).contains(&t) => Ok(t),
-        Some(_) => Err(ApiError::field("township_target", "invalid_target", "township_target is between 1 and 1000000")),
+        Some(t) if (1..=TOWNSHIP_TARGET_MAX).contains(&t) => Ok(t),
+        Some(_) => {
+            Err(ApiError::field("township_target", "invalid_target", format!("township_target is between 1 and {TOWNSHIP_TARGET_MAX}")))
+        }
     }
 }
 

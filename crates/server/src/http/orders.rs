@@ -21,7 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{IdempotencyKey, PageView, Paging, to_json};
+use super::{IdempotencyKey, PageView, Paging, code_filter, to_json};
 use crate::AppState;
 use crate::extract::{Mutation, Params};
 use crate::problem::{ApiError, ApiResult, Problem};
@@ -344,8 +344,8 @@ pub(crate) struct OrderQuery {
 async fn list_orders(State(app): State<AppState>, Params(q): Params<OrderQuery>) -> ApiResult<Json<PageView<OrderView>>> {
     let filter = OrderFilter {
         customer: q.customer_mobile.as_deref().map(Mobile::parse).transpose()?,
-        store_code: q.store_code,
-        pickup_store_code: q.pickup_store_code,
+        store_code: code_filter("store_code", q.store_code)?,
+        pickup_store_code: code_filter("pickup_store_code", q.pickup_store_code)?,
         status: q.status.as_deref().map(OrderStatus::parse).transpose()?,
     };
     let page = app.db.orders(&filter, &Paging { limit: q.limit, after: q.after }.request()).await?;

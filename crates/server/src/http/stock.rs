@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{IdempotencyKey, PageView, Paging, to_json};
+use super::{IdempotencyKey, PageView, Paging, code_filter, to_json};
 use crate::AppState;
 use crate::extract::{Mutation, Params};
 use crate::problem::{ApiError, ApiResult, Problem};
@@ -493,11 +493,16 @@ pub(crate) struct StockQuery {
 }
 
 impl StockQuery {
-    fn split(self) -> (StockFilter, Paging) {
-        (
-            StockFilter { location_code: self.location_code, sku_code: self.sku_code, owner: self.owner },
-            Paging { limit: self.limit, after: self.after },
-        )
+    fn split(self) -> Result<(StockFilter, Paging), DomainError> {
+        if let Some(owner) = &self.owner {
+            Owner::parse(owner)?;
+        }
+        let filter = StockFilter {
+            location_code: code_filter("location_code", self.location_code)?,
+            sku_code: code_filter("sku_code", self.sku_code)?,
+            owner: self.owner,
+        };
+        Ok((filter, Paging { limit: self.limit, after: self.after }))
     }
 }
 
@@ -517,7 +522,11 @@ pub(crate) struct HoldQuery {
 #[utoipa::path(get, path = "/api/v1/reservations", tag = "stock", params(HoldQuery), responses((status = 200, body = PageView<ReservationView>), (status = 422, body = Problem)))]
 async fn list_reservations(State(app): State<AppState>, Params(q): Params<HoldQuery>) -> ApiResult<Json<PageView<ReservationView>>> {
     let status = q.status.as_deref().map(ReservationStatus::parse).transpose()?;
-    let filter = StockFilter { location_code: q.location_code, sku_code: q.sku_code, owner: None };
+    let filter = StockFilter {
+        location_code: code_filter("location_code", q.location_code)?,
+        sku_code: code_filter("sku_code", q.sku_code)?,
+        owner: None,
+    };
     let page = app.db.reservations(status, &filter, &Paging { limit: q.limit, after: q.after }.request()).await?;
     Ok(Json(PageView::of(page, |r| ReservationView::from(&r))))
 }
@@ -535,14 +544,14 @@ async fn list_transfers(State(app): State<AppState>, Params(q): Params<HoldQuery
 
 #[utoipa::path(get, path = "/api/v1/stock", tag = "stock", params(StockQuery), responses((status = 200, body = PageView<BalanceView>), (status = 422, body = Problem)))]
 async fn list_positions(State(app): State<AppState>, Params(q): Params<StockQuery>) -> ApiResult<Json<PageView<BalanceView>>> {
-    let (filter, paging) = q.split();
+    let (filter, paging) = q.split()?;
     let page = app.db.positions(&filter, &paging.request()).await?;
     Ok(Json(PageView::of(page, |p: PositionRecord| BalanceView::new(&p.key, &p.position, Some(p.updated_at)))))
 }
 
 #[utoipa::path(get, path = "/api/v1/stock/entries", tag = "stock", params(StockQuery), responses((status = 200, body = PageView<EntryView>), (status = 422, body = Problem)))]
 async fn list_entries(State(app): State<AppState>, Params(q): Params<StockQuery>) -> ApiResult<Json<PageView<EntryView>>> {
-    let (filter, paging) = q.split();
+    let (filter, paging) = q.split()?;
     let page = app.db.entries(&filter, &paging.request()).await?;
     Ok(Json(PageView::of(page, |e: EntryRecord| EntryView::new(&e.entry, Some(e.seq), Some(e.recorded_at)))))
 }
