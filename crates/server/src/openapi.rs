@@ -6,7 +6,7 @@
 //!
 //! - every answer of 400 or more is `application/problem+json` with the [`Problem`] schema;
 //! - the statuses produced around a handler: 503 (database busy or unavailable, heavy work
-//!   saturated) everywhere, 422 wherever a query is parsed, 404 wherever a path names a
+//!   saturated) everywhere, 422 wherever a query or path is parsed, 404 wherever a path names a
 //!   resource, and for mutations 400 (malformed JSON, a bad `Idempotency-Key`), 408 (body too
 //!   slow), 409 (the same key still running), 413, 415 and 422 (body fields, a reused key);
 //! - patterns, enums and ranges for every parameter and every request-body field, by name,
@@ -180,6 +180,7 @@ fn operation(path: &str, method: &str, op: &mut Value) {
     }
     if has_path {
         shared.push((404, "No such resource"));
+        shared.push((422, "A path parameter is not a valid code or number"));
     }
     if mutation {
         shared.extend([
