@@ -122,6 +122,8 @@ async fn the_server_refuses_what_the_document_refuses() {
         ("/api/v1/orders?store_code=d-1", 422),
         ("/api/v1/events?event_type=no.such", 422),
         ("/api/v1/events/stream?event_type=price.schedule", 422),
+        // Found by review: a negative seq was answered 410 events_trimmed.
+        ("/api/v1/events/stream?after_seq=-1", 422),
         ("/api/v1/network/coverage?township_target=0", 422),
         ("/api/v1/orders/not-a-uuid", 404),
         // Found by schemathesis: a path code that is not a code is refused, as documented.

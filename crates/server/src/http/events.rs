@@ -201,6 +201,9 @@ async fn stream_events(
         None => None,
     };
     let asked = last_id.or(q.after_seq);
+    if asked.is_some_and(|seq| seq < 0) {
+        return Err(crate::ApiError::field("after_seq", "invalid_after_seq", "an event seq is 0 or more"));
+    }
     if let Some(after) = asked {
         resumable(&app, after).await?;
     }
