@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::connection::{BodyTimeout, Limits};
-use crate::problem::{ApiError, FieldError};
+use crate::problem::{ApiError, FieldError, clip};
 
 /// The largest JSON body accepted, in bytes.
 pub const BODY_BYTES_MAX: usize = 64 * 1024;
@@ -95,14 +95,6 @@ async fn read_body(parts: &Parts, body: axum::body::Body) -> Result<axum::body::
             format!("the request body did not arrive within {} s", timeout.as_secs_f64()),
         )),
     }
-}
-
-/// The longest stretch of input echoed back in an error's detail.
-const ECHO_CHARS_MAX: usize = 200;
-
-/// Cuts an error text that may quote the caller's input.
-fn clip(text: String) -> String {
-    if text.chars().count() <= ECHO_CHARS_MAX { text } else { format!("{}…", text.chars().take(ECHO_CHARS_MAX).collect::<String>()) }
 }
 
 /// Parses the body as a JSON object: anything that is not JSON is a 400; JSON that is not an

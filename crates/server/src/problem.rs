@@ -41,6 +41,15 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// Longest detail a problem answer carries: details echo input, and an answer stays small
+/// whatever the input was.
+const ECHO_CHARS_MAX: usize = 200;
+
+/// `text`, cut to [`ECHO_CHARS_MAX`] characters.
+pub(crate) fn clip(text: String) -> String {
+    if text.chars().count() <= ECHO_CHARS_MAX { text } else { format!("{}…", text.chars().take(ECHO_CHARS_MAX).collect::<String>()) }
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
         ApiError { status, code: code.to_owned(), detail: detail.into(), errors: vec![] }
@@ -65,9 +74,9 @@ impl ApiError {
             type_: format!("/problems/{}", self.code),
             title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
-            detail: self.detail.clone(),
+            detail: clip(self.detail.clone()),
             code: self.code.clone(),
-            errors: self.errors.clone(),
+            errors: self.errors.iter().map(|e| FieldError { message: clip(e.message.clone()), ..e.clone() }).collect(),
         }
     }
     /// The problem document as JSON text.

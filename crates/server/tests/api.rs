@@ -176,6 +176,8 @@ async fn bad_input_gets_problem_json_and_writes_nothing(backend: Backend) {
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_delta")));
     let (s, p) = problem(app.client.get(app.url(&format!("/api/v1/skus?q={}", "A".repeat(5000)))).send().await.unwrap()).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_query")));
+    let (_, p) = problem(app.client.get(app.url(&format!("/api/v1/orders/{}", "A".repeat(5000)))).send().await.unwrap()).await;
+    assert!(p["detail"].as_str().unwrap().chars().count() <= 201, "a problem's detail does not echo 5,000 characters: {p}");
     assert_eq!(ok(app.get("/api/v1/skus?q=%25").await)["items"].as_array().unwrap().len(), 0, "a % in the search matches itself");
     let back = jiff::Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(20)).unwrap();
     let (s, p) = problem(
