@@ -8,7 +8,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 KINDS = {"invalid": (1, 422), "rule": (0, 422), "conflict": (0, 409), "not_found": (0, 404), "field": (1, 422)}
 STATUS = {"UNPROCESSABLE_ENTITY": 422, "BAD_REQUEST": 400, "CONFLICT": 409, "NOT_FOUND": 404, "SERVICE_UNAVAILABLE": 503,
           "INTERNAL_SERVER_ERROR": 500, "METHOD_NOT_ALLOWED": 405, "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415,
-          "REQUEST_TIMEOUT": 408, "GONE": 410, "URI_TOO_LONG": 414, "REQUEST_HEADER_FIELDS_TOO_LARGE": 431}
+          "REQUEST_TIMEOUT": 408, "GONE": 410, "URI_TOO_LONG": 414, "REQUEST_HEADER_FIELDS_TOO_LARGE": 431,
+          "UNAUTHORIZED": 401, "FORBIDDEN": 403, "TOO_MANY_REQUESTS": 429}
 # Codes given by a table rather than raised by a constructor: the safety net for framework
 # answers (`problem::ensure_problem`) and hyper's own answers (`connection/raw_answers.rs`).
 TABLED = {
@@ -19,6 +20,9 @@ TABLED = {
     "not_found": (404, "no such thing (the framework's own 404)", "crates/server/src/problem.rs"),
     "unknown_field": (422, "the body names a field the operation does not take (named in errors[].field)", "crates/server/src/extract.rs"),
     "missing_field": (422, "the body lacks a field the operation needs (named in errors[].field)", "crates/server/src/extract.rs"),
+    "unauthenticated": (401, "no credentials, or a session that ended: sign in, or send an API token", "crates/domain/src/access.rs"),
+    "forbidden": (403, "the caller's role may not do this at all (the detail says which roles may)", "crates/domain/src/access.rs"),
+    "outside_scope": (403, "the caller's role may do this, but not here: another store, partner or member", "crates/domain/src/access.rs"),
     "invalid_field": (422, "a field of the body has the wrong type or value (named in errors[].field)", "crates/server/src/extract.rs"),
 }
 

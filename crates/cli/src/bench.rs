@@ -152,7 +152,7 @@ async fn run(url: &str, buyers: usize, units: i64, concurrency: usize, servers: 
             let _ = stopped.await;
         })));
     }
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().map_err(|e| e.to_string())?;
+    let client = signed_client(&db, "bench", concurrency).await?;
 
     let health: Vec<String> = bases.iter().map(|b| format!("{b}/health")).collect();
     let baseline = phase("baseline", buyers, concurrency, |i| client.get(&health[i % servers])).await;
@@ -203,4 +203,14 @@ async fn run(url: &str, buyers: usize, units: i64, concurrency: usize, servers: 
     );
     let exact = won as i64 == units.min(buyers as i64) && reserved == won as i64 && errors == 0 && audit.is_empty();
     if exact { Ok(()) } else { Err(format!("flash sale was not exact: {won} won for {units} units, {errors} errors")) }
+}
+
+/// A client that acts as headquarters (`hq_admin`): the account `name` and a
+/// token for it are made in `db` first.
+pub(crate) async fn signed_client(db: &Db, name: &str, pool: usize) -> Result<reqwest::Client, String> {
+    let binding = tongjia_domain::access::Binding::new(tongjia_domain::access::Role::HqAdmin, vec![], None).map_err(|e| e.to_string())?;
+    let token = tongjia_server::auth::bootstrap_token(db, name, binding, "benchmark").await.map_err(|e| e.to_string())?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().map_err(|_| "a token header".to_owned())?);
+    reqwest::Client::builder().pool_max_idle_per_host(pool).default_headers(headers).build().map_err(|e| e.to_string())
 }

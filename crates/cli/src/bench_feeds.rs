@@ -95,11 +95,11 @@ pub async fn feeds(setup: Setup) -> Result<(), String> {
     let server = tokio::spawn(tongjia_server::serve(listener, db.clone(), tongjia_server::Settings::default(), async move {
         let _ = stopped.await;
     }));
-    let client = reqwest::Client::new();
+    let client = crate::bench::signed_client(&db, "bench", 64).await?;
     let span = Duration::from_secs(setup.seconds);
     let idle = probe(&client, &base, span).await;
 
-    let feeds_client = reqwest::Client::builder().pool_max_idle_per_host(0).build().map_err(|e| e.to_string())?;
+    let feeds_client = crate::bench::signed_client(&db, "bench-feeds", 0).await?;
     let got = Arc::new(AtomicUsize::new(0));
     let mut feeds = Vec::with_capacity(setup.feeds);
     let bar = crate::progress::bar(setup.feeds, "opening feeds");

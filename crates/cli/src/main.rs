@@ -1,5 +1,6 @@
 //! `tongjia`: serve the engine, seed demo data, import CSV files, migrate, back up and restore.
 
+mod admin;
 mod bench;
 mod bench_feeds;
 mod demo;
@@ -95,6 +96,12 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Staff accounts and API tokens, made on the database's machine (the first
+    /// administrator, a till's token).
+    Admin {
+        #[command(subcommand)]
+        what: AdminKind,
+    },
     /// Bring the database's schema up to this version, then exit (servers also do this at start).
     Migrate,
     /// Write a consistent copy of the database while servers keep serving: a SQLite file
@@ -182,6 +189,38 @@ enum BenchKind {
     },
 }
 
+#[derive(Subcommand)]
+enum AdminKind {
+    /// Make an account; its password is read from TONGJIA_ADMIN_PASSWORD or standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// hq_admin, pricing, merchandiser, store_staff or partner.
+        #[arg(long, default_value = "hq_admin")]
+        role: String,
+        /// A store a store_staff account works at (repeat for several).
+        #[arg(long = "store")]
+        stores: Vec<String>,
+        /// The partner of a partner account.
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    /// Make an API token for an account and print it (shown this once).
+    Token {
+        #[arg(long)]
+        username: String,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// full or read.
+        #[arg(long, default_value = "full")]
+        scope: String,
+        /// Days until it expires (1-366).
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+    },
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum ImportKind {
     /// product_code,product_name,category,sku_code,sku_name,attributes,gtin,active,list_price_fen
@@ -241,6 +280,15 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Import { what, file, update, check } => import::run(&db, what, &file, import::Options { update, check }).await,
         Command::Coverage { at, township_target } => report::coverage(&db, at, township_target).await,
         Command::Plan { stores, weights, at } => report::plan(&db, stores, weights.as_deref(), at).await,
+        Command::Admin { what: AdminKind::Create { username, role, stores, partner } } => {
+            match admin::binding(&role, &stores, partner.as_deref()) {
+                Ok(binding) => admin::create(&db, &username, binding).await,
+                Err(e) => Err(e),
+            }
+        }
+        Command::Admin { what: AdminKind::Token { username, name, scope, days } } => {
+            admin::token(&db, &username, &name, &scope, days).await
+        }
         Command::Migrate => db.schema_version().await.map(|v| println!("schema at migration {v}")).map_err(|e| e.to_string()),
         Command::Backup { to } => db.backup(&to).await.map(|()| println!("backed up to {}", to.display())).map_err(|e| e.to_string()),
         Command::Bench { .. } | Command::Restore { .. } => Ok(()),
@@ -265,6 +313,8 @@ async fn serve(
             Err(e) if e.starts_with(demo::NOT_EMPTY) => tracing::info!("database already holds data: demo seed skipped"),
             Err(e) => return Err(e),
         }
+        let logins = db.one_at_a_time("demo-logins", async || admin::demo_logins(db).await).await.map_err(|e| e.to_string())?;
+        println!("{}", logins?);
     }
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -142,7 +142,8 @@ async fn serve_answers_and_stops_gracefully_on_sigterm(backend: Backend) {
         reqwest::get(format!("http://{addr}/api/v1/skus/LUMEN14-BLK-256/quote")).await.unwrap().json().await.unwrap();
     assert_eq!(quote["unit_price_fen"], 429900);
     // An open event stream must not hold the server up: it ends when shutdown begins.
-    let mut stream = reqwest::get(format!("http://{addr}/api/v1/events/stream")).await.unwrap();
+    let client = common::client_with(&common::admin_token(store.url()));
+    let mut stream = client.get(format!("http://{addr}/api/v1/events/stream")).send().await.unwrap();
     assert!(stream.chunk().await.unwrap().is_some());
     stop(child);
 }
@@ -177,7 +178,8 @@ async fn backup_restores_into_a_fresh_database_with_the_same_quotes_and_stock(ba
     }
     // Online: the backup is taken while a server serves (and has just taken a reservation).
     let (server, addr) = serve(&db, &[]);
-    let held = reqwest::Client::new()
+    let client = common::client_with(&common::admin_token(&db));
+    let held = client
         .post(format!("http://{addr}/api/v1/reservations"))
         .header("Idempotency-Key", "hold-1")
         .json(&serde_json::json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 2}))
@@ -227,7 +229,8 @@ async fn backup_restores_into_a_fresh_database_with_the_same_quotes_and_stock(ba
         "/api/v1/reservations?limit=50",
         "/api/v1/events?limit=500",
     ] {
-        let (before, after) = (get_json(format!("http://{addr}{path}")).await, get_json(format!("http://{restored_addr}{path}")).await);
+        let (before, after) =
+            (get_json(&client, format!("http://{addr}{path}")).await, get_json(&client, format!("http://{restored_addr}{path}")).await);
         assert_eq!(before, after, "{path} differs after restore");
         assert!(before.get("code").is_none() && before.to_string().len() > 40, "{path}: {before}");
     }

@@ -80,8 +80,13 @@ async fn until_answered(client: &Client, base: &RwLock<String>, path: &str, key:
 }
 
 /// One client: a reservation, then a till sale and its payment, over and over.
-async fn client_loop(n: usize, base: Arc<RwLock<String>>, acked: Arc<Mutex<Vec<Acked>>>, stop: Arc<std::sync::atomic::AtomicBool>) {
-    let client = Client::new();
+async fn client_loop(
+    client: Client,
+    n: usize,
+    base: Arc<RwLock<String>>,
+    acked: Arc<Mutex<Vec<Acked>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut i = 0;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         i += 1;
@@ -121,11 +126,13 @@ async fn crash_and_check(backend: Backend) {
         Backend::Sqlite => (None, format!("sqlite:{}", dir.path().join("crash.db").display())),
     };
     import(&bin, &db, dir.path());
+    let client = common::client_with(&common::admin_token_with(&bin, &db));
     let (mut server, url) = start(&bin, &db);
     let base = Arc::new(RwLock::new(url));
     let acked = Arc::new(Mutex::new(vec![]));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS).map(|n| tokio::spawn(client_loop(n, base.clone(), acked.clone(), stop.clone()))).collect();
+    let clients: Vec<_> =
+        (0..CLIENTS).map(|n| tokio::spawn(client_loop(client.clone(), n, base.clone(), acked.clone(), stop.clone()))).collect();
     let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
     for _ in 0..KILLS {
         seed ^= seed << 13;
@@ -147,7 +154,6 @@ async fn crash_and_check(backend: Backend) {
     assert!(acked.len() > 3 * KILLS, "the load ran: {} answers", acked.len());
 
     // Every acknowledged answer replays identically.
-    let client = Client::new();
     let url = base.read().unwrap().clone();
     for (path, key, body, status, answer) in &acked {
         let res = client.post(format!("{url}{path}")).header("Idempotency-Key", key).json(body).send().await.unwrap();

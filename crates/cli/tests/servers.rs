@@ -7,7 +7,7 @@
 mod common;
 
 use common::{CATALOG_HEADER, serve, stop, tongjia, write};
-use reqwest::{Client, Response};
+use reqwest::Response;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -64,7 +64,7 @@ async fn two_servers_on_one_postgres_never_oversell_apply_each_key_once_and_shar
     let (a, addr_a) = serve(&db, &[]);
     let (b, addr_b) = serve(&db, &[]);
     let servers = [format!("http://{addr_a}"), format!("http://{addr_b}")];
-    let client = Client::builder().pool_max_idle_per_host(64).build().unwrap();
+    let client = common::client_with(&common::admin_token(&db));
 
     // Subscribers on both servers, from the start of the outbox.
     let mut reserved_streams = vec![];

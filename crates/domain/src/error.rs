@@ -13,6 +13,10 @@ pub enum ErrorKind {
     Conflict,
     /// Well formed, but a business rule refuses it (insufficient stock, past price).
     Rule,
+    /// No credentials, or credentials that are not valid.
+    Unauthenticated,
+    /// A known principal without the right.
+    Forbidden,
 }
 
 /// A refused command or value: a stable `code`, a human `message`, and the field at fault.

@@ -4,6 +4,7 @@
 //! takes it as an argument, and every decision is a value (entries and events) that the
 //! storage layer writes. Most of the project's tests live here.
 
+pub mod access;
 pub mod catalog;
 pub mod codes;
 pub mod customer;

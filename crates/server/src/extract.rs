@@ -20,7 +20,8 @@ pub struct Mutation<T> {
     pub body: T,
     /// The `Idempotency-Key` header, when given.
     pub key: Option<String>,
-    /// `METHOD path`: the key's scope (one caller until authentication exists).
+    /// `principal METHOD path`: the key's scope, so one caller can neither replay nor squat
+    /// another's key.
     pub scope: String,
     /// SHA-256 of method, path and body: the same key with another request is refused.
     pub request_hash: String,
@@ -69,7 +70,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Mutation<T> {
         // so the same request written differently is still the same request.
         let canonical = serde_json::to_vec(&value).unwrap_or_default();
         let body = from_value(value)?;
-        let scope = format!("{} {}", parts.method, parts.uri.path());
+        let caller = parts.extensions.get::<crate::auth::Caller>().map_or("anonymous", |c| c.id());
+        let scope = format!("{caller} {} {}", parts.method, parts.uri.path());
         let mut hasher = Sha256::new();
         hasher.update(scope.as_bytes());
         hasher.update([0]);

@@ -4,6 +4,7 @@
 //! Handlers only parse and convert: they build domain values (which refuse bad input),
 //! call one storage method, and render the answer. No business rule lives here.
 
+pub mod auth;
 mod connection;
 mod extract;
 mod heavy;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub(crate) damaged: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Permits for CPU-heavy answers (`heavy`).
     pub(crate) heavy: std::sync::Arc<heavy::Heavy>,
+    /// Whether the session cookie is marked `Secure` (sent over HTTPS only).
+    pub(crate) secure_cookies: bool,
 }
 
 /// Server settings.
@@ -77,6 +80,9 @@ pub struct Settings {
     pub retention: tongjia_storage::Retention,
     /// How often the retention job runs.
     pub retention_interval: Duration,
+    /// Mark the session cookie `Secure` (default): browsers then send it only over HTTPS
+    /// (and to `localhost`). Turn off only behind nothing but plain HTTP on a private network.
+    pub secure_cookies: bool,
 }
 
 impl Default for Settings {
@@ -90,6 +96,7 @@ impl Default for Settings {
             limits: Limits::default(),
             retention: tongjia_storage::Retention::default(),
             retention_interval: Duration::from_secs(60),
+            secure_cookies: true,
         }
     }
 }
@@ -165,11 +172,13 @@ pub fn app(state: AppState) -> Router {
         .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").external_url_unchecked("/api/v1/openapi.json", openapi::finish(&openapi)))
         .merge(api)
         .route("/metrics", axum::routing::get(metrics::scrape))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
         .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method") })
         .with_state(state.clone())
         .layer(axum::middleware::map_response(problem::ensure_problem))
+        .layer(axum::middleware::map_response(auth::challenge))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
         }))
@@ -206,6 +215,7 @@ pub async fn serve(
         outbox_reads: outbox_reads.clone(),
         in_flight: Default::default(),
         key_wait: settings.key_wait,
+        secure_cookies: settings.secure_cookies,
     };
     let watcher = tokio::spawn(outbox_watch::run(db.clone(), outbox_feed, outbox_reads, stop_rx.clone()));
     let purger =

@@ -17,6 +17,7 @@
 
 use serde_json::{Map, Value, json};
 use tongjia_domain::Fen;
+use tongjia_domain::access::{Gate, PASSWORD_CHARS, Role, STORES_PER_ACCOUNT_MAX, TOKEN_DAYS_MAX, TokenScope};
 use tongjia_domain::catalog::{ATTRIBUTE_VALUE_LEN_MAX, ATTRIBUTES_MAX, CATEGORY_LEN_MAX, NAME_LEN_MAX};
 use tongjia_domain::codes::CODE_LEN_MAX;
 use tongjia_domain::events::EventType;
@@ -88,7 +89,7 @@ pub(crate) fn rule(place: Place<'_>, name: &str) -> Option<Value> {
         "division" => json!({ "pattern": "^[1-9][0-9]([0-9]{2}([0-9]{2})?)?$" }),
         "division_code" => json!({ "pattern": "^[1-9][0-9]{5}([0-9]{3})?$" }),
         "code" if place.is(&["/api/v1/network/divisions"]) => json!({ "pattern": "^[1-9][0-9]([0-9]{2}([0-9]{2}([0-9]{3})?)?)?$" }),
-        "order_id" | "reservation_id" | "transfer_id" => json!({ "format": "uuid" }),
+        "order_id" | "reservation_id" | "transfer_id" | "token_id" => json!({ "format": "uuid" }),
         "gtin" => json!({ "pattern": "^[0-9]{13}$" }),
         "category" => json!({ "pattern": category_pattern() }),
         "attributes" => json!({
@@ -112,7 +113,16 @@ pub(crate) fn rule(place: Place<'_>, name: &str) -> Option<Value> {
             enum_of(LocationStatus::ALL.iter().map(|s| s.as_str()))
         }
         "limit" if place.is(&["/api/v1/stores/nearest"]) => range(1, NEAREST_MAX as i64),
+        "stores" if place.is(&["AccountInput", "AccountPatchInput"]) => {
+            json!({ "maxItems": STORES_PER_ACCOUNT_MAX, "items": { "type": "string", "pattern": format!("^{code}$") } })
+        }
         "limit" | "stores" => range(1, i64::from(LIMIT_MAX)),
+        "username" => json!({ "pattern": "^[a-z][a-z0-9._-]{2,63}$" }),
+        "password" if place.is(&["SignInInput"]) => json!({ "pattern": format!("^[^\\x00]{{1,{}}}$", PASSWORD_CHARS.end()) }),
+        "password" => json!({ "pattern": format!("^[^\\x00]{{{},{}}}$", PASSWORD_CHARS.start(), PASSWORD_CHARS.end()) }),
+        "role" => enum_of(Role::STAFF.iter().map(|r| r.as_str())),
+        "scope" => enum_of([TokenScope::Full.as_str(), TokenScope::Read.as_str()]),
+        "expires_in_days" => range(1, TOKEN_DAYS_MAX),
         "quantity" if place.is(&["SafetyStockInput"]) => range(0, QUANTITY_MAX),
         "quantity" => range(1, QUANTITY_MAX),
         "counted" => range(0, QUANTITY_MAX),
@@ -145,6 +155,16 @@ pub(crate) fn finish(doc: &utoipa::openapi::OpenApi) -> Value {
             }
         }
     }
+    if let Some(components) = v.get_mut("components").and_then(Value::as_object_mut) {
+        components.insert(
+            "securitySchemes".into(),
+            json!({
+                "bearer": { "type": "http", "scheme": "bearer", "description": "An API token (`POST /api/v1/tokens`, or `tongjia admin token`)" },
+                "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE,
+                    "description": "A staff session (`POST /api/v1/sessions`); every change made with it sends the session's CSRF token in `X-CSRF-Token`" },
+            }),
+        );
+    }
     if let Some(schemas) = v.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
         for name in &inputs {
             if let Some(props) = schemas.get_mut(name).and_then(|s| s.get_mut("properties")).and_then(Value::as_object_mut) {
@@ -173,8 +193,20 @@ fn operation(path: &str, method: &str, op: &mut Value) {
         }
     }
     let mutation = matches!(method, "post" | "put" | "patch" | "delete");
-    let mut shared: Vec<(u16, &str)> =
-        vec![(503, "The database is busy or unavailable, or heavy work is saturated: retry after `Retry-After`")];
+    let mut shared: Vec<(u16, &str)> = vec![
+        (503, "The database is busy or unavailable, or heavy work is saturated: retry after `Retry-After`"),
+        (401, "No credentials, or an API token that is unknown, expired or revoked"),
+    ];
+    let gate = axum::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .ok()
+        .and_then(|m| crate::auth::rules::rule_for(&m, path))
+        .map(|r| r.gate);
+    if let Some(Gate::Roles(_)) = gate {
+        shared.push((403, "The caller's role may not do this here (or a session's change lacks its CSRF token)"));
+        op["security"] = json!([{ "bearer": [] }, { "session": [] }]);
+    } else {
+        op["security"] = json!([{}, { "bearer": [] }, { "session": [] }]);
+    }
     if has_query {
         shared.push((422, "A query parameter is invalid"));
     }

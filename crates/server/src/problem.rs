@@ -91,6 +91,8 @@ impl From<DomainError> for ApiError {
             ErrorKind::Validation | ErrorKind::Rule => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         };
         let errors = e.field.iter().map(|f| FieldError { field: f.clone(), code: e.code.to_owned(), message: e.message.clone() }).collect();
         ApiError { status, code: e.code.to_owned(), detail: e.message, errors }

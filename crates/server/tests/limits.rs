@@ -98,7 +98,13 @@ async fn slow_heads_slow_bodies_and_idle_connections_are_dropped_on_time() {
     // A body that never finishes: 408, as a problem.
     let mut trickle = connect(&app).await;
     trickle
-        .write_all(b"POST /api/v1/products HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"product")
+        .write_all(
+            format!(
+                "POST /api/v1/products HTTP/1.1\r\nHost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"product",
+                app.token
+            )
+            .as_bytes(),
+        )
         .await
         .unwrap();
     let answer = read_to_close(&mut trickle, Duration::from_secs(5)).await.expect("the trickling body is answered and closed");

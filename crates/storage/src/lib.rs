@@ -22,6 +22,7 @@
 //! Every stock-changing command enters through [`Db::execute`] (a command in, a decision
 //! out).
 
+mod accounts;
 mod backend;
 mod bulk;
 mod catalog;
@@ -42,6 +43,7 @@ pub mod testing;
 mod tx;
 mod writer;
 
+pub use accounts::{AccountPatch, AccountRecord, SessionRecord, TokenRecord};
 pub use bulk::{Bulk, REFUSALS_MAX, Refusals};
 pub use catalog::{SkuFilter, SkuPatch, SkuRecord};
 pub use clock::Clock;

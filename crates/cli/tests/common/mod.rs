@@ -57,8 +57,8 @@ pub fn stop(mut server: Server) {
     assert!(status.success(), "exit status {status}");
 }
 
-pub async fn get_json(url: String) -> serde_json::Value {
-    reqwest::get(url).await.unwrap().json().await.unwrap()
+pub async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 pub fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -68,3 +68,34 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
 }
 
 pub const CATALOG_HEADER: &str = "product_code,product_name,category,sku_code,sku_name,attributes,gtin,active,list_price_fen\n";
+
+/// A token for an `hq_admin` account `admin` of the database `db`, made with `tongjia admin`
+/// as an operator would (the account is made first if it does not exist).
+pub fn admin_token(db: &str) -> String {
+    admin_token_with(env!("CARGO_BIN_EXE_tongjia"), db)
+}
+
+/// [`admin_token`], made by the binary `bin`.
+pub fn admin_token_with(bin: &str, db: &str) -> String {
+    let run = |args: &[&str]| {
+        Command::new(bin)
+            .arg("--db")
+            .arg(db)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .env("TONGJIA_ADMIN_PASSWORD", "admin password")
+            .output()
+            .expect("run tongjia admin")
+    };
+    let _ = run(&["admin", "create", "--username", "admin"]);
+    let out = run(&["admin", "token", "--username", "admin", "--name", "tests"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A client that sends `token` with every request.
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().pool_max_idle_per_host(64).default_headers(headers).build().unwrap()
+}

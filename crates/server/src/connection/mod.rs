@@ -106,6 +106,7 @@ pub(crate) async fn serve(
                     let service = app.clone().map_request(move |req: hyper::Request<hyper::body::Incoming>| {
                         let mut req = req.map(axum::body::Body::new);
                         req.extensions_mut().insert(BodyTimeout(limits.body_timeout));
+                        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                         req
                     });
                     let io = TokioIo::new(raw_answers::ProblemAnswers::new(stream));

@@ -1,6 +1,7 @@
 //! The API's routes, one module per resource. Each handler parses, converts into domain
 //! values, calls one storage method and renders a view.
 
+mod accounts;
 mod catalog;
 mod events;
 mod health;
@@ -8,6 +9,7 @@ mod locations;
 mod network;
 mod orders;
 mod prices;
+mod sessions;
 mod stock;
 
 pub(crate) use health::watch_damage;
@@ -33,6 +35,7 @@ use crate::problem::Problem;
         (name = "orders", description = "One order flow and one customer across every channel"),
         (name = "network", description = "The store network on China's real map: coverage, gaps, planner, locator"),
         (name = "events", description = "The outbox"),
+        (name = "access", description = "Signing in, API tokens and staff accounts"),
     )
 )]
 struct ApiDoc;
@@ -48,6 +51,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(orders::router())
         .merge(network::router())
         .merge(events::router())
+        .merge(sessions::router())
+        .merge(accounts::router())
 }
 
 /// `?limit=&after=` on every list.

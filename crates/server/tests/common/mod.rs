@@ -11,6 +11,8 @@ pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub db: Db,
+    /// The `admin` (hq_admin) token the client sends.
+    pub token: String,
     _store: TestDb,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -31,7 +33,18 @@ pub async fn spawn_app_with(backend: Backend, settings: tongjia_server::Settings
     tokio::spawn(tongjia_server::serve(listener, db.clone(), settings, async move {
         let _ = stopped.await;
     }));
-    TestApp { base, client: Client::builder().pool_max_idle_per_host(64).build().expect("client"), db, _store: store, _stop: stop }
+    let token = admin_token(&db).await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("a header"));
+    let client = Client::builder().pool_max_idle_per_host(64).default_headers(headers).build().expect("client");
+    TestApp { base, client, db, token, _store: store, _stop: stop }
+}
+
+/// Makes the `admin` account (hq_admin) and a token for it: the tests act as headquarters
+/// unless they sign in as someone else.
+pub async fn admin_token(db: &Db) -> String {
+    let binding = tongjia_domain::access::Binding::new(tongjia_domain::access::Role::HqAdmin, vec![], None).unwrap();
+    tongjia_server::auth::bootstrap_token(db, "admin", binding, "tests").await.expect("an admin token")
 }
 
 impl TestApp {

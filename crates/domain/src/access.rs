@@ -1,0 +1,418 @@
+//! Who may do what. A [`Principal`] is the person or machine behind a request, with one
+//! [`Role`] and the stores or partner that role is bound to; every route names a [`Gate`]
+//! (who may call it at all), and handlers ask the principal about the one resource in hand
+//! ([`Principal::may_act_at`], [`Principal::may_read_at`], [`Principal::may_see_member`]).
+//! The rules of passwords, logins and tokens live here too, so tests see them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::codes::{LocationCode, PartnerCode};
+use crate::customer::Mobile;
+use crate::error::{DomainError, DomainResult};
+
+/// What a principal is. Each role has exactly its own rights; `hq_admin` has all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Headquarters administrator: everything, accounts included.
+    HqAdmin,
+    /// Headquarters pricing: the only role besides `hq_admin` that schedules prices.
+    Pricing,
+    /// Headquarters merchandising: catalogue, stock receipts and transfers network-wide.
+    Merchandiser,
+    /// A store's staff, bound to one or more stores: sells, takes returns, hands over
+    /// pickups, receives and counts stock only there.
+    StoreStaff,
+    /// A partner that runs stores: reads its stores' stock, sales and orders, changes nothing.
+    Partner,
+    /// A member, by mobile: own orders, own points.
+    Customer,
+}
+
+impl Role {
+    /// Every role, in the order the docs list them.
+    pub const ALL: [Role; 6] = [Role::HqAdmin, Role::Pricing, Role::Merchandiser, Role::StoreStaff, Role::Partner, Role::Customer];
+    /// Roles held by staff accounts (a customer signs in with a code, not a password).
+    pub const STAFF: [Role; 5] = [Role::HqAdmin, Role::Pricing, Role::Merchandiser, Role::StoreStaff, Role::Partner];
+    /// The roles of headquarters, which see the whole network.
+    pub const HQ: [Role; 3] = [Role::HqAdmin, Role::Pricing, Role::Merchandiser];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::HqAdmin => "hq_admin",
+            Role::Pricing => "pricing",
+            Role::Merchandiser => "merchandiser",
+            Role::StoreStaff => "store_staff",
+            Role::Partner => "partner",
+            Role::Customer => "customer",
+        }
+    }
+    pub fn parse(raw: &str) -> DomainResult<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == raw).ok_or_else(|| {
+            let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            DomainError::invalid("role", "invalid_role", format!("'{raw}' is not a role: one of {}", names.join(", ")))
+        })
+    }
+    pub fn is_hq(self) -> bool {
+        Role::HQ.contains(&self)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a staff account's role is bound to: `store_staff` to stores, `partner` to a partner,
+/// headquarters roles to nothing. Built only consistent with its role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    role: Role,
+    stores: Vec<LocationCode>,
+    partner: Option<PartnerCode>,
+}
+
+/// Most stores one account may be bound to.
+pub const STORES_PER_ACCOUNT_MAX: usize = 200;
+
+impl Binding {
+    /// Checks that `role` has what it needs and nothing it must not have: store staff one to
+    /// [`STORES_PER_ACCOUNT_MAX`] stores, a partner its partner, others neither.
+    pub fn new(role: Role, mut stores: Vec<LocationCode>, partner: Option<PartnerCode>) -> DomainResult<Binding> {
+        stores.sort();
+        stores.dedup();
+        match role {
+            Role::StoreStaff if stores.is_empty() => {
+                return Err(DomainError::invalid("stores", "stores_required", "store_staff is bound to at least one store"));
+            }
+            Role::StoreStaff if stores.len() > STORES_PER_ACCOUNT_MAX => {
+                return Err(DomainError::invalid(
+                    "stores",
+                    "too_many_stores",
+                    format!("an account is bound to at most {STORES_PER_ACCOUNT_MAX} stores"),
+                ));
+            }
+            Role::StoreStaff => {}
+            _ if !stores.is_empty() => {
+                return Err(DomainError::invalid("stores", "stores_not_allowed", format!("{role} is not bound to stores")));
+            }
+            _ => {}
+        }
+        match (role, &partner) {
+            (Role::Partner, None) => Err(DomainError::invalid("partner_code", "partner_required", "a partner account names its partner")),
+            (Role::Partner, Some(_)) | (_, None) => Ok(Binding { role, stores, partner }),
+            (_, Some(_)) => Err(DomainError::invalid("partner_code", "partner_not_allowed", format!("{role} is not bound to a partner"))),
+        }
+    }
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    pub fn stores(&self) -> &[LocationCode] {
+        &self.stores
+    }
+    pub fn partner(&self) -> Option<&PartnerCode> {
+        self.partner.as_ref()
+    }
+}
+
+/// What a token may do: everything its account may (`full`), or only read (`read`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    Full,
+    Read,
+}
+
+impl TokenScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Full => "full",
+            TokenScope::Read => "read",
+        }
+    }
+    pub fn parse(raw: &str) -> DomainResult<TokenScope> {
+        match raw {
+            "full" => Ok(TokenScope::Full),
+            "read" => Ok(TokenScope::Read),
+            _ => Err(DomainError::invalid("scope", "invalid_token_scope", format!("'{raw}' is not a token scope: full or read"))),
+        }
+    }
+}
+
+/// The person or machine behind a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// `account:<username>` or `member:<mobile>`: stable, unique, what the audit trail and
+    /// idempotency keys are scoped by.
+    pub id: String,
+    /// The username, or the member's masked mobile.
+    pub name: String,
+    pub binding: Binding,
+    /// The member's mobile, for a customer.
+    pub mobile: Option<Mobile>,
+    /// A read-only token: every mutation is refused.
+    pub read_only: bool,
+}
+
+/// Why a request is refused before it does anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// No credentials, or credentials that are not (or no longer) valid: 401.
+    Unauthenticated,
+    /// A known principal whose role may not call the route at all: 403 `forbidden`.
+    Forbidden(String),
+    /// A role that may call the route, but not about this resource (another store's stock,
+    /// another member's orders): 403 `outside_scope`.
+    OutsideScope(String),
+}
+
+impl Denied {
+    pub fn into_error(self) -> DomainError {
+        match self {
+            Denied::Unauthenticated => DomainError {
+                kind: crate::ErrorKind::Unauthenticated,
+                code: "unauthenticated",
+                message: "sign in (a session cookie) or send an API token (Authorization: Bearer …)".into(),
+                field: None,
+            },
+            Denied::Forbidden(why) => DomainError { kind: crate::ErrorKind::Forbidden, code: "forbidden", message: why, field: None },
+            Denied::OutsideScope(why) => {
+                DomainError { kind: crate::ErrorKind::Forbidden, code: "outside_scope", message: why, field: None }
+            }
+        }
+    }
+}
+
+/// Who may call a route at all (the resource in hand is checked after, by the handler).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Anyone, signed in or not.
+    Public,
+    /// A principal holding one of these roles.
+    Roles(&'static [Role]),
+}
+
+/// Decides whether `who` may pass `gate`; `mutation` says whether the request changes
+/// anything (a read-only token is refused every mutation).
+pub fn admit(who: Option<&Principal>, gate: Gate, mutation: bool) -> Result<(), Denied> {
+    let Gate::Roles(roles) = gate else { return Ok(()) };
+    let who = who.ok_or(Denied::Unauthenticated)?;
+    if !roles.contains(&who.binding.role) {
+        let names: Vec<_> = roles.iter().map(|r| r.as_str()).collect();
+        return Err(Denied::Forbidden(format!("{} may not do this: it needs {}", who.binding.role, names.join(" or "))));
+    }
+    if mutation && who.read_only {
+        return Err(Denied::Forbidden("this token is read-only".into()));
+    }
+    Ok(())
+}
+
+impl Principal {
+    pub fn role(&self) -> Role {
+        self.binding.role
+    }
+    /// May work stock and sales at `location` (sell, receive, count, hand over, take a
+    /// return there): headquarters administration and merchandising everywhere, store staff
+    /// at their own stores.
+    pub fn may_act_at(&self, location: &LocationCode) -> bool {
+        match self.binding.role {
+            Role::HqAdmin | Role::Merchandiser => true,
+            Role::StoreStaff => self.binding.stores.contains(location),
+            Role::Pricing | Role::Partner | Role::Customer => false,
+        }
+    }
+    /// Refuses unless [`Principal::may_act_at`].
+    pub fn act_at(&self, location: &LocationCode) -> Result<(), Denied> {
+        if self.may_act_at(location) {
+            Ok(())
+        } else {
+            Err(Denied::OutsideScope(format!("{} may not act at {location}: {}", self.name, self.where_it_acts())))
+        }
+    }
+    fn where_it_acts(&self) -> String {
+        match self.binding.role {
+            Role::StoreStaff => {
+                let stores: Vec<_> = self.binding.stores.iter().map(|s| s.as_str()).collect();
+                format!("it works at {}", stores.join(", "))
+            }
+            role => format!("{role} does not work stock at a location"),
+        }
+    }
+    /// May read stock, sales and orders of `location`, which belongs to `partner` (if any):
+    /// headquarters everywhere, store staff at their stores, a partner at its own stores.
+    pub fn may_read_at(&self, location: &LocationCode, partner: Option<&PartnerCode>) -> bool {
+        match self.binding.role {
+            Role::HqAdmin | Role::Pricing | Role::Merchandiser => true,
+            Role::StoreStaff => self.binding.stores.contains(location),
+            Role::Partner => partner.is_some() && partner == self.binding.partner.as_ref(),
+            Role::Customer => false,
+        }
+    }
+    /// May read a member's orders and points: the member, headquarters administration, and
+    /// store staff (serving the member at the till).
+    pub fn may_see_member(&self, mobile: &Mobile) -> bool {
+        match self.binding.role {
+            Role::HqAdmin | Role::StoreStaff => true,
+            Role::Customer => self.mobile.as_ref() == Some(mobile),
+            Role::Pricing | Role::Merchandiser | Role::Partner => false,
+        }
+    }
+    /// May see full mobiles, delivery coordinates and payment references of orders it may
+    /// read: not partners (they see their stores' sales, masked).
+    pub fn sees_personal_data(&self) -> bool {
+        !matches!(self.binding.role, Role::Partner)
+    }
+}
+
+/// Usernames: 3–64 lower-case letters, digits, `.`, `-`, `_`, starting with a letter.
+pub fn check_username(raw: &str) -> DomainResult<()> {
+    let ok = (3..=64).contains(&raw.len())
+        && raw.starts_with(|c: char| c.is_ascii_lowercase())
+        && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "username",
+            "invalid_username",
+            "a username is 3-64 lower-case letters, digits, '.', '-' or '_', starting with a letter",
+        ))
+    }
+}
+
+/// Shortest and longest password accepted, in characters.
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 10..=128;
+
+/// A password must be 10–128 characters and not all one character.
+pub fn check_password(raw: &str) -> DomainResult<()> {
+    let n = raw.chars().count();
+    if !PASSWORD_CHARS.contains(&n) {
+        return Err(DomainError::invalid(
+            "password",
+            "weak_password",
+            format!("a password is {}-{} characters", PASSWORD_CHARS.start(), PASSWORD_CHARS.end()),
+        ));
+    }
+    let first = raw.chars().next();
+    if raw.chars().all(|c| Some(c) == first) {
+        return Err(DomainError::invalid("password", "weak_password", "a password is not one character repeated"));
+    }
+    Ok(())
+}
+
+/// How many failed sign-ins within [`LOGIN_WINDOW_SECS`] lock an account, and an address.
+pub const LOGIN_FAILURES_PER_ACCOUNT: i64 = 5;
+pub const LOGIN_FAILURES_PER_ADDRESS: i64 = 20;
+/// The window failed sign-ins are counted over, in seconds.
+pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
+
+/// Whether a sign-in may be tried, given the failures of its account and of its address in
+/// the window: `Err(seconds)` to wait when either has reached its limit.
+pub fn sign_in_allowed(account_failures: i64, address_failures: i64) -> Result<(), i64> {
+    if account_failures >= LOGIN_FAILURES_PER_ACCOUNT || address_failures >= LOGIN_FAILURES_PER_ADDRESS {
+        Err(LOGIN_WINDOW_SECS)
+    } else {
+        Ok(())
+    }
+}
+
+/// How long a session lasts, in seconds: a working day (a shift and its overtime).
+pub const SESSION_SECS: i64 = 12 * 3600;
+/// Longest life of an API token, in days.
+pub const TOKEN_DAYS_MAX: i64 = 366;
+
+/// Checks a token's requested life in days: 1 to [`TOKEN_DAYS_MAX`].
+pub fn check_token_days(days: i64) -> DomainResult<()> {
+    if (1..=TOKEN_DAYS_MAX).contains(&days) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid("expires_in_days", "invalid_token_life", format!("a token lives 1-{TOKEN_DAYS_MAX} days")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role, stores: &[&str], partner: Option<&str>) -> Principal {
+        let stores = stores.iter().map(|s| LocationCode::parse(s).unwrap()).collect();
+        let partner = partner.map(|p| PartnerCode::parse(p).unwrap());
+        Principal {
+            id: "account:x".into(),
+            name: "x".into(),
+            binding: Binding::new(role, stores, partner).unwrap(),
+            mobile: None,
+            read_only: false,
+        }
+    }
+
+    #[test]
+    fn bindings_follow_their_role() {
+        let d1 = || vec![LocationCode::parse("D-1").unwrap()];
+        let p = || Some(PartnerCode::parse("P-ZJ").unwrap());
+        assert!(Binding::new(Role::StoreStaff, vec![], None).is_err());
+        assert!(Binding::new(Role::StoreStaff, d1(), None).is_ok());
+        assert!(Binding::new(Role::StoreStaff, d1(), p()).is_err());
+        assert!(Binding::new(Role::Partner, vec![], None).is_err());
+        assert!(Binding::new(Role::Partner, vec![], p()).is_ok());
+        assert!(Binding::new(Role::Pricing, d1(), None).is_err());
+        assert!(Binding::new(Role::HqAdmin, vec![], None).is_ok());
+    }
+
+    #[test]
+    fn gates_refuse_strangers_with_401_and_the_wrong_role_with_403() {
+        let roles: &'static [Role] = &[Role::Pricing];
+        assert_eq!(admit(None, Gate::Public, true), Ok(()));
+        assert_eq!(admit(None, Gate::Roles(roles), false), Err(Denied::Unauthenticated));
+        assert!(matches!(admit(Some(&principal(Role::Merchandiser, &[], None)), Gate::Roles(roles), true), Err(Denied::Forbidden(_))));
+        let mut reader = principal(Role::Pricing, &[], None);
+        assert_eq!(admit(Some(&reader), Gate::Roles(roles), true), Ok(()));
+        reader.read_only = true;
+        assert_eq!(admit(Some(&reader), Gate::Roles(roles), false), Ok(()));
+        assert!(matches!(admit(Some(&reader), Gate::Roles(roles), true), Err(Denied::Forbidden(_))));
+    }
+
+    #[test]
+    fn staff_act_only_at_their_stores_and_partners_read_only_their_own() {
+        let d1 = LocationCode::parse("D-1").unwrap();
+        let t1 = LocationCode::parse("T-1").unwrap();
+        let zj = PartnerCode::parse("P-ZJ").unwrap();
+        let other = PartnerCode::parse("P-GD").unwrap();
+        let clerk = principal(Role::StoreStaff, &["D-1"], None);
+        assert!(clerk.may_act_at(&d1) && !clerk.may_act_at(&t1));
+        assert!(clerk.may_read_at(&d1, None) && !clerk.may_read_at(&t1, Some(&zj)));
+        let partner = principal(Role::Partner, &[], Some("P-ZJ"));
+        assert!(!partner.may_act_at(&t1));
+        assert!(partner.may_read_at(&t1, Some(&zj)) && !partner.may_read_at(&t1, Some(&other)) && !partner.may_read_at(&d1, None));
+        assert!(principal(Role::Merchandiser, &[], None).may_act_at(&t1));
+        assert!(!principal(Role::Pricing, &[], None).may_act_at(&t1));
+    }
+
+    #[test]
+    fn a_member_sees_only_their_own_orders() {
+        let me = Mobile::parse("13800138000").unwrap();
+        let other = Mobile::parse("13900139000").unwrap();
+        let mut member = principal(Role::Customer, &[], None);
+        member.mobile = Some(me.clone());
+        assert!(member.may_see_member(&me) && !member.may_see_member(&other));
+        assert!(!principal(Role::Partner, &[], Some("P-ZJ")).may_see_member(&me));
+        assert!(principal(Role::StoreStaff, &["D-1"], None).may_see_member(&me));
+    }
+
+    #[test]
+    fn sign_ins_lock_after_repeated_failures() {
+        assert_eq!(sign_in_allowed(LOGIN_FAILURES_PER_ACCOUNT - 1, 0), Ok(()));
+        assert!(sign_in_allowed(LOGIN_FAILURES_PER_ACCOUNT, 0).is_err());
+        assert!(sign_in_allowed(0, LOGIN_FAILURES_PER_ADDRESS).is_err());
+    }
+
+    #[test]
+    fn usernames_and_passwords_have_rules() {
+        assert!(check_username("clerk.d-1").is_ok());
+        assert!(check_username("Clerk").is_err() && check_username("ab").is_err() && check_username("1abc").is_err());
+        assert!(check_password("correct horse").is_ok());
+        assert!(check_password("short").is_err() && check_password("aaaaaaaaaaaa").is_err());
+    }
+}

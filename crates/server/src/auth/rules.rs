@@ -1,0 +1,159 @@
+//! The access table: for every route, who may call it at all (its [`Gate`]) and what the
+//! handler checks about the resource in hand. `docs/access.md` is generated from this table
+//! (a test keeps it so), and `tests/access.rs` walks every row with every role.
+
+use axum::http::Method;
+use tongjia_domain::access::{Gate, Role};
+
+use Role::{Customer, HqAdmin, Merchandiser, Partner, Pricing, StoreStaff};
+
+/// One route's access rule.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub gate: Gate,
+    /// What is checked beyond the gate, and what a caller without the right is answered.
+    pub scope: &'static str,
+    /// A change allowed without a CSRF token (signing in and out, provider notifications).
+    pub csrf_exempt: bool,
+}
+
+const HQ_ADMIN: Gate = Gate::Roles(&[HqAdmin]);
+const PRICING: Gate = Gate::Roles(&[HqAdmin, Pricing]);
+const CATALOGUE: Gate = Gate::Roles(&[HqAdmin, Merchandiser]);
+const HQ: Gate = Gate::Roles(&[HqAdmin, Pricing, Merchandiser]);
+const STAFF: Gate = Gate::Roles(&[HqAdmin, Pricing, Merchandiser, StoreStaff, Partner]);
+const SIGNED: Gate = Gate::Roles(&[HqAdmin, Pricing, Merchandiser, StoreStaff, Partner, Customer]);
+const STOCK_WORK: Gate = Gate::Roles(&[HqAdmin, Merchandiser, StoreStaff]);
+const TILL: Gate = Gate::Roles(&[HqAdmin, StoreStaff]);
+const BUYERS: Gate = Gate::Roles(&[HqAdmin, StoreStaff, Customer]);
+const ORDER_READERS: Gate = Gate::Roles(&[HqAdmin, Pricing, Merchandiser, StoreStaff, Partner, Customer]);
+const MEMBER_READERS: Gate = Gate::Roles(&[HqAdmin, StoreStaff, Customer]);
+const PUBLIC: Gate = Gate::Public;
+
+const fn rule(method: &'static str, path: &'static str, gate: Gate, scope: &'static str) -> Rule {
+    Rule { method, path, gate, scope, csrf_exempt: false }
+}
+
+const AT_LOCATION: &str = "store staff only at their own stores (`location_code`); 403 elsewhere";
+const READ_AT: &str = "store staff and partners must name a location of theirs (`location_code`), 403 otherwise";
+const ORDER_AT: &str = "the order's store or fulfilling location must be the caller's; an order the caller may not see is 404";
+const OWN_MEMBER: &str = "a customer only their own mobile; 403 for any other, member or not";
+const OWN_TOKENS: &str = "own tokens; `hq_admin` any account's (another's token is 404 to others)";
+
+/// Every route of the server with its rule.
+pub const RULES: &[Rule] = &[
+    rule("GET", "/health", PUBLIC, ""),
+    rule("GET", "/health/live", PUBLIC, ""),
+    rule("GET", "/health/ready", PUBLIC, ""),
+    rule("GET", "/metrics", PUBLIC, "bind it apart with `--metrics-listen` to keep it off the public port"),
+    rule("GET", "/api/v1/openapi.json", PUBLIC, ""),
+    rule("GET", "/api/v1/docs", PUBLIC, "and everything under it (Swagger UI)"),
+    // Signing in and out, tokens, accounts.
+    Rule { csrf_exempt: true, ..rule("POST", "/api/v1/sessions", PUBLIC, "rate-limited per account and per address (429)") },
+    rule("GET", "/api/v1/sessions/current", SIGNED, "the caller itself"),
+    Rule { csrf_exempt: true, ..rule("DELETE", "/api/v1/sessions/current", SIGNED, "the caller's own session") },
+    rule("POST", "/api/v1/tokens", STAFF, "for oneself; `hq_admin` for any account"),
+    rule("GET", "/api/v1/tokens", STAFF, OWN_TOKENS),
+    rule("POST", "/api/v1/tokens/{token_id}/revocation", STAFF, OWN_TOKENS),
+    rule("GET", "/api/v1/accounts", HQ_ADMIN, ""),
+    rule("POST", "/api/v1/accounts", HQ_ADMIN, ""),
+    rule("GET", "/api/v1/accounts/{username}", HQ_ADMIN, ""),
+    rule("PATCH", "/api/v1/accounts/{username}", HQ_ADMIN, ""),
+    // Catalogue and prices.
+    rule("GET", "/api/v1/products", PUBLIC, ""),
+    rule("POST", "/api/v1/products", CATALOGUE, ""),
+    rule("GET", "/api/v1/products/{product_code}", PUBLIC, ""),
+    rule("GET", "/api/v1/skus", PUBLIC, ""),
+    rule("POST", "/api/v1/skus", CATALOGUE, ""),
+    rule("GET", "/api/v1/skus/{sku_code}", PUBLIC, ""),
+    rule("PATCH", "/api/v1/skus/{sku_code}", CATALOGUE, ""),
+    rule("GET", "/api/v1/skus/{sku_code}/availability", PUBLIC, ""),
+    rule("GET", "/api/v1/skus/{sku_code}/prices", PUBLIC, "the public price check: every version, for anyone"),
+    rule("POST", "/api/v1/skus/{sku_code}/prices", PRICING, ""),
+    rule("GET", "/api/v1/skus/{sku_code}/quote", PUBLIC, ""),
+    rule("POST", "/api/v1/stores/{store_code}/prices", PRICING, "always refused: there are no store prices"),
+    // Locations and the network.
+    rule("GET", "/api/v1/stores", PUBLIC, ""),
+    rule("POST", "/api/v1/stores", HQ_ADMIN, ""),
+    rule("GET", "/api/v1/stores/counts", PUBLIC, ""),
+    rule("GET", "/api/v1/stores/nearest", PUBLIC, ""),
+    rule("GET", "/api/v1/stores/{store_code}", PUBLIC, ""),
+    rule("PATCH", "/api/v1/stores/{store_code}", HQ_ADMIN, ""),
+    rule("GET", "/api/v1/warehouses", STAFF, ""),
+    rule("POST", "/api/v1/warehouses", HQ_ADMIN, ""),
+    rule("GET", "/api/v1/warehouses/{warehouse_code}", STAFF, ""),
+    rule("GET", "/api/v1/partners", HQ, ""),
+    rule("POST", "/api/v1/partners", HQ_ADMIN, ""),
+    rule("GET", "/api/v1/network/coverage", PUBLIC, ""),
+    rule("GET", "/api/v1/network/coverage.svg", PUBLIC, ""),
+    rule("GET", "/api/v1/network/divisions/{code}", PUBLIC, ""),
+    rule("GET", "/api/v1/network/gaps", HQ, ""),
+    rule("GET", "/api/v1/network/plan", HQ, ""),
+    // Stock.
+    rule("GET", "/api/v1/stock", STAFF, READ_AT),
+    rule("GET", "/api/v1/stock/entries", STAFF, READ_AT),
+    rule("POST", "/api/v1/stock/receipts", STOCK_WORK, AT_LOCATION),
+    rule("POST", "/api/v1/stock/counts", STOCK_WORK, AT_LOCATION),
+    rule("POST", "/api/v1/stock/damaged-disposals", STOCK_WORK, AT_LOCATION),
+    rule("POST", "/api/v1/stock/returns", TILL, AT_LOCATION),
+    rule("POST", "/api/v1/stock/sales", TILL, AT_LOCATION),
+    rule("POST", "/api/v1/stock/adjustments", CATALOGUE, ""),
+    rule("PUT", "/api/v1/stock/safety-stock", CATALOGUE, ""),
+    rule("GET", "/api/v1/stock/transfers", STAFF, "store staff and partners see transfers from or to their locations"),
+    rule("POST", "/api/v1/stock/transfers", CATALOGUE, ""),
+    rule("GET", "/api/v1/stock/transfers/{transfer_id}", STAFF, "a transfer from or to a location the caller may not read is 404"),
+    rule("POST", "/api/v1/stock/transfers/{transfer_id}/receipt", STOCK_WORK, "store staff only at the destination; 403 elsewhere"),
+    rule("GET", "/api/v1/reservations", STOCK_WORK, READ_AT),
+    rule("POST", "/api/v1/reservations", STOCK_WORK, AT_LOCATION),
+    rule("GET", "/api/v1/reservations/{reservation_id}", STOCK_WORK, "a hold at a location the caller may not act at is 404"),
+    rule("POST", "/api/v1/reservations/{reservation_id}/commit", STOCK_WORK, "a hold at a location the caller may not act at is 404"),
+    rule("POST", "/api/v1/reservations/{reservation_id}/release", STOCK_WORK, "a hold at a location the caller may not act at is 404"),
+    // Orders and members.
+    rule("GET", "/api/v1/orders", ORDER_READERS, "each sees its own: a customer theirs, store staff their stores', a partner its stores'"),
+    rule("POST", "/api/v1/orders", BUYERS, "a customer for their own mobile; store staff at their own stores"),
+    rule("GET", "/api/v1/orders/{order_id}", ORDER_READERS, ORDER_AT),
+    rule(
+        "POST",
+        "/api/v1/orders/{order_id}/payments",
+        TILL,
+        "cash or card, recorded at the order's store by its staff; online payments arrive as provider notifications",
+    ),
+    rule("POST", "/api/v1/orders/{order_id}/fulfilment", STOCK_WORK, ORDER_AT),
+    rule("POST", "/api/v1/orders/{order_id}/shipment", STOCK_WORK, ORDER_AT),
+    rule("POST", "/api/v1/orders/{order_id}/delivery", STOCK_WORK, ORDER_AT),
+    rule("POST", "/api/v1/orders/{order_id}/ready", TILL, ORDER_AT),
+    rule("POST", "/api/v1/orders/{order_id}/handover", TILL, ORDER_AT),
+    rule("POST", "/api/v1/orders/{order_id}/cancellation", BUYERS, "the order's customer, or staff of its store"),
+    rule("POST", "/api/v1/orders/{order_id}/returns", TILL, AT_LOCATION),
+    rule("GET", "/api/v1/customers/{customer_mobile}", MEMBER_READERS, OWN_MEMBER),
+    rule("GET", "/api/v1/customers/{customer_mobile}/orders", MEMBER_READERS, OWN_MEMBER),
+    rule("GET", "/api/v1/customers/{customer_mobile}/points", MEMBER_READERS, OWN_MEMBER),
+    // Events.
+    rule("GET", "/api/v1/events", STAFF, ""),
+    rule("GET", "/api/v1/events/stream", STAFF, ""),
+];
+
+/// The rule of a matched route (`path` as the router matched it, e.g. `/api/v1/skus/{sku_code}`).
+pub fn rule_for(method: &Method, path: &str) -> Option<&'static Rule> {
+    let path = if path.starts_with("/api/v1/docs") { "/api/v1/docs" } else { path };
+    RULES.iter().find(|r| r.method == method.as_str() && r.path == path)
+}
+
+/// Who may call a route, for the docs: `anyone` or the roles, comma-separated.
+pub fn who(gate: Gate) -> String {
+    match gate {
+        Gate::Public => "anyone".to_owned(),
+        Gate::Roles(roles) => roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// The access table as Markdown (`docs/access.md` holds it).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| method | path | who | also checked |\n|---|---|---|---|\n");
+    for r in RULES {
+        out.push_str(&format!("| {} | `{}` | {} | {} |\n", r.method, r.path, who(r.gate), r.scope));
+    }
+    out
+}

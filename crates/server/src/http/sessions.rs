@@ -1,0 +1,275 @@
+//! Signing in and out, and API tokens. A staff member signs in with username and password
+//! and gets an HTTP-only, SameSite=Strict session cookie plus a CSRF token that every change
+//! made with the cookie must carry in `X-CSRF-Token`; a machine uses an API token
+//! (`Authorization: Bearer …`), shown once when made and kept only as a digest.
+//!
+//! These are not replayable under an `Idempotency-Key`: an answer holding a secret is never
+//! stored. Signing in again makes another session; a second token can be revoked.
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use tongjia_domain::access::{self, Principal, Role, TokenScope};
+use tongjia_storage::{PageRequest, TokenRecord};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::PageView;
+use crate::AppState;
+use crate::auth::{Caller, SESSION_COOKIE, account_principal, issue_token, secrets, session_secret};
+use crate::extract::{Mutation, Params};
+use crate::problem::{ApiError, ApiResult, Problem};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_in))
+        .routes(routes!(current, sign_out))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignInInput {
+    username: String,
+    password: String,
+}
+
+/// Who is signed in, and how.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PrincipalView {
+    /// `account:<username>` or `member:<mobile>`.
+    id: String,
+    name: String,
+    /// `hq_admin`, `pricing`, `merchandiser`, `store_staff`, `partner` or `customer`.
+    role: String,
+    /// The stores a `store_staff` account works at.
+    stores: Vec<String>,
+    /// The partner a `partner` account belongs to.
+    partner_code: Option<String>,
+    /// True for a read-only token.
+    read_only: bool,
+    /// The session's CSRF token (send it in `X-CSRF-Token` with every change), for a
+    /// session; null for a token.
+    csrf_token: Option<String>,
+    /// When the session ends (null for a token).
+    expires_at: Option<Timestamp>,
+}
+
+impl PrincipalView {
+    pub(crate) fn new(p: &Principal, csrf_token: Option<String>, expires_at: Option<Timestamp>) -> Self {
+        PrincipalView {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            role: p.role().as_str().to_owned(),
+            stores: p.binding.stores().iter().map(|s| s.to_string()).collect(),
+            partner_code: p.binding.partner().map(|c| c.to_string()),
+            read_only: p.read_only,
+            csrf_token,
+            expires_at,
+        }
+    }
+}
+
+/// The caller's address, as the connection saw it (`unknown` when served without one).
+pub(crate) struct Peer(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, ApiError> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(Peer(peer.map_or_else(|| "unknown".to_owned(), |ConnectInfo(a)| a.ip().to_string())))
+    }
+}
+
+/// A `Set-Cookie` for the session secret (or, with None, one that removes it).
+pub(crate) fn session_cookie(secret: Option<&str>, max_age: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = match secret {
+        Some(s) => format!("{SESSION_COOKIE}={s}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"),
+        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    };
+    HeaderValue::from_str(&text).expect("a cookie of hex digits")
+}
+
+/// An answer no cache keeps (it carries a secret).
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Starts a session for `principal_id` and answers with its cookie and view.
+pub(crate) async fn open_session(app: &AppState, principal: &Principal) -> ApiResult<Response> {
+    let secret = secrets::random_secret("tjs_");
+    let csrf = secrets::random_secret("");
+    let expires_at = app.db.now().checked_add(SignedDuration::from_secs(access::SESSION_SECS)).unwrap_or(Timestamp::MAX);
+    app.db.start_session(&secrets::digest(&secret), &principal.id, &csrf, expires_at).await?;
+    let mut res = (StatusCode::CREATED, Json(PrincipalView::new(principal, Some(csrf), Some(expires_at)))).into_response();
+    res.headers_mut().insert(header::SET_COOKIE, session_cookie(Some(&secret), access::SESSION_SECS, app.secure_cookies));
+    Ok(no_store(res))
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "access", request_body = SignInInput,
+    responses((status = 201, body = PrincipalView, headers(("Set-Cookie" = String, description = "the session cookie"))),
+        (status = 401, body = Problem), (status = 429, body = Problem)))]
+async fn sign_in(State(app): State<AppState>, Peer(address): Peer, m: Mutation<SignInInput>) -> ApiResult<Response> {
+    let since = app.db.now().checked_sub(SignedDuration::from_secs(access::LOGIN_WINDOW_SECS)).unwrap_or(Timestamp::MIN);
+    let (by_account, by_address) = app.db.sign_in_failures(&m.body.username, &address, since).await?;
+    if let Err(wait) = access::sign_in_allowed(by_account, by_address) {
+        let mut res =
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sign_ins", "too many failed sign-ins: wait before trying again")
+                .into_response();
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return Ok(res);
+    }
+    let account = app.db.account(&m.body.username).await?;
+    let matches = secrets::verify_password(&m.body.password, account.as_ref().map(|a| a.password_hash.as_str())).await;
+    let account = account.filter(|a| matches && !a.disabled);
+    let Some(account) = account else {
+        app.db.record_sign_in_failure(&m.body.username, &address).await?;
+        tracing::warn!(username = %m.body.username, %address, "sign-in failed");
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the username or password is wrong"));
+    };
+    tracing::info!(username = %account.username, %address, "signed in");
+    open_session(&app, &account_principal(&account, false)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/sessions/current", tag = "access", responses((status = 200, body = PrincipalView), (status = 401, body = Problem)))]
+async fn current(State(app): State<AppState>, caller: Caller, headers: HeaderMap) -> ApiResult<Json<PrincipalView>> {
+    let who = caller.signed()?;
+    let session = match session_secret(&headers) {
+        Some(secret) if !headers.contains_key(header::AUTHORIZATION) => app.db.session(&secrets::digest(&secret)).await?,
+        _ => None,
+    };
+    Ok(Json(match session {
+        Some(s) => PrincipalView::new(who, Some(s.csrf_token), Some(s.expires_at)),
+        None => PrincipalView::new(who, None, None),
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "access", responses((status = 204), (status = 401, body = Problem)))]
+async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(secret) = session_secret(&headers) {
+        app.db.end_session(&secrets::digest(&secret)).await?;
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().insert(header::SET_COOKIE, session_cookie(None, 0, app.secure_cookies));
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenInput {
+    /// What the token is for (`till D-1`, `ERP import`).
+    name: String,
+    /// `full` (everything the account may do) or `read` (reads only). Default `full`.
+    scope: Option<String>,
+    /// Days until it expires, 1–366. Default 90.
+    expires_in_days: Option<i64>,
+    /// The account the token acts as: the caller's own, or (for `hq_admin`) any.
+    username: Option<String>,
+}
+
+/// An API token; `token` (its secret) is given only in the answer that made it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenView {
+    token_id: String,
+    username: String,
+    name: String,
+    /// `full` or `read`.
+    scope: String,
+    created_by: String,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+    revoked_at: Option<Timestamp>,
+    /// The secret: `Authorization: Bearer <token>`. Shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+impl TokenView {
+    fn new(t: TokenRecord, secret: Option<String>) -> Self {
+        TokenView {
+            token_id: t.id,
+            username: t.username,
+            name: t.name,
+            scope: t.scope.as_str().to_owned(),
+            created_by: t.created_by,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+            token: secret,
+        }
+    }
+}
+
+/// The account a token request is about: one's own, or any for `hq_admin`.
+fn token_owner(who: &Principal, asked: Option<&str>) -> ApiResult<String> {
+    let own = who.name.clone();
+    match asked {
+        None => Ok(own),
+        Some(name) if name == own => Ok(own),
+        Some(name) if who.role() == Role::HqAdmin => Ok(name.to_owned()),
+        Some(_) => Err(crate::auth::denied(access::Denied::OutsideScope("only hq_admin makes or lists tokens of other accounts".into()))),
+    }
+}
+
+/// Longest token name.
+const TOKEN_NAME_CHARS_MAX: usize = 100;
+
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "access", request_body = TokenInput,
+    responses((status = 201, body = TokenView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn create_token(State(app): State<AppState>, caller: Caller, m: Mutation<TokenInput>) -> ApiResult<Response> {
+    let who = caller.signed()?;
+    let username = token_owner(who, m.body.username.as_deref())?;
+    let name = m.body.name.trim();
+    if name.is_empty() || name.chars().count() > TOKEN_NAME_CHARS_MAX {
+        return Err(ApiError::field("name", "invalid_token_name", format!("a token's name is 1-{TOKEN_NAME_CHARS_MAX} characters")));
+    }
+    let scope = TokenScope::parse(m.body.scope.as_deref().unwrap_or("full"))?;
+    let days = m.body.expires_in_days.unwrap_or(90);
+    let (record, secret) = issue_token(&app.db, &username, name, scope, days, &who.id).await?;
+    tracing::info!(token_id = %record.id, username = %record.username, created_by = %who.id, "token made");
+    Ok(no_store((StatusCode::CREATED, Json(TokenView::new(record, Some(secret)))).into_response()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenQuery {
+    /// Tokens of this account (`hq_admin` only, for another's).
+    username: Option<String>,
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "access", params(TokenQuery),
+    responses((status = 200, body = PageView<TokenView>), (status = 403, body = Problem)))]
+async fn list_tokens(State(app): State<AppState>, caller: Caller, Params(q): Params<TokenQuery>) -> ApiResult<Json<PageView<TokenView>>> {
+    let who = caller.signed()?;
+    let owner = match (&q.username, who.role()) {
+        (None, Role::HqAdmin) => None,
+        (asked, _) => Some(token_owner(who, asked.as_deref())?),
+    };
+    let page = app.db.tokens(owner.as_deref(), &PageRequest { limit: q.limit, after: q.after.clone() }).await?;
+    Ok(Json(PageView::of(page, |t| TokenView::new(t, None))))
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens/{token_id}/revocation", tag = "access",
+    responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
+async fn revoke_token(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TokenView>> {
+    let who = caller.signed()?;
+    let not_found = || ApiError::not_found("token_not_found", format!("no token {id}"));
+    let token = app.db.token(&id).await?.ok_or_else(not_found)?;
+    if token.username != who.name && who.role() != Role::HqAdmin {
+        return Err(not_found());
+    }
+    let revoked = app.db.revoke_token(&id).await?;
+    tracing::info!(token_id = %id, by = %who.id, "token revoked");
+    Ok(Json(TokenView::new(revoked, None)))
+}

@@ -1,0 +1,284 @@
+//! Who may do what, from outside: every route of the access table with every role and with
+//! no one; sessions with their CSRF token; tokens revoked, expired and read-only; sign-in
+//! limits; idempotency keys that belong to their caller.
+
+mod common;
+
+use common::{TestApp, ok, spawn_app};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tongjia_domain::access::{Binding, Gate, LOGIN_FAILURES_PER_ACCOUNT, Role, TokenScope};
+use tongjia_domain::codes::{LocationCode, PartnerCode};
+use tongjia_server::auth::rules::{RULES, markdown_table, rule_for};
+use tongjia_server::auth::{bootstrap_token, issue_token, secrets};
+use tongjia_storage::Backend;
+
+/// How a test principal proves who it is.
+#[derive(Clone)]
+enum Cred {
+    None,
+    Token(String),
+    /// A session cookie and its CSRF token.
+    Session(String, String),
+}
+
+impl Cred {
+    fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Cred::None => req,
+            Cred::Token(t) => req.bearer_auth(t),
+            Cred::Session(cookie, csrf) => req.header("cookie", format!("tongjia_session={cookie}")).header("x-csrf-token", csrf),
+        }
+    }
+}
+
+/// A client that sends nothing but what it is told (no default admin token).
+fn bare() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn send(app: &TestApp, cred: &Cred, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = cred.apply(bare().request(method, app.url(path)));
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status();
+    // An event stream stays open: its status is enough.
+    if res.headers().get("content-type").is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream")) {
+        return (status, Value::Null);
+    }
+    let text = res.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn binding(role: Role, stores: &[&str], partner: Option<&str>) -> Binding {
+    let stores = stores.iter().map(|s| LocationCode::parse(s).unwrap()).collect();
+    Binding::new(role, stores, partner.map(|p| PartnerCode::parse(p).unwrap())).unwrap()
+}
+
+/// A member's session, made as the sign-in with a code would make it.
+async fn member_session(app: &TestApp, mobile: &str) -> Cred {
+    let (secret, csrf) = (secrets::random_secret("tjs_"), secrets::random_secret(""));
+    let until = app.db.now().checked_add(jiff::SignedDuration::from_hours(1)).unwrap();
+    app.db.start_session(&secrets::digest(&secret), &format!("member:{mobile}"), &csrf, until).await.unwrap();
+    Cred::Session(secret, csrf)
+}
+
+/// One principal of every role (store staff at D-1, the partner P-ZJ), and no one.
+async fn principals(app: &TestApp) -> Vec<(Option<Role>, Cred)> {
+    let mut out = vec![(None, Cred::None), (Some(Role::HqAdmin), Cred::Token(app.token.clone()))];
+    for (name, role, stores, partner) in [
+        ("pricing", Role::Pricing, &[][..], None),
+        ("merch", Role::Merchandiser, &[][..], None),
+        ("clerk", Role::StoreStaff, &["D-1"][..], None),
+        ("partner", Role::Partner, &[][..], Some("P-ZJ")),
+    ] {
+        let token = bootstrap_token(&app.db, name, binding(role, stores, partner), "tests").await.unwrap();
+        out.push((Some(role), Cred::Token(token)));
+    }
+    out.push((Some(Role::Customer), member_session(app, "13800138000").await));
+    out
+}
+
+/// A path of the table with sample values for its parameters.
+fn sample(path: &str) -> String {
+    let uuid = "0190a2b4-0000-7000-8000-000000000000";
+    [
+        ("{sku_code}", "NOTE13-BLK"),
+        ("{product_code}", "NOTE13"),
+        ("{store_code}", "D-1"),
+        ("{warehouse_code}", "WH-S"),
+        ("{order_id}", uuid),
+        ("{reservation_id}", uuid),
+        ("{transfer_id}", uuid),
+        ("{token_id}", uuid),
+        ("{username}", "pricing"),
+        ("{customer_mobile}", "13800138000"),
+        ("{code}", "330782"),
+    ]
+    .iter()
+    .fold(path.to_owned(), |p, (k, v)| p.replace(k, v))
+}
+
+#[tokio::test]
+async fn every_route_answers_each_role_as_the_table_says() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.seed_basics().await;
+    let who = principals(&app).await;
+    // Signing out ends the member's session: those rows go last.
+    let mut rules: Vec<_> = RULES.iter().collect();
+    rules.sort_by_key(|r| r.method == "DELETE");
+    let mut wrong = vec![];
+    for rule in rules {
+        let method = Method::from_bytes(rule.method.as_bytes()).unwrap();
+        let body = (method != Method::GET).then(|| json!({}));
+        for (role, cred) in &who {
+            let (status, answer) = send(&app, cred, method.clone(), &sample(rule.path), body.clone()).await;
+            let code = answer["code"].as_str().unwrap_or("");
+            let expected = match (rule.gate, role) {
+                (Gate::Public, _) => "passes",
+                (Gate::Roles(_), None) => "401",
+                (Gate::Roles(roles), Some(r)) if roles.contains(r) => "passes",
+                (Gate::Roles(_), Some(_)) => "403",
+            };
+            let got = match (status.as_u16(), code) {
+                (401, _) => "401",
+                (403, "forbidden") => "403",
+                _ => "passes",
+            };
+            if got != expected {
+                wrong.push(format!("{} {} as {role:?}: expected {expected}, got {status} {answer}", rule.method, rule.path));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "cells that do not answer as documented:\n{}", wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn every_route_has_a_rule_and_the_docs_hold_the_table() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let m = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            assert!(rule_for(&m, path).is_some(), "{method} {path} has no access rule");
+        }
+    }
+    for rule in RULES {
+        let documented = doc["paths"][rule.path][rule.method.to_ascii_lowercase()].is_object();
+        let outside = matches!(rule.path, "/metrics" | "/api/v1/openapi.json" | "/api/v1/docs");
+        assert!(documented || outside, "{} {} is ruled but not served", rule.method, rule.path);
+    }
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/access.md")).unwrap();
+    assert!(docs.contains(&markdown_table()), "docs/access.md does not hold the access table; it should read:\n{}", markdown_table());
+}
+
+#[tokio::test]
+async fn a_session_needs_its_csrf_token_for_every_change_and_ends_at_sign_out() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let hash = secrets::hash_password("pricing password").await;
+    app.db.create_account("pricer", binding(Role::Pricing, &[], None), hash, None).await.unwrap();
+    app.seed_basics().await;
+    let (s, p) =
+        send(&app, &Cred::None, Method::POST, "/api/v1/sessions", Some(json!({"username": "pricer", "password": "wrong password"}))).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")));
+    let res =
+        bare().post(app.url("/api/v1/sessions")).json(&json!({"username": "pricer", "password": "pricing password"})).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let secret = cookie.split(';').next().unwrap().strip_prefix("tongjia_session=").unwrap().to_owned();
+    let me: Value = res.json().await.unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    assert_eq!(me["role"], "pricing");
+    let price = json!({"list_price_fen": 129900});
+    let path = "/api/v1/skus/NOTE13-BLK/prices";
+    for forged in ["", "0000", &csrf[..csrf.len() - 1]] {
+        let (s, p) = send(&app, &Cred::Session(secret.clone(), forged.to_owned()), Method::POST, path, Some(price.clone())).await;
+        assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("csrf_token_invalid")), "CSRF token {forged:?}");
+    }
+    let session = Cred::Session(secret.clone(), csrf.clone());
+    assert_eq!(send(&app, &session, Method::POST, path, Some(price.clone())).await.0, StatusCode::CREATED);
+    // Another session's CSRF token does not do.
+    let other = member_session(&app, "13900139000").await;
+    let Cred::Session(_, other_csrf) = other else { unreachable!() };
+    let (s, _) = send(&app, &Cred::Session(secret.clone(), other_csrf), Method::POST, path, Some(price.clone())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // A forged cookie is no one.
+    let forged = Cred::Session(secrets::random_secret("tjs_"), csrf.clone());
+    assert_eq!(send(&app, &forged, Method::POST, path, Some(price.clone())).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&app, &session, Method::GET, "/api/v1/sessions/current", None).await.1["name"], "pricer");
+    assert_eq!(send(&app, &session, Method::DELETE, "/api/v1/sessions/current", None).await.0, StatusCode::NO_CONTENT);
+    let (s, res) = send(&app, &session, Method::POST, path, Some(price)).await;
+    assert_eq!((s, res["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")), "a session signed out is over");
+    let res = bare().get(app.url("/api/v1/sessions/current")).send().await.unwrap();
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_are_refused_for_a_while() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let hash = secrets::hash_password("the right password").await;
+    app.db.create_account("target", binding(Role::HqAdmin, &[], None), hash, None).await.unwrap();
+    for _ in 0..LOGIN_FAILURES_PER_ACCOUNT {
+        let (s, _) =
+            send(&app, &Cred::None, Method::POST, "/api/v1/sessions", Some(json!({"username": "target", "password": "guess guess"}))).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let res = bare()
+        .post(app.url("/api/v1/sessions"))
+        .json(&json!({"username": "target", "password": "the right password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "locked, even with the right password");
+    assert!(res.headers().contains_key("retry-after"));
+    // An unknown account counts as well, and answers exactly like a wrong password.
+    let (s, p) =
+        send(&app, &Cred::None, Method::POST, "/api/v1/sessions", Some(json!({"username": "nobody", "password": "guess guess"}))).await;
+    assert_eq!((s, p["detail"].as_str()), (StatusCode::UNAUTHORIZED, Some("the username or password is wrong")));
+}
+
+#[tokio::test]
+async fn tokens_are_shown_once_and_stop_working_when_revoked_expired_or_read_only() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.seed_basics().await;
+    let admin = Cred::Token(app.token.clone());
+    let (s, made) =
+        send(&app, &admin, Method::POST, "/api/v1/tokens", Some(json!({"name": "till D-1", "scope": "read", "expires_in_days": 30}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let secret = made["token"].as_str().unwrap().to_owned();
+    let reader = Cred::Token(secret.clone());
+    assert_eq!(send(&app, &reader, Method::GET, "/api/v1/stock", None).await.0, StatusCode::OK);
+    let (s, p) =
+        send(&app, &reader, Method::POST, "/api/v1/products", Some(json!({"product_code": "X1", "name": "X", "category": "phone"}))).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "a read-only token changes nothing");
+    let (_, listed) = send(&app, &admin, Method::GET, "/api/v1/tokens", None).await;
+    assert!(listed.to_string().contains("till D-1") && !listed.to_string().contains(&secret), "listed without its secret");
+    let id = made["token_id"].as_str().unwrap();
+    assert_eq!(send(&app, &admin, Method::POST, &format!("/api/v1/tokens/{id}/revocation"), None).await.0, StatusCode::OK);
+    let (s, p) = send(&app, &reader, Method::GET, "/api/v1/stock", None).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")), "revoked at once");
+    // An expired token: made valid for a day, read a day and a second later.
+    let (_, secret) = issue_token(&app.db, "admin", "short", TokenScope::Full, 1, "account:admin").await.unwrap();
+    let clock = tongjia_storage::Clock::simulated(jiff::Timestamp::now());
+    clock.advance(jiff::SignedDuration::from_secs(86_401));
+    let later = app.db.clone().with_clock(clock);
+    assert!(later.live_token(&secrets::digest(&secret)).await.unwrap().is_none(), "expired");
+    assert!(app.db.live_token(&secrets::digest(&secret)).await.unwrap().is_some());
+    // A clerk cannot make tokens for someone else, nor revoke another's.
+    let clerk = Cred::Token(bootstrap_token(&app.db, "clerk", binding(Role::StoreStaff, &["D-1"], None), "t").await.unwrap());
+    let (s, _) = send(&app, &clerk, Method::POST, "/api/v1/tokens", Some(json!({"name": "x", "username": "admin"}))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, own) = send(&app, &admin, Method::GET, "/api/v1/tokens?username=admin", None).await;
+    let admins = own["items"][0]["token_id"].as_str().unwrap();
+    assert_eq!(send(&app, &clerk, Method::POST, &format!("/api/v1/tokens/{admins}/revocation"), None).await.0, StatusCode::NOT_FOUND);
+    let (s, p) = send(&app, &Cred::Token("tjt_not-a-token".into()), Method::GET, "/api/v1/skus", None).await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token")),
+        "a bad token is refused even where no one is needed"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_belongs_to_its_caller() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let merch = Cred::Token(bootstrap_token(&app.db, "merch", binding(Role::Merchandiser, &[], None), "t").await.unwrap());
+    let admin = Cred::Token(app.token.clone());
+    let body = json!({"product_code": "K1", "name": "Keyed", "category": "phone"});
+    let post = async |cred: &Cred| {
+        cred.apply(bare().post(app.url("/api/v1/products"))).header("Idempotency-Key", "k-1").json(&body).send().await.unwrap()
+    };
+    let first = post(&merch).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let replay = post(&merch).await;
+    assert!(replay.headers().contains_key("idempotent-replayed"), "the same caller replays");
+    let other = post(&admin).await;
+    assert!(!other.headers().contains_key("idempotent-replayed"), "another caller's key is not replayed to them");
+    assert_eq!(other.status(), StatusCode::CONFLICT, "it is decided afresh: the product exists");
+    let _ = ok(app.get("/api/v1/products/K1").await);
+}

@@ -1,0 +1,362 @@
+//! Accounts, sessions, API tokens and failed sign-ins. Secrets are never stored: passwords
+//! as their argon2id hash (made by the server), sessions and tokens as the SHA-256 of their
+//! secret, so a copy of the database lets no one sign in.
+
+use jiff::Timestamp;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use tongjia_domain::DomainError;
+use tongjia_domain::access::{Binding, Role, TokenScope};
+use tongjia_domain::codes::{LocationCode, PartnerCode};
+
+use crate::error::{StoreResult, parse};
+use crate::page::{Page, PageRequest};
+use crate::tx::Idem;
+use crate::{Db, flag, ts, us};
+
+/// A staff account (the password hash is for the server to verify, never to show).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub username: String,
+    pub binding: Binding,
+    pub password_hash: String,
+    pub disabled: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Changes to an account; `None` leaves a part as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    pub binding: Option<Binding>,
+    pub password_hash: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// A signed-in session: whose (`account:<username>` or `member:<mobile>`) and its CSRF token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub principal: String,
+    pub csrf_token: String,
+    pub expires_at: Timestamp,
+}
+
+/// An API token (its secret is shown once, when made, and kept only as a hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub scope: TokenScope,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "username, role, partner_code, password_hash, CAST(disabled AS INTEGER) AS disabled, created_at_us, updated_at_us";
+
+async fn account_by_name(conn: &mut AnyConnection, username: &str) -> StoreResult<Option<AccountRecord>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1")))
+        .bind(username)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let stores: Vec<String> = sqlx::query_scalar("SELECT store_code FROM account_stores WHERE username = $1 ORDER BY store_code")
+        .bind(username)
+        .fetch_all(conn)
+        .await?;
+    Ok(Some(account_from_row(&row, stores)?))
+}
+
+fn account_from_row(r: &AnyRow, stores: Vec<String>) -> StoreResult<AccountRecord> {
+    let role = parse(Role::parse(r.try_get("role")?))?;
+    let stores = stores.iter().map(|s| parse(LocationCode::parse(s))).collect::<StoreResult<Vec<_>>>()?;
+    let partner = r.try_get::<Option<String>, _>("partner_code")?.map(|p| parse(PartnerCode::parse(&p))).transpose()?;
+    Ok(AccountRecord {
+        username: r.try_get("username")?,
+        binding: parse(Binding::new(role, stores, partner))?,
+        password_hash: r.try_get("password_hash")?,
+        disabled: flag(r, "disabled")?,
+        created_at: ts(r.try_get("created_at_us")?)?,
+        updated_at: ts(r.try_get("updated_at_us")?)?,
+    })
+}
+
+/// Refuses a binding to stores that are not stores, or to a partner that is not known.
+async fn check_binding(conn: &mut AnyConnection, binding: &Binding) -> StoreResult<()> {
+    for store in binding.stores() {
+        let kind: Option<String> =
+            sqlx::query_scalar("SELECT kind FROM locations WHERE code = $1").bind(store.as_str()).fetch_optional(&mut *conn).await?;
+        if kind.is_none_or(|k| k == "warehouse") {
+            return Err(DomainError::not_found("store_not_found", format!("no store {store}")).at("stores").into());
+        }
+    }
+    if let Some(partner) = binding.partner() {
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT code FROM partners WHERE code = $1").bind(partner.as_str()).fetch_optional(&mut *conn).await?;
+        if known.is_none() {
+            return Err(DomainError::not_found("partner_not_found", format!("no partner {partner}")).at("partner_code").into());
+        }
+    }
+    Ok(())
+}
+
+async fn put_binding(conn: &mut AnyConnection, username: &str, binding: &Binding) -> StoreResult<()> {
+    sqlx::query("DELETE FROM account_stores WHERE username = $1").bind(username).execute(&mut *conn).await?;
+    for store in binding.stores() {
+        sqlx::query("INSERT INTO account_stores (username, store_code) VALUES ($1, $2)")
+            .bind(username)
+            .bind(store.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn token_from_row(r: &AnyRow) -> StoreResult<TokenRecord> {
+    Ok(TokenRecord {
+        id: r.try_get("id")?,
+        username: r.try_get("username")?,
+        name: r.try_get("name")?,
+        scope: parse(TokenScope::parse(r.try_get("scope")?))?,
+        created_by: r.try_get("created_by")?,
+        created_at: ts(r.try_get("created_at_us")?)?,
+        expires_at: ts(r.try_get("expires_at_us")?)?,
+        revoked_at: r.try_get::<Option<i64>, _>("revoked_at_us")?.map(ts).transpose()?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "id, username, name, scope, created_by, created_at_us, expires_at_us, revoked_at_us";
+
+impl Db {
+    /// Creates an account; its username must be new, its stores stores, its partner known.
+    pub async fn create_account(
+        &self,
+        username: &str,
+        binding: Binding,
+        password_hash: String,
+        idem: Option<&Idem<'_, AccountRecord>>,
+    ) -> StoreResult<AccountRecord> {
+        parse(tongjia_domain::access::check_username(username))?;
+        let mut tx = self.begin(idem, self.now()).await?;
+        if account_by_name(tx.conn(), username).await?.is_some() {
+            return Err(DomainError::conflict("account_exists", format!("account {username} already exists")).at("username").into());
+        }
+        check_binding(tx.conn(), &binding).await?;
+        let now = us(tx.now);
+        sqlx::query(
+            "INSERT INTO accounts (username, role, partner_code, password_hash, disabled, created_at_us, updated_at_us) \
+             VALUES ($1, $2, $3, $4, 0, $5, $5)",
+        )
+        .bind(username)
+        .bind(binding.role().as_str())
+        .bind(binding.partner().map(|p| p.to_string()))
+        .bind(&password_hash)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        put_binding(tx.conn(), username, &binding).await?;
+        let record = account_by_name(tx.conn(), username).await?.expect("just written");
+        tx.commit(record).await
+    }
+
+    /// Changes an account. Disabling it or changing its password ends its sessions.
+    pub async fn update_account(
+        &self,
+        username: &str,
+        patch: AccountPatch,
+        idem: Option<&Idem<'_, AccountRecord>>,
+    ) -> StoreResult<AccountRecord> {
+        let mut tx = self.begin(idem, self.now()).await?;
+        let Some(current) = account_by_name(tx.conn(), username).await? else {
+            return Err(DomainError::not_found("account_not_found", format!("no account {username}")).into());
+        };
+        let binding = patch.binding.unwrap_or(current.binding);
+        check_binding(tx.conn(), &binding).await?;
+        let ends_sessions = patch.password_hash.is_some() || patch.disabled == Some(true);
+        sqlx::query(
+            "UPDATE accounts SET role = $1, partner_code = $2, password_hash = $3, disabled = $4, updated_at_us = $5 WHERE username = $6",
+        )
+        .bind(binding.role().as_str())
+        .bind(binding.partner().map(|p| p.to_string()))
+        .bind(patch.password_hash.unwrap_or(current.password_hash))
+        .bind(i64::from(patch.disabled.unwrap_or(current.disabled)))
+        .bind(us(tx.now))
+        .bind(username)
+        .execute(tx.conn())
+        .await?;
+        put_binding(tx.conn(), username, &binding).await?;
+        if ends_sessions {
+            sqlx::query("DELETE FROM sessions WHERE principal = $1").bind(format!("account:{username}")).execute(tx.conn()).await?;
+        }
+        let record = account_by_name(tx.conn(), username).await?.expect("just written");
+        tx.commit(record).await
+    }
+
+    /// One account.
+    pub async fn account(&self, username: &str) -> StoreResult<Option<AccountRecord>> {
+        let mut conn = self.read.acquire().await?;
+        account_by_name(&mut conn, username).await
+    }
+
+    /// Accounts by username, a page at a time.
+    pub async fn accounts(&self, page: &PageRequest) -> StoreResult<Page<AccountRecord>> {
+        let limit = page.limit()?;
+        let mut conn = self.read.acquire().await?;
+        let names: Vec<String> = sqlx::query_scalar("SELECT username FROM accounts WHERE username > $1 ORDER BY username LIMIT $2")
+            .bind(page.after_key()?)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut items = Vec::with_capacity(names.len());
+        for name in names {
+            items.extend(account_by_name(&mut conn, &name).await?);
+        }
+        Ok(Page::from_rows(items, limit, |a| a.username.clone()))
+    }
+
+    /// Starts a session for `principal` until `expires_at`; `secret_hash` is the SHA-256 of
+    /// the cookie's secret.
+    pub async fn start_session(&self, secret_hash: &str, principal: &str, csrf_token: &str, expires_at: Timestamp) -> StoreResult<()> {
+        let mut tx = self.begin::<()>(None, self.now()).await?;
+        sqlx::query("INSERT INTO sessions (secret_hash, principal, csrf_token, created_at_us, expires_at_us) VALUES ($1, $2, $3, $4, $5)")
+            .bind(secret_hash)
+            .bind(principal)
+            .bind(csrf_token)
+            .bind(us(tx.now))
+            .bind(us(expires_at))
+            .execute(tx.conn())
+            .await?;
+        tx.commit(()).await
+    }
+
+    /// The session whose secret hashes to `secret_hash`, unless it has expired.
+    pub async fn session(&self, secret_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        let row: Option<(String, String, i64)> =
+            sqlx::query_as("SELECT principal, csrf_token, expires_at_us FROM sessions WHERE secret_hash = $1 AND expires_at_us > $2")
+                .bind(secret_hash)
+                .bind(us(self.now()))
+                .fetch_optional(&self.read)
+                .await?;
+        row.map(|(principal, csrf_token, at)| Ok(SessionRecord { principal, csrf_token, expires_at: ts(at)? })).transpose()
+    }
+
+    /// Ends a session (signing out).
+    pub async fn end_session(&self, secret_hash: &str) -> StoreResult<()> {
+        let mut tx = self.begin::<()>(None, self.now()).await?;
+        sqlx::query("DELETE FROM sessions WHERE secret_hash = $1").bind(secret_hash).execute(tx.conn()).await?;
+        tx.commit(()).await
+    }
+
+    /// Makes an API token for `username`; `secret_hash` is the SHA-256 of its secret.
+    pub async fn create_token(&self, record: &TokenRecord, secret_hash: &str) -> StoreResult<TokenRecord> {
+        let mut tx = self.begin::<()>(None, self.now()).await?;
+        if account_by_name(tx.conn(), &record.username).await?.is_none() {
+            return Err(DomainError::not_found("account_not_found", format!("no account {}", record.username)).at("username").into());
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO api_tokens ({TOKEN_COLUMNS}, secret_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)"
+        )))
+        .bind(&record.id)
+        .bind(&record.username)
+        .bind(&record.name)
+        .bind(record.scope.as_str())
+        .bind(&record.created_by)
+        .bind(us(tx.now))
+        .bind(us(record.expires_at))
+        .bind(secret_hash)
+        .execute(tx.conn())
+        .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1")))
+            .bind(&record.id)
+            .fetch_one(tx.conn())
+            .await?;
+        let made = token_from_row(&row)?;
+        tx.commit(()).await?;
+        Ok(made)
+    }
+
+    /// The live token (not expired, not revoked) whose secret hashes to `secret_hash`.
+    pub async fn live_token(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = $1 AND revoked_at_us IS NULL AND expires_at_us > $2"
+        )))
+        .bind(secret_hash)
+        .bind(us(self.now()))
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    /// One token by id.
+    pub async fn token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    /// Tokens, newest first, of one account or of all.
+    pub async fn tokens(&self, username: Option<&str>, page: &PageRequest) -> StoreResult<Page<TokenRecord>> {
+        let limit = page.limit()?;
+        let after = page.after_key()?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE ($1 = '' OR username = $1) AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3"
+        )))
+        .bind(username.unwrap_or(""))
+        .bind(after)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.read)
+        .await?;
+        let items = rows.iter().map(token_from_row).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, limit, |t| t.id.clone()))
+    }
+
+    /// Revokes a token (at once, on every server); revoking it again changes nothing.
+    pub async fn revoke_token(&self, id: &str) -> StoreResult<TokenRecord> {
+        let mut tx = self.begin::<()>(None, self.now()).await?;
+        sqlx::query("UPDATE api_tokens SET revoked_at_us = $1 WHERE id = $2 AND revoked_at_us IS NULL")
+            .bind(us(tx.now))
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?;
+        let Some(row) = row else {
+            return Err(DomainError::not_found("token_not_found", format!("no token {id}")).into());
+        };
+        let record = token_from_row(&row)?;
+        tx.commit(()).await?;
+        Ok(record)
+    }
+
+    /// Records a failed sign-in of `username` from `address`.
+    pub async fn record_sign_in_failure(&self, username: &str, address: &str) -> StoreResult<()> {
+        let mut tx = self.begin::<()>(None, self.now()).await?;
+        sqlx::query("INSERT INTO sign_in_failures (id, username, address, at_us) VALUES ($1, $2, $3, $4)")
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(username)
+            .bind(address)
+            .bind(us(tx.now))
+            .execute(tx.conn())
+            .await?;
+        tx.commit(()).await
+    }
+
+    /// Failed sign-ins of `username`, and from `address`, since `since`.
+    pub async fn sign_in_failures(&self, username: &str, address: &str, since: Timestamp) -> StoreResult<(i64, i64)> {
+        let count = async |column: &str, value: &str| -> StoreResult<i64> {
+            Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM sign_in_failures WHERE {column} = $1 AND at_us > $2")))
+                .bind(value)
+                .bind(us(since))
+                .fetch_one(&self.read)
+                .await?)
+        };
+        Ok((count("username", username).await?, count("address", address).await?))
+    }
+}
