@@ -50,10 +50,24 @@ pub async fn create(db: &Db, username: &str, binding: Binding) -> Result<(), Str
 pub async fn token(db: &Db, username: &str, name: &str, scope: &str, days: i64) -> Result<(), String> {
     let scope = TokenScope::parse(scope).map_err(|e| e.to_string())?;
     let (record, secret) =
-        tongjia_server::auth::issue_token(db, username, name, scope, days, "system:cli").await.map_err(|e| e.to_string())?;
+        tongjia_server::auth::issue_token(db, username, name, scope, days, "system:cli", Some(&cli_audit("tongjia admin token")))
+            .await
+            .map_err(|e| e.to_string())?;
     eprintln!("token {} for {username}, {} scope, expires {}", record.id, scope.as_str(), record.expires_at);
     println!("{secret}");
     Ok(())
+}
+
+/// The audit record of an operator's command on the database's machine.
+fn cli_audit(action: &str) -> tongjia_storage::AuditEntry {
+    tongjia_storage::AuditEntry {
+        principal: "system:cli".into(),
+        role: "operator".into(),
+        address: "local".into(),
+        user_agent: format!("tongjia {}", env!("CARGO_PKG_VERSION")),
+        action: action.into(),
+        request: "{}".into(),
+    }
 }
 
 /// Makes the demo's logins that do not exist yet; returns a line naming them.

@@ -54,6 +54,10 @@ enum Command {
         limits: limits::LimitArgs,
         #[command(flatten)]
         retention: limits::RetentionArgs,
+        /// File members' one-time codes are appended to, one line each (the demo's SMS
+        /// gateway; a deployment plugs in its own, see docs/access.md).
+        #[arg(long, env = "TONGJIA_SMS_LOG", default_value = "tongjia-sms.log")]
+        sms_log: PathBuf,
     },
     /// Seed the database with the demo brand, its network, prices and stock.
     Demo,
@@ -272,8 +276,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     let db = Db::connect_with(&cli.db, &options).await.map_err(|e| format!("cannot open {}: {e}", redacted(&cli.db)))?;
     let result = match cli.command {
-        Command::Serve { demo, listen, policy, limits, retention } => match policy.policy() {
-            Ok(policy) => serve(&db, demo, listen, policy, (&limits, &retention)).await,
+        Command::Serve { demo, listen, policy, limits, retention, sms_log } => match policy.policy() {
+            Ok(policy) => serve(&db, demo, listen, policy, (&limits, &retention), sms_log).await,
             Err(e) => Err(e),
         },
         Command::Demo => demo::seed(&db).await.map(|summary| println!("{summary}")),
@@ -303,6 +307,7 @@ async fn serve(
     listen: SocketAddr,
     policy: OrderPolicy,
     (limits, retention): (&limits::LimitArgs, &limits::RetentionArgs),
+    sms_log: PathBuf,
 ) -> Result<(), String> {
     if demo {
         // Servers started together on one empty database seed it once: the first seeds,
@@ -319,7 +324,8 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("Tongjia listening on http://{addr} (API docs at http://{addr}/api/v1/docs/)");
-    let mut settings = tongjia_server::Settings { policy, ..Default::default() };
+    let code_sender = std::sync::Arc::new(tongjia_server::auth::codes::LogFileSender::new(sms_log));
+    let mut settings = tongjia_server::Settings { policy, code_sender, ..Default::default() };
     limits.apply(&mut settings);
     retention.apply(&mut settings);
     tongjia_server::serve(listener, db.clone(), settings, shutdown_signal()).await.map_err(|e| e.to_string())

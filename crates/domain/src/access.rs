@@ -266,6 +266,81 @@ impl Principal {
     }
 }
 
+/// The places and the member an order touches: the store it was placed at, its pickup store
+/// and the locations its stock is held at, each with its partner (if partner-run).
+#[derive(Debug, Clone, Default)]
+pub struct OrderPlaces {
+    pub customer: Option<Mobile>,
+    pub locations: Vec<(LocationCode, Option<PartnerCode>)>,
+}
+
+/// What a principal may do with one order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OrderAccess {
+    /// Not even know it exists (404).
+    Hidden,
+    /// See it (a partner its stores' orders, pricing every order).
+    Read,
+    /// See it and move it on, as far as the route's gate lets the role.
+    Work,
+}
+
+impl Principal {
+    /// What this principal may do with an order touching `places`: headquarters
+    /// administration and merchandising work every order, pricing reads every order, store
+    /// staff work orders touching their stores, a partner reads orders touching its stores,
+    /// a member works their own.
+    pub fn order_access(&self, places: &OrderPlaces) -> OrderAccess {
+        let touches = |ok: &dyn Fn(&LocationCode, Option<&PartnerCode>) -> bool| places.locations.iter().any(|(l, p)| ok(l, p.as_ref()));
+        let granted = match self.binding.role {
+            Role::HqAdmin | Role::Merchandiser => return OrderAccess::Work,
+            Role::Pricing => return OrderAccess::Read,
+            Role::StoreStaff => touches(&|l, _| self.binding.stores.contains(l)),
+            Role::Partner => touches(&|_, p| p.is_some() && p == self.binding.partner.as_ref()),
+            Role::Customer => places.customer.is_some() && places.customer == self.mobile,
+        };
+        match (granted, self.binding.role) {
+            (false, _) => OrderAccess::Hidden,
+            (true, Role::Partner) => OrderAccess::Read,
+            (true, _) => OrderAccess::Work,
+        }
+    }
+
+    /// Whether this principal may place an order at `store` (None: online) for `customer`,
+    /// redeeming `redeem_points`; `code_given` says the member's one-time code came with the
+    /// order (and was checked). Store staff sell at their own stores; a member orders online
+    /// for themself; a member's points are spent only from the member's own session or with
+    /// the code sent to their mobile (at a till).
+    pub fn may_place(
+        &self,
+        store: Option<&LocationCode>,
+        customer: Option<&Mobile>,
+        redeem_points: i64,
+        code_given: bool,
+    ) -> Result<(), Denied> {
+        let refuse = |why: &str| Err(Denied::OutsideScope(why.to_owned()));
+        match self.binding.role {
+            Role::StoreStaff => match store {
+                Some(s) if self.binding.stores.contains(s) => {}
+                Some(s) => return refuse(&format!("{} does not work at {s}", self.name)),
+                None => return refuse("store staff place orders at their own store: give store_code"),
+            },
+            Role::Customer if store.is_some() => return refuse("a member orders online; in a store, the clerk places the order"),
+            Role::Customer if customer.is_some() && customer != self.mobile.as_ref() => {
+                return refuse("a member orders for their own mobile only");
+            }
+            _ => {}
+        }
+        let members_own = self.binding.role == Role::Customer && self.mobile.is_some();
+        if redeem_points > 0 && !members_own && !code_given {
+            return refuse(
+                "only the member may spend their points: from their own session (at a till, with the code sent to their mobile)",
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Usernames: 3–64 lower-case letters, digits, `.`, `-`, `_`, starting with a letter.
 pub fn check_username(raw: &str) -> DomainResult<()> {
     let ok = (3..=64).contains(&raw.len())
@@ -330,6 +405,49 @@ pub fn check_token_days(days: i64) -> DomainResult<()> {
     } else {
         Err(DomainError::invalid("expires_in_days", "invalid_token_life", format!("a token lives 1-{TOKEN_DAYS_MAX} days")))
     }
+}
+
+/// A member's one-time code: six digits, sent to their mobile, good for
+/// [`MEMBER_CODE_SECS`] and [`MEMBER_CODE_TRIES`] tries, one at a time.
+pub const MEMBER_CODE_SECS: i64 = 5 * 60;
+pub const MEMBER_CODE_TRIES: i64 = 5;
+/// A new code for the same mobile is sent at most once per this many seconds.
+pub const MEMBER_CODE_RESEND_SECS: i64 = 60;
+
+/// A code sent and not yet used, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentCode {
+    pub sent_at_us: i64,
+    pub expires_at_us: i64,
+    pub tries: i64,
+}
+
+/// Whether a new code may be sent now (`Err(seconds)` to wait): not within
+/// [`MEMBER_CODE_RESEND_SECS`] of the last one.
+pub fn may_send_code(last: Option<&SentCode>, now_us: i64) -> Result<(), i64> {
+    match last {
+        Some(c) if now_us - c.sent_at_us < MEMBER_CODE_RESEND_SECS * 1_000_000 => {
+            Err(MEMBER_CODE_RESEND_SECS - (now_us - c.sent_at_us) / 1_000_000)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Why a code given is not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeRefusal {
+    /// No code was sent, it expired, or it was used up: ask for a new one.
+    NoLiveCode,
+    /// Not the code sent.
+    Wrong,
+}
+
+/// Checks a code given against the one sent: `matches` says whether it is the same code.
+pub fn check_code(sent: Option<&SentCode>, matches: bool, now_us: i64) -> Result<(), CodeRefusal> {
+    if !sent.is_some_and(|c| c.expires_at_us > now_us && c.tries < MEMBER_CODE_TRIES) {
+        return Err(CodeRefusal::NoLiveCode);
+    }
+    if matches { Ok(()) } else { Err(CodeRefusal::Wrong) }
 }
 
 #[cfg(test)]
@@ -414,5 +532,48 @@ mod tests {
         assert!(check_username("Clerk").is_err() && check_username("ab").is_err() && check_username("1abc").is_err());
         assert!(check_password("correct horse").is_ok());
         assert!(check_password("short").is_err() && check_password("aaaaaaaaaaaa").is_err());
+    }
+
+    #[test]
+    fn orders_are_seen_and_worked_by_the_people_of_their_places() {
+        let d1 = LocationCode::parse("D-1").unwrap();
+        let t1 = LocationCode::parse("T-1").unwrap();
+        let zj = PartnerCode::parse("P-ZJ").unwrap();
+        let me = Mobile::parse("13800138000").unwrap();
+        let places = OrderPlaces { customer: Some(me.clone()), locations: vec![(t1.clone(), Some(zj.clone()))] };
+        assert_eq!(principal(Role::StoreStaff, &["T-1"], None).order_access(&places), OrderAccess::Work);
+        assert_eq!(principal(Role::StoreStaff, &["D-1"], None).order_access(&places), OrderAccess::Hidden);
+        assert_eq!(principal(Role::Partner, &[], Some("P-ZJ")).order_access(&places), OrderAccess::Read);
+        assert_eq!(principal(Role::Partner, &[], Some("P-GD")).order_access(&places), OrderAccess::Hidden);
+        assert_eq!(principal(Role::Pricing, &[], None).order_access(&places), OrderAccess::Read);
+        let mut member = principal(Role::Customer, &[], None);
+        member.mobile = Some(me.clone());
+        assert_eq!(member.order_access(&places), OrderAccess::Work);
+        member.mobile = Some(Mobile::parse("13900139000").unwrap());
+        assert_eq!(member.order_access(&places), OrderAccess::Hidden);
+        let clerk = principal(Role::StoreStaff, &["D-1"], None);
+        assert!(clerk.may_place(Some(&d1), None, 0, false).is_ok());
+        assert!(clerk.may_place(Some(&t1), None, 0, false).is_err() && clerk.may_place(None, None, 0, false).is_err());
+        assert!(clerk.may_place(Some(&d1), Some(&me), 100, false).is_err(), "a clerk does not spend a member's points");
+        assert!(clerk.may_place(Some(&d1), Some(&me), 100, true).is_ok(), "unless the member gave their code");
+        member.mobile = Some(me.clone());
+        assert!(member.may_place(None, Some(&me), 100, false).is_ok() && member.may_place(None, None, 0, false).is_ok());
+        assert!(member.may_place(Some(&d1), None, 0, false).is_err());
+        assert!(member.may_place(None, Some(&Mobile::parse("13900139000").unwrap()), 0, false).is_err());
+        assert!(principal(Role::HqAdmin, &[], None).may_place(None, Some(&me), 100, false).is_err());
+    }
+
+    #[test]
+    fn member_codes_expire_run_out_of_tries_and_are_not_resent_at_once() {
+        let sent = SentCode { sent_at_us: 0, expires_at_us: MEMBER_CODE_SECS * 1_000_000, tries: 0 };
+        assert_eq!(check_code(Some(&sent), true, 1), Ok(()));
+        assert_eq!(check_code(Some(&sent), false, 1), Err(CodeRefusal::Wrong));
+        assert_eq!(check_code(Some(&sent), true, MEMBER_CODE_SECS * 1_000_000), Err(CodeRefusal::NoLiveCode));
+        let spent = SentCode { tries: MEMBER_CODE_TRIES, ..sent.clone() };
+        assert_eq!(check_code(Some(&spent), true, 1), Err(CodeRefusal::NoLiveCode), "five wrong tries end a code");
+        assert_eq!(check_code(None, true, 1), Err(CodeRefusal::NoLiveCode));
+        assert_eq!(may_send_code(Some(&sent), 10 * 1_000_000), Err(MEMBER_CODE_RESEND_SECS - 10));
+        assert_eq!(may_send_code(Some(&sent), MEMBER_CODE_RESEND_SECS * 1_000_000), Ok(()));
+        assert_eq!(may_send_code(None, 0), Ok(()));
     }
 }

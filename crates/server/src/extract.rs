@@ -25,6 +25,8 @@ pub struct Mutation<T> {
     pub scope: String,
     /// SHA-256 of method, path and body: the same key with another request is refused.
     pub request_hash: String,
+    /// Who asks and how, for the audit trail.
+    pub audit: tongjia_storage::AuditEntry,
 }
 
 fn idempotency_key(parts: &Parts) -> Result<Option<String>, ApiError> {
@@ -69,6 +71,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Mutation<T> {
         // The fingerprint is of the parsed body in a canonical form (keys sorted, no spacing),
         // so the same request written differently is still the same request.
         let canonical = serde_json::to_vec(&value).unwrap_or_default();
+        let audit = audit_entry(&parts, &value);
         let body = from_value(value)?;
         let caller = parts.extensions.get::<crate::auth::Caller>().map_or("anonymous", |c| c.id());
         let scope = format!("{caller} {} {}", parts.method, parts.uri.path());
@@ -76,7 +79,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Mutation<T> {
         hasher.update(scope.as_bytes());
         hasher.update([0]);
         hasher.update(&canonical);
-        Ok(Mutation { body, key, scope, request_hash: hex::encode(hasher.finalize()) })
+        Ok(Mutation { body, key, scope, request_hash: hex::encode(hasher.finalize()), audit })
+    }
+}
+
+/// Fields whose values never reach the audit trail.
+const SECRET_FIELDS: [&str; 3] = ["password", "code", "member_code"];
+
+/// Who asks and how: the caller, its address and user agent, the action, and the body with
+/// its secrets replaced.
+fn audit_entry(parts: &Parts, body: &serde_json::Value) -> tongjia_storage::AuditEntry {
+    let caller = parts.extensions.get::<crate::auth::Caller>().cloned().unwrap_or_default();
+    let mut request = body.clone();
+    if let Some(fields) = request.as_object_mut() {
+        for name in SECRET_FIELDS {
+            if let Some(v) = fields.get_mut(name) {
+                *v = serde_json::Value::String("***".into());
+            }
+        }
+    }
+    let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+    let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    tongjia_storage::AuditEntry {
+        principal: caller.id().to_owned(),
+        role: caller.0.as_ref().map_or("anonymous", |p| p.role().as_str()).to_owned(),
+        address: peer.map_or_else(|| "unknown".to_owned(), |a| a.0.ip().to_string()),
+        user_agent: clip(user_agent.to_owned()),
+        action: format!("{} {}", parts.method, parts.uri.path()),
+        request: serde_json::to_string(&request).unwrap_or_default(),
     }
 }
 

@@ -59,6 +59,8 @@ pub struct AppState {
     pub(crate) heavy: std::sync::Arc<heavy::Heavy>,
     /// Whether the session cookie is marked `Secure` (sent over HTTPS only).
     pub(crate) secure_cookies: bool,
+    /// How members' one-time codes reach their mobiles.
+    pub(crate) code_sender: std::sync::Arc<dyn auth::codes::CodeSender>,
 }
 
 /// Server settings.
@@ -83,6 +85,9 @@ pub struct Settings {
     /// Mark the session cookie `Secure` (default): browsers then send it only over HTTPS
     /// (and to `localhost`). Turn off only behind nothing but plain HTTP on a private network.
     pub secure_cookies: bool,
+    /// How members' one-time codes reach their mobiles (default: appended to
+    /// `tongjia-sms.log`, for the demo).
+    pub code_sender: std::sync::Arc<dyn auth::codes::CodeSender>,
 }
 
 impl Default for Settings {
@@ -97,6 +102,7 @@ impl Default for Settings {
             retention: tongjia_storage::Retention::default(),
             retention_interval: Duration::from_secs(60),
             secure_cookies: true,
+            code_sender: std::sync::Arc::new(auth::codes::LogFileSender::new("tongjia-sms.log")),
         }
     }
 }
@@ -114,16 +120,19 @@ impl AppState {
         render: &(dyn Fn(&T) -> String + Send + Sync),
         work: impl AsyncFnOnce(Option<&Idem<'_, T>>) -> StoreResult<T>,
     ) -> Response {
-        let idem = m.key.as_ref().map(|key| Idem {
+        // Every change is audited, with its key when it has one.
+        let idem = Some(Idem {
             scope: m.scope.clone(),
-            key: key.clone(),
+            key: m.key.clone(),
+            audit: Some(m.audit.clone()),
             request_hash: m.request_hash.clone(),
             status: status.as_u16(),
             render,
             rendered: std::sync::OnceLock::new(),
         });
-        let _running = match &idem {
-            Some(idem) => match self.in_flight.start(format!("{}\n{}", idem.scope, idem.key), self.key_wait).await {
+        let keyed = idem.as_ref().and_then(|i| i.key.as_ref().map(|k| format!("{}\n{k}", i.scope)));
+        let _running = match keyed {
+            Some(keyed) => match self.in_flight.start(keyed, self.key_wait).await {
                 Ok(running) => Some(running),
                 Err(in_flight::StillRunning) => {
                     let detail = "a request with this Idempotency-Key is still running: retry it later to get its answer";
@@ -185,8 +194,23 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), http::watch_damage))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            tracing::info_span!("request", id = %uuid::Uuid::now_v7(), method = %req.method(), path = %req.uri().path())
+            tracing::info_span!("request", id = %uuid::Uuid::now_v7(), method = %req.method(), path = %log_path(req.uri().path()))
         }))
+}
+
+/// A request path fit for a log line: any mainland mobile in it masked (`138****8000`).
+fn log_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        match tongjia_domain::customer::Mobile::parse(segment) {
+            Ok(m) if segment.len() >= 11 && segment.bytes().all(|b| b.is_ascii_digit() || b == b'+') => out.push_str(&m.masked()),
+            _ => out.push_str(segment),
+        }
+    }
+    out
 }
 
 /// Serves the app on `listener` until `shutdown` resolves, then finishes the requests in
@@ -216,6 +240,7 @@ pub async fn serve(
         in_flight: Default::default(),
         key_wait: settings.key_wait,
         secure_cookies: settings.secure_cookies,
+        code_sender: settings.code_sender.clone(),
     };
     let watcher = tokio::spawn(outbox_watch::run(db.clone(), outbox_feed, outbox_reads, stop_rx.clone()));
     let purger =

@@ -91,6 +91,8 @@ pub(crate) fn rule(place: Place<'_>, name: &str) -> Option<Value> {
         "code" if place.is(&["/api/v1/network/divisions"]) => json!({ "pattern": "^[1-9][0-9]([0-9]{2}([0-9]{2}([0-9]{3})?)?)?$" }),
         "order_id" | "reservation_id" | "transfer_id" | "token_id" => json!({ "format": "uuid" }),
         "gtin" => json!({ "pattern": "^[0-9]{13}$" }),
+        "member_code" => json!({ "pattern": "^[0-9]{6}$" }),
+        "code" if place.is(&["MemberSignIn"]) => json!({ "pattern": "^[0-9]{6}$" }),
         "category" => json!({ "pattern": category_pattern() }),
         "attributes" => json!({
             "maxProperties": ATTRIBUTES_MAX,
@@ -100,6 +102,7 @@ pub(crate) fn rule(place: Place<'_>, name: &str) -> Option<Value> {
         "name" => json!({ "pattern": TEXT_PATTERN, "maxLength": NAME_LEN_MAX }),
         "reason" | "method" | "external_reference" => json!({ "pattern": TEXT_PATTERN }),
         "reference" | "note" | "q" | "after" | "pickup_code" => json!({ "pattern": FREE_TEXT_PATTERN }),
+        "principal" | "resource" => json!({ "pattern": FREE_TEXT_PATTERN, "minLength": 1, "maxLength": 256 }),
         "Idempotency-Key" => json!({ "pattern": format!("^[!-~]{{1,{IDEMPOTENCY_KEY_LEN_MAX}}}$") }),
         "event_type" => enum_of(EventType::ALL.iter().map(|t| t.as_str())),
         "fulfilment" => enum_of(Fulfilment::ALL.iter().map(|f| f.as_str())),

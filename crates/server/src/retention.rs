@@ -28,7 +28,7 @@ pub(crate) struct RetentionMetrics {
 impl RetentionMetrics {
     pub(crate) fn new(registry: &mut Registry) -> Self {
         let removed = Family::<TableLabels, Counter>::default();
-        registry.register("retention_removed", "Rows removed past their retention, by table (idempotency_keys, outbox)", removed.clone());
+        registry.register("retention_removed", "Rows removed past their retention, by table (idempotency_keys, outbox, credentials: expired sessions and member codes, old failed sign-ins)", removed.clone());
         let runs = Counter::default();
         registry.register("retention_runs", "Runs of the retention job on this server", runs.clone());
         RetentionMetrics { removed, runs }
@@ -48,6 +48,7 @@ pub(crate) async fn run(db: Db, keep: Retention, interval: Duration, metrics: Re
                         Ok(r) => {
                             metrics.removed.get_or_create(&TableLabels { table: "idempotency_keys" }).inc_by(r.idempotency_keys);
                             metrics.removed.get_or_create(&TableLabels { table: "outbox" }).inc_by(r.events);
+                            metrics.removed.get_or_create(&TableLabels { table: "credentials" }).inc_by(r.credentials);
                             if r.idempotency_keys < u64::from(PURGE_BATCH) && r.events < u64::from(PURGE_BATCH) {
                                 break;
                             }

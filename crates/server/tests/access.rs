@@ -61,7 +61,7 @@ fn binding(role: Role, stores: &[&str], partner: Option<&str>) -> Binding {
 async fn member_session(app: &TestApp, mobile: &str) -> Cred {
     let (secret, csrf) = (secrets::random_secret("tjs_"), secrets::random_secret(""));
     let until = app.db.now().checked_add(jiff::SignedDuration::from_hours(1)).unwrap();
-    app.db.start_session(&secrets::digest(&secret), &format!("member:{mobile}"), &csrf, until).await.unwrap();
+    app.db.start_session(&secrets::digest(&secret), &format!("member:{mobile}"), &csrf, until, None).await.unwrap();
     Cred::Session(secret, csrf)
 }
 
@@ -101,9 +101,8 @@ fn sample(path: &str) -> String {
     .fold(path.to_owned(), |p, (k, v)| p.replace(k, v))
 }
 
-#[tokio::test]
-async fn every_route_answers_each_role_as_the_table_says() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     let who = principals(&app).await;
     // Signing out ends the member's session: those rows go last.
@@ -154,9 +153,8 @@ async fn every_route_has_a_rule_and_the_docs_hold_the_table() {
     assert!(docs.contains(&markdown_table()), "docs/access.md does not hold the access table; it should read:\n{}", markdown_table());
 }
 
-#[tokio::test]
-async fn a_session_needs_its_csrf_token_for_every_change_and_ends_at_sign_out() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn a_session_needs_its_csrf_token_for_every_change_and_ends_at_sign_out(backend: Backend) {
+    let app = spawn_app(backend).await;
     let hash = secrets::hash_password("pricing password").await;
     app.db.create_account("pricer", binding(Role::Pricing, &[], None), hash, None).await.unwrap();
     app.seed_basics().await;
@@ -198,9 +196,8 @@ async fn a_session_needs_its_csrf_token_for_every_change_and_ends_at_sign_out() 
     assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
 }
 
-#[tokio::test]
-async fn repeated_failed_sign_ins_are_refused_for_a_while() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn repeated_failed_sign_ins_are_refused_for_a_while(backend: Backend) {
+    let app = spawn_app(backend).await;
     let hash = secrets::hash_password("the right password").await;
     app.db.create_account("target", binding(Role::HqAdmin, &[], None), hash, None).await.unwrap();
     for _ in 0..LOGIN_FAILURES_PER_ACCOUNT {
@@ -222,9 +219,8 @@ async fn repeated_failed_sign_ins_are_refused_for_a_while() {
     assert_eq!((s, p["detail"].as_str()), (StatusCode::UNAUTHORIZED, Some("the username or password is wrong")));
 }
 
-#[tokio::test]
-async fn tokens_are_shown_once_and_stop_working_when_revoked_expired_or_read_only() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn tokens_are_shown_once_and_stop_working_when_revoked_expired_or_read_only(backend: Backend) {
+    let app = spawn_app(backend).await;
     app.seed_basics().await;
     let admin = Cred::Token(app.token.clone());
     let (s, made) =
@@ -243,7 +239,7 @@ async fn tokens_are_shown_once_and_stop_working_when_revoked_expired_or_read_onl
     let (s, p) = send(&app, &reader, Method::GET, "/api/v1/stock", None).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")), "revoked at once");
     // An expired token: made valid for a day, read a day and a second later.
-    let (_, secret) = issue_token(&app.db, "admin", "short", TokenScope::Full, 1, "account:admin").await.unwrap();
+    let (_, secret) = issue_token(&app.db, "admin", "short", TokenScope::Full, 1, "account:admin", None).await.unwrap();
     let clock = tongjia_storage::Clock::simulated(jiff::Timestamp::now());
     clock.advance(jiff::SignedDuration::from_secs(86_401));
     let later = app.db.clone().with_clock(clock);
@@ -264,9 +260,8 @@ async fn tokens_are_shown_once_and_stop_working_when_revoked_expired_or_read_onl
     );
 }
 
-#[tokio::test]
-async fn an_idempotency_key_belongs_to_its_caller() {
-    let app = spawn_app(Backend::Sqlite).await;
+async fn an_idempotency_key_belongs_to_its_caller(backend: Backend) {
+    let app = spawn_app(backend).await;
     let merch = Cred::Token(bootstrap_token(&app.db, "merch", binding(Role::Merchandiser, &[], None), "t").await.unwrap());
     let admin = Cred::Token(app.token.clone());
     let body = json!({"product_code": "K1", "name": "Keyed", "category": "phone"});
@@ -282,3 +277,153 @@ async fn an_idempotency_key_belongs_to_its_caller() {
     assert_eq!(other.status(), StatusCode::CONFLICT, "it is decided afresh: the product exists");
     let _ = ok(app.get("/api/v1/products/K1").await);
 }
+
+async fn clerks_partners_and_members_act_only_within_their_own(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_basics().await;
+    ok(app.post("/api/v1/partners", json!({"partner_code": "P-GD", "name": "Guangdong"})).await);
+    for (code, partner) in [("D-1", "brand"), ("T-1", "partner:P-ZJ")] {
+        ok(app
+            .post("/api/v1/stock/receipts", json!({"location_code": code, "sku_code": "NOTE13-BLK", "quantity": 10, "owner": partner}))
+            .await);
+        ok(app.post("/api/v1/stock/receipts", json!({"location_code": code, "sku_code": "NOTE13-BLK", "quantity": 10})).await);
+    }
+    let clerk = Cred::Token(bootstrap_token(&app.db, "clerk", binding(Role::StoreStaff, &["D-1"], None), "t").await.unwrap());
+    let zj = Cred::Token(bootstrap_token(&app.db, "partner-zj", binding(Role::Partner, &[], Some("P-ZJ")), "t").await.unwrap());
+    let gd = Cred::Token(bootstrap_token(&app.db, "partner-gd", binding(Role::Partner, &[], Some("P-GD")), "t").await.unwrap());
+    let sale = |at: &str| json!({"location_code": at, "sku_code": "NOTE13-BLK", "quantity": 1});
+    // A clerk sells, receives and counts at their store, and nowhere else.
+    assert_eq!(send(&app, &clerk, Method::POST, "/api/v1/stock/sales", Some(sale("D-1"))).await.0, StatusCode::CREATED);
+    for path in ["/api/v1/stock/sales", "/api/v1/stock/receipts", "/api/v1/reservations"] {
+        let (s, p) = send(&app, &clerk, Method::POST, path, Some(sale("T-1"))).await;
+        assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("outside_scope")), "{path} at another store: {p}");
+    }
+    let till = json!({"store_code": "T-1", "fulfilment": "carry_out", "lines": [{"sku_code": "NOTE13-BLK", "quantity": 1}]});
+    let (s, p) = send(&app, &clerk, Method::POST, "/api/v1/orders", Some(till)).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("outside_scope")), "a till sale at another store");
+    // An order at T-1 is hidden from the clerk of D-1, readable by T-1's partner only.
+    let order = ok(app
+        .post(
+            "/api/v1/orders",
+            json!({"store_code": "T-1", "fulfilment": "carry_out", "customer_mobile": "13800138000", "lines": [{"sku_code": "NOTE13-BLK", "quantity": 1}]}),
+        )
+        .await);
+    let path = format!("/api/v1/orders/{}", order["order_id"].as_str().unwrap());
+    assert_eq!(send(&app, &clerk, Method::GET, &path, None).await.0, StatusCode::NOT_FOUND);
+    let pay = json!({"amount_fen": order["total_fen"], "external_reference": "cash-1", "method": "cash"});
+    assert_eq!(send(&app, &clerk, Method::POST, &format!("{path}/payments"), Some(pay)).await.0, StatusCode::NOT_FOUND);
+    let (s, seen) = send(&app, &zj, Method::GET, &path, None).await;
+    assert_eq!((s, seen["customer_mobile"].as_str()), (StatusCode::OK, Some("138****8000")), "a partner sees its stores' sales, masked");
+    assert_eq!(app.get(&path).await.1["customer_mobile"], "13800138000", "headquarters sees the member");
+    assert_eq!(send(&app, &gd, Method::GET, &path, None).await.0, StatusCode::NOT_FOUND);
+    // Stock: a partner reads its own store, not another's, and must say which.
+    assert_eq!(send(&app, &zj, Method::GET, "/api/v1/stock?location_code=T-1", None).await.0, StatusCode::OK);
+    // Outside headquarters, events are the price feed only.
+    assert_eq!(send(&app, &zj, Method::GET, "/api/v1/events?event_type=price.scheduled", None).await.0, StatusCode::OK);
+    assert_eq!(send(&app, &clerk, Method::GET, "/api/v1/events", None).await.0, StatusCode::FORBIDDEN);
+    for (who, path) in [(&gd, "/api/v1/stock?location_code=T-1"), (&zj, "/api/v1/stock?location_code=D-1"), (&zj, "/api/v1/stock")] {
+        let (s, p) = send(&app, who, Method::GET, path, None).await;
+        assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("outside_scope")), "{path}");
+    }
+    let (s, p) = send(&app, &zj, Method::POST, "/api/v1/stock/receipts", Some(sale("T-1"))).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "a partner changes nothing");
+    // A clerk's own orders list is its store's.
+    let (s, listed) = send(&app, &clerk, Method::GET, "/api/v1/orders", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(listed["items"].as_array().unwrap().is_empty(), "D-1 has no orders: {listed}");
+    assert_eq!(send(&app, &clerk, Method::GET, "/api/v1/orders?store_code=T-1", None).await.0, StatusCode::FORBIDDEN);
+}
+
+async fn members_sign_in_with_a_texted_code_and_only_they_spend_their_points(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (member, other) = ("13800138000", "13900139000");
+    // Another member (or anyone) asking about a number gets the same answer, member or not.
+    let me = app.member(member).await;
+    let customer = |m: &str| format!("/api/v1/customers/{m}");
+    let res = me.get(app.url(&customer(member))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "not a member yet (no orders): the member may know that");
+    for path in [customer(other), format!("{}/orders", customer(other)), format!("{}/points", customer(other))] {
+        let res = me.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(send(&app, &Cred::None, Method::GET, &path, None).await.0, StatusCode::UNAUTHORIZED);
+    }
+    // A code once used is gone; a second request within the minute is refused.
+    let (s, _) = send(&app, &Cred::None, Method::POST, "/api/v1/member-codes", Some(json!({"customer_mobile": other}))).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, _) = send(&app, &Cred::None, Method::POST, "/api/v1/member-codes", Some(json!({"customer_mobile": other}))).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    let code = app.last_code(other);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..tongjia_domain::access::MEMBER_CODE_TRIES {
+        let (s, p) =
+            send(&app, &Cred::None, Method::POST, "/api/v1/member-sessions", Some(json!({"customer_mobile": other, "code": wrong}))).await;
+        assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_code")));
+    }
+    let (s, p) =
+        send(&app, &Cred::None, Method::POST, "/api/v1/member-sessions", Some(json!({"customer_mobile": other, "code": code}))).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("code_expired")), "five wrong tries end a code");
+    let texts = std::fs::read_to_string(&app.sms).unwrap();
+    assert!(texts.contains(other) && texts.contains("验证码"), "{texts}");
+}
+
+async fn every_change_is_in_the_audit_trail_with_who_when_and_from_where(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_basics().await;
+    let pricer = Cred::Token(bootstrap_token(&app.db, "pricing", binding(Role::Pricing, &[], None), "t").await.unwrap());
+    let res = pricer
+        .apply(bare().post(app.url("/api/v1/skus/NOTE13-BLK/prices")))
+        .header("user-agent", "till-app/2.1")
+        .header("Idempotency-Key", "drop-1")
+        .json(&json!({"list_price_fen": 129900}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // A refused change leaves no record: it is written in the change's own transaction.
+    let (s, _) = send(&app, &pricer, Method::POST, "/api/v1/skus/NOPE/prices", Some(json!({"list_price_fen": 1}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let hash = secrets::hash_password("a fine password").await;
+    app.db.create_account("signer", binding(Role::Merchandiser, &[], None), hash, None).await.unwrap();
+    let (s, _) =
+        send(&app, &Cred::None, Method::POST, "/api/v1/sessions", Some(json!({"username": "signer", "password": "a fine password"}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let (s, trail) = app.get("/api/v1/audit?principal=account:pricing").await;
+    assert_eq!(s, StatusCode::OK, "{trail}");
+    let items = trail["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "the price, not the refusal: {trail}");
+    let r = &items[0];
+    assert_eq!(
+        (r["role"].as_str(), r["address"].as_str(), r["user_agent"].as_str()),
+        (Some("pricing"), Some("127.0.0.1"), Some("till-app/2.1"))
+    );
+    assert_eq!(
+        (r["action"].as_str(), r["idempotency_key"].as_str(), r["status"].as_u64()),
+        (Some("POST /api/v1/skus/NOTE13-BLK/prices"), Some("drop-1"), Some(201))
+    );
+    assert!(r["request"].as_str().unwrap().contains("129900") && r["response"].as_str().unwrap().contains("\"price_version\":2"), "{r}");
+    let (_, signed) = app.get("/api/v1/audit?principal=account:signer").await;
+    let request = signed["items"][0]["request"].as_str().unwrap();
+    assert!(request.contains("***") && !request.contains("a fine password"), "no password in the trail: {request}");
+    let (_, by_resource) = app.get("/api/v1/audit?resource=/api/v1/skus/NOTE13-BLK").await;
+    assert_eq!(by_resource["items"].as_array().unwrap().len(), 2, "the seed's price and the new one: {by_resource}");
+    let (_, none) = app.get("/api/v1/audit?principal=account:pricing&to=2020-01-01T00:00:00Z").await;
+    assert!(none["items"].as_array().unwrap().is_empty());
+    let res = app.client.get(app.url("/api/v1/audit.csv?principal=account:pricing")).send().await.unwrap();
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = res.text().await.unwrap();
+    let lines: Vec<_> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].starts_with("audit_id,at,principal,role") && lines[1].contains("account:pricing"), "{csv}");
+}
+
+tongjia_storage::backend_tests!(
+    every_change_is_in_the_audit_trail_with_who_when_and_from_where,
+    every_route_answers_each_role_as_the_table_says,
+    a_session_needs_its_csrf_token_for_every_change_and_ends_at_sign_out,
+    repeated_failed_sign_ins_are_refused_for_a_while,
+    tokens_are_shown_once_and_stop_working_when_revoked_expired_or_read_only,
+    an_idempotency_key_belongs_to_its_caller,
+    clerks_partners_and_members_act_only_within_their_own,
+    members_sign_in_with_a_texted_code_and_only_they_spend_their_points,
+);

@@ -307,11 +307,12 @@ async fn bad_orders_are_refused_with_problems(backend: Backend) {
         ),
         (
             json!({"fulfilment": "delivery", "destination": {"county_code": "330106"}, "redeem_points": 5, "lines": [{"sku_code": "NOTE13-BLK", "quantity": 1}]}),
-            "member_required",
+            "outside_scope",
         ),
         (
+            // Only the member spends their points (their session, or their code at a till).
             json!({"fulfilment": "delivery", "customer_mobile": MEMBER, "destination": {"county_code": "330106"}, "redeem_points": 5, "lines": [{"sku_code": "NOTE13-BLK", "quantity": 1}]}),
-            "insufficient_points",
+            "outside_scope",
         ),
         (json!({"fulfilment": "delivery", "destination": {"county_code": "330106"}, "lines": []}), "no_lines"),
     ];
@@ -320,6 +321,15 @@ async fn bad_orders_are_refused_with_problems(backend: Backend) {
         assert!(s.is_client_error(), "{body}: {s}");
         assert_eq!(p["code"].as_str(), Some(code), "{body}: {p}");
     }
+    let member = app.member(MEMBER).await;
+    let res = member
+        .post(app.url("/api/v1/orders"))
+        .json(&json!({"fulfilment": "delivery", "destination": {"county_code": "330106"}, "redeem_points": 5, "lines": [{"sku_code": "NOTE13-BLK", "quantity": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    let (s, p) = common::read(res).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_points")), "{p}");
     let (s, p) = app.get("/api/v1/orders/not-an-id").await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("order_not_found")));
     assert_eq!(on_hand(&app, "D-HZ", "NOTE13-BLK").await, (5, 0, 0), "refused orders hold nothing");
@@ -350,12 +360,16 @@ async fn one_customer_across_channels_keeps_one_history_and_one_balance(backend:
     assert_eq!(customer["order_count"], 2);
     assert_eq!(customer["points_balance"], 472 + 1_329);
 
-    // Spend some points on a third order in a township store.
+    // Spend some points on a third order in a township store: the member reads out the code
+    // texted to them, and the clerk sends it with the order.
+    assert_eq!(app.post("/api/v1/member-codes", json!({"customer_mobile": MEMBER})).await.0, StatusCode::ACCEPTED);
+    let code = app.last_code(MEMBER);
     let redeem = ok(app
         .post(
             "/api/v1/orders",
             json!({"store_code": "T-FT", "fulfilment": "endless_aisle", "customer_mobile": MEMBER,
                                                       "destination": {"longitude": 120.1, "latitude": 29.2}, "redeem_points": 1_000,
+                                                      "member_code": code,
                                                       "lines": [{"sku_code": "BAND9-BLK", "quantity": 1}]}),
         )
         .await);

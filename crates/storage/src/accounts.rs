@@ -9,6 +9,7 @@ use tongjia_domain::DomainError;
 use tongjia_domain::access::{Binding, Role, TokenScope};
 use tongjia_domain::codes::{LocationCode, PartnerCode};
 
+use crate::audit::AuditEntry;
 use crate::error::{StoreResult, parse};
 use crate::page::{Page, PageRequest};
 use crate::tx::Idem;
@@ -139,7 +140,7 @@ impl Db {
         password_hash: String,
         idem: Option<&Idem<'_, AccountRecord>>,
     ) -> StoreResult<AccountRecord> {
-        parse(tongjia_domain::access::check_username(username))?;
+        tongjia_domain::access::check_username(username)?;
         let mut tx = self.begin(idem, self.now()).await?;
         if account_by_name(tx.conn(), username).await?.is_some() {
             return Err(DomainError::conflict("account_exists", format!("account {username} already exists")).at("username").into());
@@ -219,8 +220,16 @@ impl Db {
 
     /// Starts a session for `principal` until `expires_at`; `secret_hash` is the SHA-256 of
     /// the cookie's secret.
-    pub async fn start_session(&self, secret_hash: &str, principal: &str, csrf_token: &str, expires_at: Timestamp) -> StoreResult<()> {
+    pub async fn start_session(
+        &self,
+        secret_hash: &str,
+        principal: &str,
+        csrf_token: &str,
+        expires_at: Timestamp,
+        audit: Option<&AuditEntry>,
+    ) -> StoreResult<()> {
         let mut tx = self.begin::<()>(None, self.now()).await?;
+        tx.record(audit, 201, &serde_json::json!({ "session_of": principal, "expires_at": expires_at }).to_string()).await?;
         sqlx::query("INSERT INTO sessions (secret_hash, principal, csrf_token, created_at_us, expires_at_us) VALUES ($1, $2, $3, $4, $5)")
             .bind(secret_hash)
             .bind(principal)
@@ -244,14 +253,15 @@ impl Db {
     }
 
     /// Ends a session (signing out).
-    pub async fn end_session(&self, secret_hash: &str) -> StoreResult<()> {
+    pub async fn end_session(&self, secret_hash: &str, audit: Option<&AuditEntry>) -> StoreResult<()> {
         let mut tx = self.begin::<()>(None, self.now()).await?;
+        tx.record(audit, 204, "").await?;
         sqlx::query("DELETE FROM sessions WHERE secret_hash = $1").bind(secret_hash).execute(tx.conn()).await?;
         tx.commit(()).await
     }
 
     /// Makes an API token for `username`; `secret_hash` is the SHA-256 of its secret.
-    pub async fn create_token(&self, record: &TokenRecord, secret_hash: &str) -> StoreResult<TokenRecord> {
+    pub async fn create_token(&self, record: &TokenRecord, secret_hash: &str, audit: Option<&AuditEntry>) -> StoreResult<TokenRecord> {
         let mut tx = self.begin::<()>(None, self.now()).await?;
         if account_by_name(tx.conn(), &record.username).await?.is_none() {
             return Err(DomainError::not_found("account_not_found", format!("no account {}", record.username)).at("username").into());
@@ -274,6 +284,8 @@ impl Db {
             .fetch_one(tx.conn())
             .await?;
         let made = token_from_row(&row)?;
+        let shown = serde_json::json!({ "token_id": made.id, "username": made.username, "name": made.name, "scope": made.scope.as_str(), "expires_at": made.expires_at });
+        tx.record(audit, 201, &shown.to_string()).await?;
         tx.commit(()).await?;
         Ok(made)
     }
@@ -316,7 +328,7 @@ impl Db {
     }
 
     /// Revokes a token (at once, on every server); revoking it again changes nothing.
-    pub async fn revoke_token(&self, id: &str) -> StoreResult<TokenRecord> {
+    pub async fn revoke_token(&self, id: &str, audit: Option<&AuditEntry>) -> StoreResult<TokenRecord> {
         let mut tx = self.begin::<()>(None, self.now()).await?;
         sqlx::query("UPDATE api_tokens SET revoked_at_us = $1 WHERE id = $2 AND revoked_at_us IS NULL")
             .bind(us(tx.now))
@@ -331,6 +343,7 @@ impl Db {
             return Err(DomainError::not_found("token_not_found", format!("no token {id}")).into());
         };
         let record = token_from_row(&row)?;
+        tx.record(audit, 200, &serde_json::json!({ "token_id": record.id, "revoked_at": record.revoked_at }).to_string()).await?;
         tx.commit(()).await?;
         Ok(record)
     }
@@ -358,5 +371,54 @@ impl Db {
                 .await?)
         };
         Ok((count("username", username).await?, count("address", address).await?))
+    }
+}
+
+impl Db {
+    /// The code last sent to `mobile` and its hash, if any is stored.
+    pub async fn member_code(&self, mobile: &str) -> StoreResult<Option<(tongjia_domain::access::SentCode, String)>> {
+        let row: Option<(i64, i64, i64, String)> =
+            sqlx::query_as("SELECT sent_at_us, expires_at_us, tries, code_hash FROM member_codes WHERE mobile = $1")
+                .bind(mobile)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(row
+            .map(|(sent_at_us, expires_at_us, tries, hash)| (tongjia_domain::access::SentCode { sent_at_us, expires_at_us, tries }, hash)))
+    }
+
+    /// Stores a new code for `mobile` (replacing any earlier one), good until `expires_at`.
+    pub async fn store_member_code(&self, mobile: &str, code_hash: &str, expires_at: Timestamp) -> StoreResult<()> {
+        let mut tx = self.begin::<()>(None, self.now()).await?;
+        sqlx::query(
+            "INSERT INTO member_codes (mobile, code_hash, sent_at_us, expires_at_us, tries) VALUES ($1, $2, $3, $4, 0) \
+             ON CONFLICT (mobile) DO UPDATE SET code_hash = $2, sent_at_us = $3, expires_at_us = $4, tries = 0",
+        )
+        .bind(mobile)
+        .bind(code_hash)
+        .bind(us(tx.now))
+        .bind(us(expires_at))
+        .execute(tx.conn())
+        .await?;
+        tx.commit(()).await
+    }
+
+    /// Counts a wrong try of `mobile`'s code.
+    pub async fn count_code_try(&self, mobile: &str) -> StoreResult<()> {
+        let mut tx = self.begin::<()>(None, self.now()).await?;
+        sqlx::query("UPDATE member_codes SET tries = tries + 1 WHERE mobile = $1").bind(mobile).execute(tx.conn()).await?;
+        tx.commit(()).await
+    }
+
+    /// Uses up `mobile`'s code if it still hashes to `code_hash` (so two uses of one code
+    /// cannot both succeed): whether it was there to use.
+    pub async fn use_member_code(&self, mobile: &str, code_hash: &str) -> StoreResult<bool> {
+        let mut tx = self.begin::<bool>(None, self.now()).await?;
+        let used = sqlx::query("DELETE FROM member_codes WHERE mobile = $1 AND code_hash = $2")
+            .bind(mobile)
+            .bind(code_hash)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        tx.commit(used == 1).await
     }
 }

@@ -23,6 +23,7 @@
 //! out).
 
 mod accounts;
+mod audit;
 mod backend;
 mod bulk;
 mod catalog;
@@ -44,6 +45,7 @@ mod tx;
 mod writer;
 
 pub use accounts::{AccountPatch, AccountRecord, SessionRecord, TokenRecord};
+pub use audit::{AuditEntry, AuditFilter, AuditRecord};
 pub use bulk::{Bulk, REFUSALS_MAX, Refusals};
 pub use catalog::{SkuFilter, SkuPatch, SkuRecord};
 pub use clock::Clock;

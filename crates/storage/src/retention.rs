@@ -35,6 +35,8 @@ impl Default for Retention {
 pub struct Removed {
     pub idempotency_keys: u64,
     pub events: u64,
+    /// Expired sessions and member codes, and failed sign-ins past their window.
+    pub credentials: u64,
 }
 
 /// The last `seq` of the leading run of `oldest` (seq, occurred at, oldest first) that
@@ -44,6 +46,23 @@ pub fn trim_through(oldest: &[(i64, i64)], cutoff_us: i64) -> Option<i64> {
 }
 
 const TRIMMED_THROUGH: &str = "outbox_trimmed_through";
+
+/// Removes up to [`PURGE_BATCH`] each of expired sessions, expired member codes and failed
+/// sign-ins older than the window they count in.
+async fn purge_credentials(conn: &mut sqlx::AnyConnection, now_us: i64) -> StoreResult<u64> {
+    let failures_cutoff = now_us - tongjia_domain::access::LOGIN_WINDOW_SECS * 1_000_000;
+    let mut removed = 0;
+    for (table, key, column, cutoff) in [
+        ("sessions", "secret_hash", "expires_at_us", now_us),
+        ("member_codes", "mobile", "expires_at_us", now_us),
+        ("sign_in_failures", "id", "at_us", failures_cutoff),
+    ] {
+        let sql = format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {column} < $1 LIMIT $2)");
+        removed +=
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(cutoff).bind(i64::from(PURGE_BATCH)).execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(removed)
+}
 
 impl Db {
     /// One bounded retention pass at `now`: removes up to [`PURGE_BATCH`] idempotency keys
@@ -78,8 +97,9 @@ impl Db {
             .execute(turn.conn())
             .await?;
         }
+        let credentials = purge_credentials(turn.conn(), us(now)).await?;
         turn.finish().await?;
-        Ok(Removed { idempotency_keys, events })
+        Ok(Removed { idempotency_keys, events, credentials })
     }
 
     /// The `seq` through which the outbox has been trimmed (0 if never): events up to it are

@@ -19,11 +19,15 @@ pub struct StoredResponse {
     pub body: String,
 }
 
-/// An idempotency key with what the caller wants stored under it if the work succeeds.
+/// What a request wants stored with its change if the work succeeds: the answer under its
+/// idempotency key (when it has one), and its audit record (when it is audited).
 pub struct Idem<'a, T> {
-    /// Caller and route, e.g. `POST /api/v1/skus`.
+    /// Caller and route, e.g. `account:admin POST /api/v1/skus`.
     pub scope: String,
-    pub key: String,
+    /// The `Idempotency-Key`, when the request gave one.
+    pub key: Option<String>,
+    /// Who asked and how, recorded with the change in the audit trail.
+    pub audit: Option<crate::audit::AuditEntry>,
     /// A fingerprint of the request body: the same key with another body is refused.
     pub request_hash: String,
     /// The status to store for a success.
@@ -50,13 +54,13 @@ impl Db {
     pub(crate) async fn begin<'a, T>(&self, idem: Option<&'a Idem<'a, T>>, now: Timestamp) -> StoreResult<WriteTx<'a, T>> {
         let now = crate::stored(now);
         let mut turn = self.writer.enter().await?;
-        if let Some(idem) = idem {
+        if let Some((idem, key)) = idem.and_then(|i| i.key.as_ref().map(|k| (i, k))) {
             let claimed = sqlx::query(
                 "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES ($1, $2, $3, 0, '', $4) \
                  ON CONFLICT (scope, key) DO NOTHING",
             )
             .bind(&idem.scope)
-            .bind(&idem.key)
+            .bind(key)
             .bind(&idem.request_hash)
             .bind(us(now))
             .execute(turn.conn())
@@ -66,7 +70,7 @@ impl Db {
                 let (hash, status, body): (String, i64, String) =
                     sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2")
                         .bind(&idem.scope)
-                        .bind(&idem.key)
+                        .bind(key)
                         .fetch_one(turn.conn())
                         .await?;
                 // The stored answer may belong to a write of this same group: answer only
@@ -103,16 +107,31 @@ impl<T> WriteTx<'_, T> {
         Ok(())
     }
 
-    /// Stores the rendered response under the idempotency key and commits.
+    /// Appends an audit record for a change made outside [`Idem`] (signing in, tokens).
+    pub(crate) async fn record(&mut self, audit: Option<&crate::audit::AuditEntry>, status: u16, response: &str) -> StoreResult<()> {
+        match audit {
+            Some(entry) => crate::audit::append(self.turn.conn(), entry, None, status, response, self.now).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Stores the rendered response under the idempotency key, appends the audit record,
+    /// and commits.
     pub(crate) async fn commit(mut self, result: T) -> StoreResult<T> {
         if let Some(idem) = self.idem {
-            sqlx::query("UPDATE idempotency_keys SET status = $1, body = $2 WHERE scope = $3 AND key = $4")
-                .bind(i64::from(idem.status))
-                .bind(idem.rendered.get_or_init(|| (idem.render)(&result)).as_str())
-                .bind(&idem.scope)
-                .bind(&idem.key)
-                .execute(self.turn.conn())
-                .await?;
+            let body = idem.rendered.get_or_init(|| (idem.render)(&result)).as_str();
+            if let Some(key) = &idem.key {
+                sqlx::query("UPDATE idempotency_keys SET status = $1, body = $2 WHERE scope = $3 AND key = $4")
+                    .bind(i64::from(idem.status))
+                    .bind(body)
+                    .bind(&idem.scope)
+                    .bind(key)
+                    .execute(self.turn.conn())
+                    .await?;
+            }
+            if let Some(audit) = &idem.audit {
+                crate::audit::append(self.turn.conn(), audit, idem.key.as_deref(), idem.status, body, self.now).await?;
+            }
         }
         self.turn.finish().await?;
         Ok(result)

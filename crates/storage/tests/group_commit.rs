@@ -52,7 +52,8 @@ fn reserve(i: usize, id: Uuid) -> StockCommand {
 fn idem(i: usize) -> Idem<'static, Decision> {
     Idem {
         scope: "POST /api/v1/reservations".into(),
-        key: format!("buyer-{i}"),
+        key: Some(format!("buyer-{i}")),
+        audit: None,
         request_hash: format!("hash-{i}"),
         status: 201,
         render: &render,

@@ -20,7 +20,8 @@ fn render(d: &Decision) -> String {
 fn idem(i: usize) -> Idem<'static, Decision> {
     Idem {
         scope: "POST /api/v1/stock/receipts".into(),
-        key: format!("rcpt-{i}"),
+        key: Some(format!("rcpt-{i}")),
+        audit: None,
         request_hash: format!("hash-{i}"),
         status: 201,
         render: &render,
@@ -64,13 +65,13 @@ async fn keys_and_events_go_after_their_window(backend: Backend) {
     // Past it: the keys are gone and a retry is a new request; the events stay.
     clock.advance(SignedDuration::from_hours(2));
     let removed = db.purge(&keep, clock.now()).await.unwrap();
-    assert_eq!(removed, Removed { idempotency_keys: 5, events: 0 });
+    assert_eq!(removed, Removed { idempotency_keys: 5, events: 0, credentials: 0 });
     db.execute(receive(), Some(&idem(0))).await.unwrap();
     assert_eq!(db.outbox_trimmed_through().await.unwrap(), 0);
     // Past the outbox's window: the old events are trimmed, the newer one stays.
     clock.advance(SignedDuration::from_hours(30 * 24 - 1));
     let removed = db.purge(&keep, clock.now()).await.unwrap();
-    assert_eq!(removed, Removed { idempotency_keys: 1, events: old_events }, "the key of the retry goes too");
+    assert_eq!(removed, Removed { idempotency_keys: 1, events: old_events, credentials: 0 }, "the key of the retry goes too");
     assert_eq!(db.outbox_trimmed_through().await.unwrap(), head);
     let left = db.events_after(0, None, 100).await.unwrap();
     assert_eq!(left.len(), 1, "the receipt made a day later is kept: {left:?}");

@@ -3,6 +3,7 @@
 //! finds the caller, refuses what the route's [`rules::Rule`] does not let them do (401, 403),
 //! and hands the handler a [`Caller`] for the checks about the resource in hand.
 
+pub mod codes;
 pub mod rules;
 pub mod secrets;
 
@@ -175,6 +176,7 @@ pub async fn issue_token(
     scope: TokenScope,
     days: i64,
     created_by: &str,
+    audit: Option<&tongjia_storage::AuditEntry>,
 ) -> StoreResult<(TokenRecord, String)> {
     tongjia_domain::access::check_token_days(days)?;
     let secret = secrets::random_secret("tjt_");
@@ -189,7 +191,7 @@ pub async fn issue_token(
         expires_at: now.checked_add(SignedDuration::from_hours(24 * days)).unwrap_or(Timestamp::MAX),
         revoked_at: None,
     };
-    let made = db.create_token(&record, &secrets::digest(&secret)).await?;
+    let made = db.create_token(&record, &secrets::digest(&secret), audit).await?;
     Ok((made, secret))
 }
 
@@ -201,6 +203,6 @@ pub async fn bootstrap_token(db: &Db, username: &str, binding: Binding, name: &s
         let hash = secrets::hash_password(&secrets::random_secret("")).await;
         db.create_account(username, binding, hash, None).await?;
     }
-    let (_, secret) = issue_token(db, username, name, TokenScope::Full, 1, "system:bootstrap").await?;
+    let (_, secret) = issue_token(db, username, name, TokenScope::Full, 1, "system:bootstrap", None).await?;
     Ok(secret)
 }

@@ -40,6 +40,7 @@ const AT_LOCATION: &str = "store staff only at their own stores (`location_code`
 const READ_AT: &str = "store staff and partners must name a location of theirs (`location_code`), 403 otherwise";
 const ORDER_AT: &str = "the order's store or fulfilling location must be the caller's; an order the caller may not see is 404";
 const OWN_MEMBER: &str = "a customer only their own mobile; 403 for any other, member or not";
+const FEED: &str = "outside headquarters only the price feed (`event_type=price.scheduled`); 403 otherwise";
 const OWN_TOKENS: &str = "own tokens; `hq_admin` any account's (another's token is 404 to others)";
 
 /// Every route of the server with its rule.
@@ -52,11 +53,18 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/v1/docs", PUBLIC, "and everything under it (Swagger UI)"),
     // Signing in and out, tokens, accounts.
     Rule { csrf_exempt: true, ..rule("POST", "/api/v1/sessions", PUBLIC, "rate-limited per account and per address (429)") },
+    Rule {
+        csrf_exempt: true,
+        ..rule("POST", "/api/v1/member-codes", PUBLIC, "one code a minute per mobile (429); the same answer for a member and a non-member")
+    },
+    Rule { csrf_exempt: true, ..rule("POST", "/api/v1/member-sessions", PUBLIC, "the code sent to the mobile; five wrong tries end it") },
     rule("GET", "/api/v1/sessions/current", SIGNED, "the caller itself"),
     Rule { csrf_exempt: true, ..rule("DELETE", "/api/v1/sessions/current", SIGNED, "the caller's own session") },
     rule("POST", "/api/v1/tokens", STAFF, "for oneself; `hq_admin` for any account"),
     rule("GET", "/api/v1/tokens", STAFF, OWN_TOKENS),
     rule("POST", "/api/v1/tokens/{token_id}/revocation", STAFF, OWN_TOKENS),
+    rule("GET", "/api/v1/audit", HQ_ADMIN, ""),
+    rule("GET", "/api/v1/audit.csv", HQ_ADMIN, "at most 10,000 rows; `X-Next-Cursor` continues"),
     rule("GET", "/api/v1/accounts", HQ_ADMIN, ""),
     rule("POST", "/api/v1/accounts", HQ_ADMIN, ""),
     rule("GET", "/api/v1/accounts/{username}", HQ_ADMIN, ""),
@@ -131,8 +139,8 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/v1/customers/{customer_mobile}/orders", MEMBER_READERS, OWN_MEMBER),
     rule("GET", "/api/v1/customers/{customer_mobile}/points", MEMBER_READERS, OWN_MEMBER),
     // Events.
-    rule("GET", "/api/v1/events", STAFF, ""),
-    rule("GET", "/api/v1/events/stream", STAFF, ""),
+    rule("GET", "/api/v1/events", STAFF, FEED),
+    rule("GET", "/api/v1/events/stream", STAFF, FEED),
 ];
 
 /// The rule of a matched route (`path` as the router matched it, e.g. `/api/v1/skus/{sku_code}`).

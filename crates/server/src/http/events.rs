@@ -48,7 +48,12 @@ pub(crate) struct EventQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery), responses((status = 200, body = PageView<EventView>), (status = 410, body = Problem, description = "The cursor is before events trimmed past the outbox's retention"), (status = 422, body = Problem)))]
-async fn list_events(State(app): State<AppState>, Params(q): Params<EventQuery>) -> ApiResult<Json<PageView<EventView>>> {
+async fn list_events(
+    State(app): State<AppState>,
+    caller: crate::auth::Caller,
+    Params(q): Params<EventQuery>,
+) -> ApiResult<Json<PageView<EventView>>> {
+    readable(&caller, q.event_type.as_deref())?;
     let request = PageRequest { limit: q.limit, after: q.after };
     if request.after.is_some() {
         resumable(&app, request.after_seq()?).await?;
@@ -56,6 +61,18 @@ async fn list_events(State(app): State<AppState>, Params(q): Params<EventQuery>)
     known_type(q.event_type.as_deref())?;
     let page = app.db.events(q.event_type.as_deref(), &request).await?;
     Ok(Json(PageView::of(page, EventView::from)))
+}
+
+/// Refuses a reader outside headquarters anything but the price feed: other events carry
+/// other stores' sales and members' data (per-store feeds are to come).
+fn readable(caller: &crate::auth::Caller, event_type: Option<&str>) -> ApiResult<()> {
+    let who = caller.signed()?;
+    if who.role().is_hq() || event_type == Some(EventType::PriceScheduled.as_str()) {
+        return Ok(());
+    }
+    Err(crate::auth::denied(tongjia_domain::access::Denied::OutsideScope(
+        "outside headquarters, follow the price feed: event_type=price.scheduled".into(),
+    )))
 }
 
 /// Refuses a filter naming no event type: it could only ever match nothing.
@@ -185,9 +202,11 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
     responses((status = 200, content_type = "text/event-stream", description = "A stream of EventView objects"), (status = 400, body = Problem), (status = 410, body = Problem, description = "Last-Event-ID or after_seq is before events trimmed past the outbox's retention"), (status = 422, body = Problem)))]
 async fn stream_events(
     State(app): State<AppState>,
+    caller: crate::auth::Caller,
     headers: HeaderMap,
     Params(q): Params<StreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    readable(&caller, q.event_type.as_deref())?;
     known_type(q.event_type.as_deref())?;
     let last_id = match headers.get("last-event-id").map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok())) {
         Some(None) => {

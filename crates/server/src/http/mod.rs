@@ -2,13 +2,16 @@
 //! values, calls one storage method and renders a view.
 
 mod accounts;
+mod audit;
 mod catalog;
 mod events;
 mod health;
 mod locations;
+mod members;
 mod network;
 mod orders;
 mod prices;
+mod scope;
 mod sessions;
 mod stock;
 
@@ -53,6 +56,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(sessions::router())
         .merge(accounts::router())
+        .merge(members::router())
+        .merge(audit::router())
 }
 
 /// `?limit=&after=` on every list.

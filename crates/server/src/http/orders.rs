@@ -21,10 +21,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{IdempotencyKey, PageView, Paging, code_filter, to_json};
+use super::{IdempotencyKey, PageView, Paging, code_filter, scope, to_json};
 use crate::AppState;
+use crate::auth::{Caller, denied};
 use crate::extract::{Mutation, Params};
 use crate::problem::{ApiError, ApiResult, Problem};
+use tongjia_domain::access::{Denied, OrderAccess, Role};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -76,9 +78,13 @@ pub(crate) struct OrderInput {
     destination: Option<DestinationInput>,
     /// For `pickup`.
     pickup_store_code: Option<String>,
-    /// Points to take off the bill (members only).
+    /// Points to take off the bill (members only): from the member's own session, or at a
+    /// till with `member_code`.
     #[serde(default)]
     redeem_points: i64,
+    /// The code the member was sent (`POST /member-codes`) and reads out at the till: lets
+    /// store staff spend the member's points. Used up by the order.
+    member_code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -269,6 +275,23 @@ impl OrderView {
     }
 }
 
+impl OrderView {
+    /// The view `who` may see: without the right to personal data (a partner), the mobile
+    /// is masked and delivery coordinates and payment references are left out.
+    fn for_viewer(mut self, who: Option<&tongjia_domain::access::Principal>) -> Self {
+        if who.is_some_and(|p| p.sees_personal_data()) {
+            return self;
+        }
+        self.customer_mobile = self.customer_mobile.as_deref().map(|m| Mobile::parse(m).map_or_else(|_| "***".to_owned(), |m| m.masked()));
+        self.destination_longitude = None;
+        self.destination_latitude = None;
+        for p in &mut self.payments {
+            p.external_reference = "***".to_owned();
+        }
+        self
+    }
+}
+
 fn render(o: &OrderRecord) -> String {
     to_json(&OrderView::new(o, false))
 }
@@ -320,8 +343,24 @@ fn new_order(b: &OrderInput) -> Result<NewOrder, DomainError> {
 
 #[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = OrderInput, params(IdempotencyKey),
     responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn place_order(State(app): State<AppState>, m: Mutation<OrderInput>) -> ApiResult<Response> {
-    let new = new_order(&m.body)?;
+async fn place_order(State(app): State<AppState>, caller: Caller, m: Mutation<OrderInput>) -> ApiResult<Response> {
+    let mut new = new_order(&m.body)?;
+    let who = caller.signed()?;
+    let store = match &new.channel {
+        Channel::Store(code) => Some(code),
+        Channel::Online => None,
+    };
+    if m.body.member_code.is_some() && new.customer.is_none() {
+        return Err(ApiError::field("member_code", "member_required", "a member code goes with customer_mobile"));
+    }
+    who.may_place(store, new.customer.as_ref(), new.redeem_points, m.body.member_code.is_some()).map_err(denied)?;
+    // Checked (and used up) only once the caller may place the order at all.
+    if let (Some(code), Some(mobile)) = (&m.body.member_code, &new.customer) {
+        crate::auth::codes::use_code(&app, mobile, code).await?;
+    }
+    if who.role() == Role::Customer {
+        new.customer = who.mobile.clone();
+    }
     let policy = app.policy;
     Ok(app.mutate(&m, StatusCode::CREATED, &render_placed, async |idem| app.db.place_order(new, &policy, idem).await).await)
 }
@@ -341,22 +380,51 @@ pub(crate) struct OrderQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(OrderQuery), responses((status = 200, body = PageView<OrderView>), (status = 422, body = Problem)))]
-async fn list_orders(State(app): State<AppState>, Params(q): Params<OrderQuery>) -> ApiResult<Json<PageView<OrderView>>> {
-    let filter = OrderFilter {
+async fn list_orders(State(app): State<AppState>, caller: Caller, Params(q): Params<OrderQuery>) -> ApiResult<Json<PageView<OrderView>>> {
+    let mut filter = OrderFilter {
         customer: q.customer_mobile.as_deref().map(Mobile::parse).transpose()?,
         store_code: code_filter("store_code", q.store_code)?,
         pickup_store_code: code_filter("pickup_store_code", q.pickup_store_code)?,
         status: q.status.as_deref().map(OrderStatus::parse).transpose()?,
     };
+    scope_orders(&app, &caller, &mut filter).await?;
     let page = app.db.orders(&filter, &Paging { limit: q.limit, after: q.after }.request()).await?;
-    Ok(Json(PageView::of(page, |o| OrderView::new(&o, false))))
+    Ok(Json(PageView::of(page, |o| OrderView::new(&o, false).for_viewer(caller.0.as_ref()))))
+}
+
+/// Narrows an order list to what the caller may see: a member their own, store staff and
+/// partners a store of theirs they name (`store_code` or `pickup_store_code`; store staff of
+/// one store may leave it out).
+async fn scope_orders(app: &AppState, caller: &Caller, filter: &mut OrderFilter) -> ApiResult<()> {
+    let who = caller.signed()?;
+    match who.role() {
+        Role::Customer => {
+            if filter.customer.is_some() && filter.customer != who.mobile {
+                return Err(denied(Denied::OutsideScope("a member lists only their own orders".into())));
+            }
+            filter.customer = who.mobile.clone();
+            Ok(())
+        }
+        Role::StoreStaff | Role::Partner => {
+            if filter.store_code.is_none() && filter.pickup_store_code.is_none() {
+                match who.binding.stores() {
+                    [only] => filter.store_code = Some(only.to_string()),
+                    _ => return Err(denied(Denied::OutsideScope("name one of your stores: store_code or pickup_store_code".into()))),
+                }
+            }
+            for code in filter.store_code.iter().chain(filter.pickup_store_code.iter()) {
+                scope::read_at(app, caller, Some(&LocationCode::parse(code)?)).await?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{order_id}", tag = "orders", responses((status = 200, body = OrderView), (status = 404, body = Problem)))]
-async fn get_order(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<OrderView>> {
-    let id = order_id(&id)?;
-    let o = app.db.order(id).await?.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))?;
-    Ok(Json(OrderView::new(&o, false)))
+async fn get_order(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<OrderView>> {
+    let o = scope::order_for(&app, &caller, order_id(&id)?, OrderAccess::Read).await?;
+    Ok(Json(OrderView::new(&o, false).for_viewer(caller.0.as_ref())))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -372,8 +440,8 @@ pub(crate) struct PaymentInput {
 
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/payments", tag = "orders", request_body = PaymentInput, params(IdempotencyKey),
     responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn pay_order(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<PaymentInput>) -> ApiResult<Response> {
-    let id = order_id(&id)?;
+async fn pay_order(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, m: Mutation<PaymentInput>) -> ApiResult<Response> {
+    let id = scope::order_for(&app, &caller, order_id(&id)?, OrderAccess::Work).await?.id;
     let b = &m.body;
     if b.amount_fen < 0 {
         return Err(ApiError::field("amount_fen", "invalid_amount", "an amount cannot be negative"));
@@ -391,8 +459,8 @@ async fn pay_order(State(app): State<AppState>, Path(id): Path<String>, m: Mutat
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoInput {}
 
-async fn advance(app: &AppState, id: &str, m: &Mutation<NoInput>, action: OrderAction) -> ApiResult<Response> {
-    let id = order_id(id)?;
+async fn advance(app: &AppState, caller: &Caller, id: &str, m: &Mutation<NoInput>, action: OrderAction) -> ApiResult<Response> {
+    let id = scope::order_for(app, caller, order_id(id)?, OrderAccess::Work).await?.id;
     let policy = app.policy;
     Ok(app.mutate(m, StatusCode::OK, &render, async |idem| app.db.advance_order(id, action, &policy, idem).await).await)
 }
@@ -400,29 +468,34 @@ async fn advance(app: &AppState, id: &str, m: &Mutation<NoInput>, action: OrderA
 /// Staff start picking a paid order.
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/fulfilment", tag = "orders", params(IdempotencyKey),
     responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn start_fulfilment(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
-    advance(&app, &id, &m, OrderAction::Fulfil).await
+async fn start_fulfilment(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    m: Mutation<NoInput>,
+) -> ApiResult<Response> {
+    advance(&app, &caller, &id, &m, OrderAction::Fulfil).await
 }
 
 /// The goods leave: held units become sales at the fulfilling locations.
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/shipment", tag = "orders", params(IdempotencyKey),
     responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn ship_order(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
-    advance(&app, &id, &m, OrderAction::Ship).await
+async fn ship_order(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
+    advance(&app, &caller, &id, &m, OrderAction::Ship).await
 }
 
 /// Delivered: the order completes and the member earns points.
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/delivery", tag = "orders", params(IdempotencyKey),
     responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn deliver_order(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
-    advance(&app, &id, &m, OrderAction::Complete).await
+async fn deliver_order(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
+    advance(&app, &caller, &id, &m, OrderAction::Complete).await
 }
 
 /// Staff mark a pickup ready: goods in transit arrive and are held at the pickup store.
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/ready", tag = "orders", params(IdempotencyKey),
     responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn mark_ready(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
-    advance(&app, &id, &m, OrderAction::MarkReady).await
+async fn mark_ready(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
+    advance(&app, &caller, &id, &m, OrderAction::MarkReady).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -434,8 +507,8 @@ pub(crate) struct HandoverInput {
 
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/handover", tag = "orders", request_body = HandoverInput, params(IdempotencyKey),
     responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn hand_over(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<HandoverInput>) -> ApiResult<Response> {
-    let id = order_id(&id)?;
+async fn hand_over(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, m: Mutation<HandoverInput>) -> ApiResult<Response> {
+    let id = scope::order_for(&app, &caller, order_id(&id)?, OrderAccess::Work).await?.id;
     let code = m.body.pickup_code.clone();
     let policy = app.policy;
     Ok(app.mutate(&m, StatusCode::OK, &render, async |idem| app.db.hand_over_order(id, &code, &policy, idem).await).await)
@@ -443,8 +516,8 @@ async fn hand_over(State(app): State<AppState>, Path(id): Path<String>, m: Mutat
 
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/cancellation", tag = "orders", params(IdempotencyKey),
     responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn cancel_order(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
-    let id = order_id(&id)?;
+async fn cancel_order(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
+    let id = scope::order_for(&app, &caller, order_id(&id)?, OrderAccess::Work).await?.id;
     let policy = app.policy;
     Ok(app.mutate(&m, StatusCode::OK, &render, async |idem| app.db.cancel_order(id, &policy, idem).await).await)
 }
@@ -469,9 +542,16 @@ pub(crate) struct OrderReturnInput {
 
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/returns", tag = "orders", request_body = OrderReturnInput, params(IdempotencyKey),
     responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn return_lines(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<OrderReturnInput>) -> ApiResult<Response> {
+async fn return_lines(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    m: Mutation<OrderReturnInput>,
+) -> ApiResult<Response> {
     let id = order_id(&id)?;
     let store = LocationCode::parse(&m.body.store_code).map_err(|e| e.at("store_code"))?;
+    // Any store takes a return of any order: the clerk must work at the store taking it.
+    scope::act_at(&caller, &store)?;
     let lines = m
         .body
         .lines
@@ -497,8 +577,9 @@ fn mobile(raw: &str) -> ApiResult<Mobile> {
 }
 
 #[utoipa::path(get, path = "/api/v1/customers/{customer_mobile}", tag = "orders", responses((status = 200, body = CustomerView), (status = 404, body = Problem)))]
-async fn get_customer(State(app): State<AppState>, Path(raw): Path<String>) -> ApiResult<Json<CustomerView>> {
+async fn get_customer(State(app): State<AppState>, caller: Caller, Path(raw): Path<String>) -> ApiResult<Json<CustomerView>> {
     let m = mobile(&raw)?;
+    scope::member(&caller, &m)?;
     let c = app.db.customer(&m).await?.ok_or_else(|| ApiError::not_found("customer_not_found", format!("no member {}", m.masked())))?;
     Ok(Json(CustomerView {
         customer_mobile: c.mobile,
@@ -512,10 +593,13 @@ async fn get_customer(State(app): State<AppState>, Path(raw): Path<String>) -> A
     responses((status = 200, body = PageView<OrderView>), (status = 422, body = Problem)))]
 async fn customer_orders(
     State(app): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
     Params(p): Params<Paging>,
 ) -> ApiResult<Json<PageView<OrderView>>> {
-    let filter = OrderFilter { customer: Some(mobile(&raw)?), ..Default::default() };
+    let m = mobile(&raw)?;
+    scope::member(&caller, &m)?;
+    let filter = OrderFilter { customer: Some(m), ..Default::default() };
     let page = app.db.orders(&filter, &p.request()).await?;
     Ok(Json(PageView::of(page, |o| OrderView::new(&o, false))))
 }
@@ -541,10 +625,12 @@ pub(crate) struct PointsQuery {
     responses((status = 200, body = PageView<PointsView>), (status = 422, body = Problem)))]
 async fn customer_points(
     State(app): State<AppState>,
+    caller: Caller,
     Path(raw): Path<String>,
     Params(q): Params<PointsQuery>,
 ) -> ApiResult<Json<PageView<PointsView>>> {
     let m = mobile(&raw)?;
+    scope::member(&caller, &m)?;
     let page = app.db.points_history(&m, &Paging { limit: q.limit, after: q.after }.request()).await?;
     Ok(Json(PageView::of(page, |p: PointsEntry| PointsView {
         seq: p.seq,

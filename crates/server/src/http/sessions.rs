@@ -14,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use tongjia_domain::access::{self, Principal, Role, TokenScope};
-use tongjia_storage::{PageRequest, TokenRecord};
+use tongjia_storage::{AuditEntry, PageRequest, TokenRecord};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -32,6 +32,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
 }
+
+/// No body (or `{}`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Empty {}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -103,12 +108,14 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
-/// Starts a session for `principal_id` and answers with its cookie and view.
-pub(crate) async fn open_session(app: &AppState, principal: &Principal) -> ApiResult<Response> {
+/// Starts a session for `principal` and answers with its cookie and view; `asked` is the
+/// sign-in request, recorded in the audit trail as the principal's.
+pub(crate) async fn open_session(app: &AppState, principal: &Principal, asked: &AuditEntry) -> ApiResult<Response> {
+    let audit = AuditEntry { principal: principal.id.clone(), role: principal.role().as_str().to_owned(), ..asked.clone() };
     let secret = secrets::random_secret("tjs_");
     let csrf = secrets::random_secret("");
     let expires_at = app.db.now().checked_add(SignedDuration::from_secs(access::SESSION_SECS)).unwrap_or(Timestamp::MAX);
-    app.db.start_session(&secrets::digest(&secret), &principal.id, &csrf, expires_at).await?;
+    app.db.start_session(&secrets::digest(&secret), &principal.id, &csrf, expires_at, Some(&audit)).await?;
     let mut res = (StatusCode::CREATED, Json(PrincipalView::new(principal, Some(csrf), Some(expires_at)))).into_response();
     res.headers_mut().insert(header::SET_COOKIE, session_cookie(Some(&secret), access::SESSION_SECS, app.secure_cookies));
     Ok(no_store(res))
@@ -136,7 +143,7 @@ async fn sign_in(State(app): State<AppState>, Peer(address): Peer, m: Mutation<S
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the username or password is wrong"));
     };
     tracing::info!(username = %account.username, %address, "signed in");
-    open_session(&app, &account_principal(&account, false)).await
+    open_session(&app, &account_principal(&account, false), &m.audit).await
 }
 
 #[utoipa::path(get, path = "/api/v1/sessions/current", tag = "access", responses((status = 200, body = PrincipalView), (status = 401, body = Problem)))]
@@ -153,9 +160,9 @@ async fn current(State(app): State<AppState>, caller: Caller, headers: HeaderMap
 }
 
 #[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "access", responses((status = 204), (status = 401, body = Problem)))]
-async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+async fn sign_out(State(app): State<AppState>, headers: HeaderMap, m: Mutation<Empty>) -> ApiResult<Response> {
     if let Some(secret) = session_secret(&headers) {
-        app.db.end_session(&secrets::digest(&secret)).await?;
+        app.db.end_session(&secrets::digest(&secret), Some(&m.audit)).await?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert(header::SET_COOKIE, session_cookie(None, 0, app.secure_cookies));
@@ -233,7 +240,7 @@ async fn create_token(State(app): State<AppState>, caller: Caller, m: Mutation<T
     }
     let scope = TokenScope::parse(m.body.scope.as_deref().unwrap_or("full"))?;
     let days = m.body.expires_in_days.unwrap_or(90);
-    let (record, secret) = issue_token(&app.db, &username, name, scope, days, &who.id).await?;
+    let (record, secret) = issue_token(&app.db, &username, name, scope, days, &who.id, Some(&m.audit)).await?;
     tracing::info!(token_id = %record.id, username = %record.username, created_by = %who.id, "token made");
     Ok(no_store((StatusCode::CREATED, Json(TokenView::new(record, Some(secret)))).into_response()))
 }
@@ -262,14 +269,19 @@ async fn list_tokens(State(app): State<AppState>, caller: Caller, Params(q): Par
 
 #[utoipa::path(post, path = "/api/v1/tokens/{token_id}/revocation", tag = "access",
     responses((status = 200, body = TokenView), (status = 404, body = Problem)))]
-async fn revoke_token(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TokenView>> {
+async fn revoke_token(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    m: Mutation<Empty>,
+) -> ApiResult<Json<TokenView>> {
     let who = caller.signed()?;
     let not_found = || ApiError::not_found("token_not_found", format!("no token {id}"));
     let token = app.db.token(&id).await?.ok_or_else(not_found)?;
     if token.username != who.name && who.role() != Role::HqAdmin {
         return Err(not_found());
     }
-    let revoked = app.db.revoke_token(&id).await?;
+    let revoked = app.db.revoke_token(&id, Some(&m.audit)).await?;
     tracing::info!(token_id = %id, by = %who.id, "token revoked");
     Ok(Json(TokenView::new(revoked, None)))
 }

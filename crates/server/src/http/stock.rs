@@ -19,8 +19,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{IdempotencyKey, PageView, Paging, code_filter, to_json};
+use super::{IdempotencyKey, PageView, Paging, code_filter, scope, to_json};
 use crate::AppState;
+use crate::auth::Caller;
 use crate::extract::{Mutation, Params};
 use crate::problem::{ApiError, ApiResult, Problem};
 
@@ -301,6 +302,12 @@ fn render_decision(d: &Decision) -> String {
     })
 }
 
+/// Refuses a list unless the caller sees the network or names a location of its own.
+async fn read_filtered(app: &AppState, caller: &Caller, location: Option<&str>) -> ApiResult<()> {
+    let location = location.map(LocationCode::parse).transpose().map_err(|e| e.at("location_code"))?;
+    scope::read_at(app, caller, location.as_ref()).await
+}
+
 /// Builds a stock key from request fields; the owner defaults to the brand.
 fn key(location: &str, sku: &str, owner: Option<&str>) -> Result<StockKey, DomainError> {
     Ok(StockKey {
@@ -321,13 +328,11 @@ async fn run(app: &AppState, m: &Mutation<impl Sized>, status: StatusCode, cmd: 
 #[utoipa::path(post, path = "/api/v1/stock/receipts", tag = "stock", request_body = MoveInput,
     params(IdempotencyKey),
     responses((status = 201, body = StockResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn receive(State(app): State<AppState>, m: Mutation<MoveInput>) -> ApiResult<Response> {
+async fn receive(State(app): State<AppState>, caller: Caller, m: Mutation<MoveInput>) -> ApiResult<Response> {
     let b = &m.body;
-    let cmd = StockCommand::Receive {
-        key: key(&b.location_code, &b.sku_code, b.owner.as_deref())?,
-        quantity: Quantity::new(b.quantity)?,
-        reference: b.reference.clone(),
-    };
+    let key = key(&b.location_code, &b.sku_code, b.owner.as_deref())?;
+    scope::act_at(&caller, &key.location_code)?;
+    let cmd = StockCommand::Receive { key, quantity: Quantity::new(b.quantity)?, reference: b.reference.clone() };
     Ok(run(&app, &m, StatusCode::CREATED, cmd).await)
 }
 
@@ -344,53 +349,44 @@ async fn adjust(State(app): State<AppState>, m: Mutation<AdjustmentInput>) -> Ap
 #[utoipa::path(post, path = "/api/v1/stock/counts", tag = "stock", request_body = CountInput,
     params(IdempotencyKey),
     responses((status = 201, body = StockResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn count(State(app): State<AppState>, m: Mutation<CountInput>) -> ApiResult<Response> {
+async fn count(State(app): State<AppState>, caller: Caller, m: Mutation<CountInput>) -> ApiResult<Response> {
     let b = &m.body;
-    let cmd = StockCommand::Count {
-        key: key(&b.location_code, &b.sku_code, b.owner.as_deref())?,
-        counted: b.counted,
-        reference: b.reference.clone(),
-    };
+    let key = key(&b.location_code, &b.sku_code, b.owner.as_deref())?;
+    scope::act_at(&caller, &key.location_code)?;
+    let cmd = StockCommand::Count { key, counted: b.counted, reference: b.reference.clone() };
     Ok(run(&app, &m, StatusCode::CREATED, cmd).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/stock/sales", tag = "stock", request_body = MoveInput,
     params(IdempotencyKey),
     responses((status = 201, body = StockResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn sell(State(app): State<AppState>, m: Mutation<MoveInput>) -> ApiResult<Response> {
+async fn sell(State(app): State<AppState>, caller: Caller, m: Mutation<MoveInput>) -> ApiResult<Response> {
     let b = &m.body;
-    let cmd = StockCommand::Sell {
-        key: key(&b.location_code, &b.sku_code, b.owner.as_deref())?,
-        quantity: Quantity::new(b.quantity)?,
-        reference: b.reference.clone(),
-    };
+    let key = key(&b.location_code, &b.sku_code, b.owner.as_deref())?;
+    scope::act_at(&caller, &key.location_code)?;
+    let cmd = StockCommand::Sell { key, quantity: Quantity::new(b.quantity)?, reference: b.reference.clone() };
     Ok(run(&app, &m, StatusCode::CREATED, cmd).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/stock/returns", tag = "stock", request_body = ReturnInput,
     params(IdempotencyKey),
     responses((status = 201, body = StockResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn return_goods(State(app): State<AppState>, m: Mutation<ReturnInput>) -> ApiResult<Response> {
+async fn return_goods(State(app): State<AppState>, caller: Caller, m: Mutation<ReturnInput>) -> ApiResult<Response> {
     let b = &m.body;
-    let cmd = StockCommand::Return {
-        key: key(&b.location_code, &b.sku_code, b.owner.as_deref())?,
-        quantity: Quantity::new(b.quantity)?,
-        reference: b.reference.clone(),
-        damaged: b.damaged,
-    };
+    let key = key(&b.location_code, &b.sku_code, b.owner.as_deref())?;
+    scope::act_at(&caller, &key.location_code)?;
+    let cmd = StockCommand::Return { key, quantity: Quantity::new(b.quantity)?, reference: b.reference.clone(), damaged: b.damaged };
     Ok(run(&app, &m, StatusCode::CREATED, cmd).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/stock/damaged-disposals", tag = "stock", request_body = DisposalInput,
     params(IdempotencyKey),
     responses((status = 201, body = StockResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn dispose_damaged(State(app): State<AppState>, m: Mutation<DisposalInput>) -> ApiResult<Response> {
+async fn dispose_damaged(State(app): State<AppState>, caller: Caller, m: Mutation<DisposalInput>) -> ApiResult<Response> {
     let b = &m.body;
-    let cmd = StockCommand::DisposeDamaged {
-        key: key(&b.location_code, &b.sku_code, b.owner.as_deref())?,
-        quantity: Quantity::new(b.quantity)?,
-        reason: b.reason.clone(),
-    };
+    let key = key(&b.location_code, &b.sku_code, b.owner.as_deref())?;
+    scope::act_at(&caller, &key.location_code)?;
+    let cmd = StockCommand::DisposeDamaged { key, quantity: Quantity::new(b.quantity)?, reason: b.reason.clone() };
     Ok(run(&app, &m, StatusCode::CREATED, cmd).await)
 }
 
@@ -409,17 +405,29 @@ async fn transfer_out(State(app): State<AppState>, m: Mutation<TransferInput>) -
 }
 
 #[utoipa::path(get, path = "/api/v1/stock/transfers/{transfer_id}", tag = "stock", responses((status = 200, body = TransferView), (status = 404, body = Problem)))]
-async fn get_transfer(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<TransferView>> {
+async fn get_transfer(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<TransferView>> {
     let id = uuid_param(&id, "transfer")?;
-    let t = app.db.transfer(id).await?.ok_or_else(|| ApiError::not_found("transfer_not_found", format!("no transfer {id}")))?;
+    let not_found = || ApiError::not_found("transfer_not_found", format!("no transfer {id}"));
+    let t = app.db.transfer(id).await?.ok_or_else(not_found)?;
+    let ends = [&t.from.location_code, &t.to_location_code];
+    let mut seen = false;
+    for end in ends {
+        seen |= scope::read_at(&app, &caller, Some(end)).await.is_ok();
+    }
+    if !seen {
+        return Err(not_found());
+    }
     Ok(Json(TransferView::from(&t)))
 }
 
 #[utoipa::path(post, path = "/api/v1/stock/transfers/{transfer_id}/receipt", tag = "stock",
     params(IdempotencyKey),
     responses((status = 201, body = StockResult), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn transfer_in(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<EmptyInput>) -> ApiResult<Response> {
-    let cmd = StockCommand::TransferIn { transfer_id: uuid_param(&id, "transfer")? };
+async fn transfer_in(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, m: Mutation<EmptyInput>) -> ApiResult<Response> {
+    let transfer_id = uuid_param(&id, "transfer")?;
+    let t = app.db.transfer(transfer_id).await?.ok_or_else(|| ApiError::not_found("transfer_not_found", format!("no transfer {id}")))?;
+    scope::act_at(&caller, &t.to_location_code)?;
+    let cmd = StockCommand::TransferIn { transfer_id };
     Ok(run(&app, &m, StatusCode::CREATED, cmd).await)
 }
 
@@ -442,15 +450,17 @@ const RESERVATION_TTL_SECONDS_DEFAULT: i64 = 900;
 #[utoipa::path(post, path = "/api/v1/reservations", tag = "stock", request_body = ReservationInput,
     params(IdempotencyKey),
     responses((status = 201, body = StockResult), (status = 404, body = Problem), (status = 422, body = Problem)))]
-async fn reserve(State(app): State<AppState>, m: Mutation<ReservationInput>) -> ApiResult<Response> {
+async fn reserve(State(app): State<AppState>, caller: Caller, m: Mutation<ReservationInput>) -> ApiResult<Response> {
     let b = &m.body;
+    let key = key(&b.location_code, &b.sku_code, b.owner.as_deref())?;
+    scope::act_at(&caller, &key.location_code)?;
     let ttl = b.ttl_seconds.unwrap_or(RESERVATION_TTL_SECONDS_DEFAULT);
     let expires_at = Timestamp::now()
         .checked_add(SignedDuration::from_secs(ttl))
         .map_err(|_| ApiError::field("ttl_seconds", "invalid_expiry", "ttl_seconds is out of range"))?;
     let cmd = StockCommand::Reserve {
         reservation_id: Uuid::now_v7(),
-        key: key(&b.location_code, &b.sku_code, b.owner.as_deref())?,
+        key,
         quantity: Quantity::new(b.quantity)?,
         expires_at,
         reference: b.reference.clone(),
@@ -458,26 +468,37 @@ async fn reserve(State(app): State<AppState>, m: Mutation<ReservationInput>) -> 
     Ok(run(&app, &m, StatusCode::CREATED, cmd).await)
 }
 
+/// The reservation `raw`, if the caller may act where it holds stock (404 otherwise: a
+/// clerk does not learn of another store's holds).
+async fn reservation_for(app: &AppState, caller: &Caller, raw: &str) -> ApiResult<tongjia_domain::ledger::Reservation> {
+    let id = uuid_param(raw, "reservation")?;
+    let not_found = || ApiError::not_found("reservation_not_found", format!("no reservation {id}"));
+    let r = app.db.reservation(id).await?.ok_or_else(not_found)?;
+    if !caller.signed()?.may_act_at(&r.key.location_code) {
+        return Err(not_found());
+    }
+    Ok(r)
+}
+
 #[utoipa::path(get, path = "/api/v1/reservations/{reservation_id}", tag = "stock", responses((status = 200, body = ReservationView), (status = 404, body = Problem)))]
-async fn get_reservation(State(app): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
-    let id = uuid_param(&id, "reservation")?;
-    let r = app.db.reservation(id).await?.ok_or_else(|| ApiError::not_found("reservation_not_found", format!("no reservation {id}")))?;
+async fn get_reservation(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
+    let r = reservation_for(&app, &caller, &id).await?;
     Ok(Json(ReservationView::from(&r)))
 }
 
 #[utoipa::path(post, path = "/api/v1/reservations/{reservation_id}/release", tag = "stock",
     params(IdempotencyKey),
     responses((status = 200, body = StockResult), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn release(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<EmptyInput>) -> ApiResult<Response> {
-    let cmd = StockCommand::Release { reservation_id: uuid_param(&id, "reservation")? };
+async fn release(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, m: Mutation<EmptyInput>) -> ApiResult<Response> {
+    let cmd = StockCommand::Release { reservation_id: reservation_for(&app, &caller, &id).await?.id };
     Ok(run(&app, &m, StatusCode::OK, cmd).await)
 }
 
 #[utoipa::path(post, path = "/api/v1/reservations/{reservation_id}/commit", tag = "stock", request_body = CommitInput,
     params(IdempotencyKey),
     responses((status = 200, body = StockResult), (status = 404, body = Problem), (status = 409, body = Problem)))]
-async fn commit(State(app): State<AppState>, Path(id): Path<String>, m: Mutation<CommitInput>) -> ApiResult<Response> {
-    let cmd = StockCommand::Commit { reservation_id: uuid_param(&id, "reservation")?, reference: m.body.reference.clone() };
+async fn commit(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, m: Mutation<CommitInput>) -> ApiResult<Response> {
+    let cmd = StockCommand::Commit { reservation_id: reservation_for(&app, &caller, &id).await?.id, reference: m.body.reference.clone() };
     Ok(run(&app, &m, StatusCode::OK, cmd).await)
 }
 
@@ -520,21 +541,31 @@ pub(crate) struct HoldQuery {
 
 /// Reservations, newest first.
 #[utoipa::path(get, path = "/api/v1/reservations", tag = "stock", params(HoldQuery), responses((status = 200, body = PageView<ReservationView>), (status = 422, body = Problem)))]
-async fn list_reservations(State(app): State<AppState>, Params(q): Params<HoldQuery>) -> ApiResult<Json<PageView<ReservationView>>> {
+async fn list_reservations(
+    State(app): State<AppState>,
+    caller: Caller,
+    Params(q): Params<HoldQuery>,
+) -> ApiResult<Json<PageView<ReservationView>>> {
     let status = q.status.as_deref().map(ReservationStatus::parse).transpose()?;
     let filter = StockFilter {
         location_code: code_filter("location_code", q.location_code)?,
         sku_code: code_filter("sku_code", q.sku_code)?,
         owner: None,
     };
+    read_filtered(&app, &caller, filter.location_code.as_deref()).await?;
     let page = app.db.reservations(status, &filter, &Paging { limit: q.limit, after: q.after }.request()).await?;
     Ok(Json(PageView::of(page, |r| ReservationView::from(&r))))
 }
 
 /// Transfers, newest first; `status=in_transit` is the stock on the road.
 #[utoipa::path(get, path = "/api/v1/stock/transfers", tag = "stock", params(HoldQuery), responses((status = 200, body = PageView<TransferView>), (status = 422, body = Problem)))]
-async fn list_transfers(State(app): State<AppState>, Params(q): Params<HoldQuery>) -> ApiResult<Json<PageView<TransferView>>> {
+async fn list_transfers(
+    State(app): State<AppState>,
+    caller: Caller,
+    Params(q): Params<HoldQuery>,
+) -> ApiResult<Json<PageView<TransferView>>> {
     let status = q.status.as_deref().map(TransferStatus::parse).transpose()?;
+    read_filtered(&app, &caller, q.location_code.as_deref()).await?;
     let page = app
         .db
         .transfers(status, q.location_code.as_deref(), q.sku_code.as_deref(), &Paging { limit: q.limit, after: q.after }.request())
@@ -543,15 +574,21 @@ async fn list_transfers(State(app): State<AppState>, Params(q): Params<HoldQuery
 }
 
 #[utoipa::path(get, path = "/api/v1/stock", tag = "stock", params(StockQuery), responses((status = 200, body = PageView<BalanceView>), (status = 422, body = Problem)))]
-async fn list_positions(State(app): State<AppState>, Params(q): Params<StockQuery>) -> ApiResult<Json<PageView<BalanceView>>> {
+async fn list_positions(
+    State(app): State<AppState>,
+    caller: Caller,
+    Params(q): Params<StockQuery>,
+) -> ApiResult<Json<PageView<BalanceView>>> {
     let (filter, paging) = q.split()?;
+    read_filtered(&app, &caller, filter.location_code.as_deref()).await?;
     let page = app.db.positions(&filter, &paging.request()).await?;
     Ok(Json(PageView::of(page, |p: PositionRecord| BalanceView::new(&p.key, &p.position, Some(p.updated_at)))))
 }
 
 #[utoipa::path(get, path = "/api/v1/stock/entries", tag = "stock", params(StockQuery), responses((status = 200, body = PageView<EntryView>), (status = 422, body = Problem)))]
-async fn list_entries(State(app): State<AppState>, Params(q): Params<StockQuery>) -> ApiResult<Json<PageView<EntryView>>> {
+async fn list_entries(State(app): State<AppState>, caller: Caller, Params(q): Params<StockQuery>) -> ApiResult<Json<PageView<EntryView>>> {
     let (filter, paging) = q.split()?;
+    read_filtered(&app, &caller, filter.location_code.as_deref()).await?;
     let page = app.db.entries(&filter, &paging.request()).await?;
     Ok(Json(PageView::of(page, |e: EntryRecord| EntryView::new(&e.entry, Some(e.seq), Some(e.recorded_at)))))
 }

@@ -13,6 +13,9 @@ pub struct TestApp {
     pub db: Db,
     /// The `admin` (hq_admin) token the client sends.
     pub token: String,
+    /// The file members' one-time codes are "sent" to.
+    pub sms: std::path::PathBuf,
+    _sms_dir: tempfile::TempDir,
     _store: TestDb,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -22,7 +25,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, settings).await
 }
 
-pub async fn spawn_app_with(backend: Backend, settings: tongjia_server::Settings) -> TestApp {
+pub async fn spawn_app_with(backend: Backend, mut settings: tongjia_server::Settings) -> TestApp {
     // `RUST_LOG=error cargo test` shows the server's own log of a failure.
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
     let store = TestDb::fresh(backend).await.expect("a test database");
@@ -30,6 +33,9 @@ pub async fn spawn_app_with(backend: Backend, settings: tongjia_server::Settings
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let sms_dir = tempfile::tempdir().expect("a directory for texts");
+    let sms = sms_dir.path().join("sms.log");
+    settings.code_sender = std::sync::Arc::new(tongjia_server::auth::codes::LogFileSender::new(&sms));
     tokio::spawn(tongjia_server::serve(listener, db.clone(), settings, async move {
         let _ = stopped.await;
     }));
@@ -37,7 +43,7 @@ pub async fn spawn_app_with(backend: Backend, settings: tongjia_server::Settings
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("a header"));
     let client = Client::builder().pool_max_idle_per_host(64).default_headers(headers).build().expect("client");
-    TestApp { base, client, db, token, _store: store, _stop: stop }
+    TestApp { base, client, db, token, sms, _sms_dir: sms_dir, _store: store, _stop: stop }
 }
 
 /// Makes the `admin` account (hq_admin) and a token for it: the tests act as headquarters
@@ -56,6 +62,31 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+    /// The last code texted to `mobile` (11 digits).
+    pub fn last_code(&self, mobile: &str) -> String {
+        let texts = std::fs::read_to_string(&self.sms).unwrap_or_default();
+        let line = texts.lines().rev().find(|l| l.split('\t').nth(1) == Some(mobile)).expect("a code was texted");
+        let digits: String = line.split('\t').nth(2).unwrap().chars().filter(char::is_ascii_digit).collect();
+        digits[..6].to_owned()
+    }
+
+    /// Signs the member `mobile` in with a texted code, as a phone would; returns a client
+    /// sending their session cookie and CSRF token.
+    pub async fn member(&self, mobile: &str) -> Client {
+        let bare = Client::new();
+        let res = bare.post(self.url("/api/v1/member-codes")).json(&json!({"customer_mobile": mobile})).send().await.expect("code");
+        assert_eq!(res.status(), StatusCode::ACCEPTED, "{}", res.text().await.unwrap_or_default());
+        let body = json!({"customer_mobile": mobile, "code": self.last_code(mobile)});
+        let res = bare.post(self.url("/api/v1/member-sessions")).json(&body).send().await.expect("sign in");
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let me: Value = res.json().await.unwrap();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
+        headers.insert("x-csrf-token", me["csrf_token"].as_str().unwrap().parse().unwrap());
+        Client::builder().default_headers(headers).build().unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         read(self.client.get(self.url(path)).send().await.expect("GET")).await
     }
