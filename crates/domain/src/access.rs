@@ -272,7 +272,12 @@ impl Principal {
 pub struct OrderPlaces {
     pub customer: Option<Mobile>,
     pub locations: Vec<(LocationCode, Option<PartnerCode>)>,
+    /// Where the order is served face to face: the store it was placed at, its pickup store.
+    pub counters: Vec<LocationCode>,
 }
+
+/// The payment methods a till records itself; online payments arrive from their provider.
+pub const COUNTER_METHODS: [&str; 2] = ["cash", "card"];
 
 /// What a principal may do with one order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -303,6 +308,41 @@ impl Principal {
             (false, _) => OrderAccess::Hidden,
             (true, Role::Partner) => OrderAccess::Read,
             (true, _) => OrderAccess::Work,
+        }
+    }
+
+    /// Whether store staff serve this order at one of their counters (its store or pickup
+    /// store), not merely ship it from their stock.
+    fn at_counter(&self, places: &OrderPlaces) -> bool {
+        self.binding.role == Role::StoreStaff && places.counters.iter().any(|c| self.binding.stores.contains(c))
+    }
+
+    /// Whether this principal may record a payment of `method` for the order: a till's cash
+    /// or card at the order's own counter; headquarters administration any (until every
+    /// online payment arrives from its provider).
+    pub fn may_record_payment(&self, places: &OrderPlaces, method: &str) -> Result<(), Denied> {
+        match self.binding.role {
+            Role::HqAdmin => Ok(()),
+            Role::StoreStaff if !self.at_counter(places) => {
+                Err(Denied::OutsideScope("payments are taken at the order's store or pickup store".into()))
+            }
+            Role::StoreStaff if !COUNTER_METHODS.contains(&method) => Err(Denied::OutsideScope(format!(
+                "a till records {} payments; {method} arrives from its provider",
+                COUNTER_METHODS.join(" or ")
+            ))),
+            Role::StoreStaff => Ok(()),
+            _ => Err(Denied::OutsideScope("payments are recorded by the order's store".into())),
+        }
+    }
+
+    /// Whether this principal may cancel the order: its member, headquarters administration,
+    /// or staff at its counter.
+    pub fn may_cancel(&self, places: &OrderPlaces) -> Result<(), Denied> {
+        let own = self.binding.role == Role::Customer && places.customer.is_some() && places.customer == self.mobile;
+        if self.binding.role == Role::HqAdmin || own || self.at_counter(places) {
+            Ok(())
+        } else {
+            Err(Denied::OutsideScope("an order is cancelled by its member or at its store".into()))
         }
     }
 
@@ -413,6 +453,11 @@ pub const MEMBER_CODE_SECS: i64 = 5 * 60;
 pub const MEMBER_CODE_TRIES: i64 = 5;
 /// A new code for the same mobile is sent at most once per this many seconds.
 pub const MEMBER_CODE_RESEND_SECS: i64 = 60;
+
+/// Codes sent to any mobiles from one address, and wrong codes given from it, within
+/// [`LOGIN_WINDOW_SECS`]: past either, that address waits (no one sprays texts or guesses).
+pub const MEMBER_CODES_PER_ADDRESS: i64 = 10;
+pub const MEMBER_CODE_FAILURES_PER_ADDRESS: i64 = 20;
 
 /// A code sent and not yet used, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -540,7 +585,15 @@ mod tests {
         let t1 = LocationCode::parse("T-1").unwrap();
         let zj = PartnerCode::parse("P-ZJ").unwrap();
         let me = Mobile::parse("13800138000").unwrap();
-        let places = OrderPlaces { customer: Some(me.clone()), locations: vec![(t1.clone(), Some(zj.clone()))] };
+        let places = OrderPlaces { customer: Some(me.clone()), locations: vec![(t1.clone(), Some(zj.clone()))], counters: vec![] };
+        let shipper = principal(Role::StoreStaff, &["T-1"], None);
+        assert!(
+            shipper.may_record_payment(&places, "cash").is_err() && shipper.may_cancel(&places).is_err(),
+            "shipping it is not serving it"
+        );
+        let counter = OrderPlaces { counters: vec![t1.clone()], ..places.clone() };
+        assert!(shipper.may_record_payment(&counter, "cash").is_ok() && shipper.may_cancel(&counter).is_ok());
+        assert!(shipper.may_record_payment(&counter, "wechat_pay").is_err(), "online payments come from their provider");
         assert_eq!(principal(Role::StoreStaff, &["T-1"], None).order_access(&places), OrderAccess::Work);
         assert_eq!(principal(Role::StoreStaff, &["D-1"], None).order_access(&places), OrderAccess::Hidden);
         assert_eq!(principal(Role::Partner, &[], Some("P-ZJ")).order_access(&places), OrderAccess::Read);

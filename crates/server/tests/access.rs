@@ -174,6 +174,9 @@ async fn a_session_needs_its_csrf_token_for_every_change_and_ends_at_sign_out(ba
     assert_eq!(me["role"], "pricing");
     let price = json!({"list_price_fen": 129900});
     let path = "/api/v1/skus/NOTE13-BLK/prices";
+    let res =
+        bare().delete(app.url("/api/v1/sessions/current")).header("cookie", format!("tongjia_session={secret}")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "signing out needs the CSRF token too");
     for forged in ["", "0000", &csrf[..csrf.len() - 1]] {
         let (s, p) = send(&app, &Cred::Session(secret.clone(), forged.to_owned()), Method::POST, path, Some(price.clone())).await;
         assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("csrf_token_invalid")), "CSRF token {forged:?}");
@@ -252,6 +255,17 @@ async fn tokens_are_shown_once_and_stop_working_when_revoked_expired_or_read_onl
     let (_, own) = send(&app, &admin, Method::GET, "/api/v1/tokens?username=admin", None).await;
     let admins = own["items"][0]["token_id"].as_str().unwrap();
     assert_eq!(send(&app, &clerk, Method::POST, &format!("/api/v1/tokens/{admins}/revocation"), None).await.0, StatusCode::NOT_FOUND);
+    // Signing out is for sessions: a token is revoked instead.
+    let (s, p) = send(&app, &clerk, Method::DELETE, "/api/v1/sessions/current", None).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("no_session")));
+    // Disabling an account revokes its tokens: enabling it again does not bring them back.
+    assert!(
+        app.client.patch(app.url("/api/v1/accounts/clerk")).json(&json!({"disabled": true})).send().await.unwrap().status().is_success()
+    );
+    assert!(
+        app.client.patch(app.url("/api/v1/accounts/clerk")).json(&json!({"disabled": false})).send().await.unwrap().status().is_success()
+    );
+    assert_eq!(send(&app, &clerk, Method::GET, "/api/v1/stock?location_code=D-1", None).await.0, StatusCode::UNAUTHORIZED);
     let (s, p) = send(&app, &Cred::Token("tjt_not-a-token".into()), Method::GET, "/api/v1/skus", None).await;
     assert_eq!(
         (s, p["code"].as_str()),
@@ -327,6 +341,27 @@ async fn clerks_partners_and_members_act_only_within_their_own(backend: Backend)
     }
     let (s, p) = send(&app, &zj, Method::POST, "/api/v1/stock/receipts", Some(sale("T-1"))).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "a partner changes nothing");
+    // Taken back at D-1, the T-1 sale is answered without what the clerk may not see.
+    ok(app
+        .post(&format!("{path}/payments"), json!({"amount_fen": order["total_fen"], "external_reference": "cash-9", "method": "cash"}))
+        .await);
+    let back = json!({"store_code": "D-1", "lines": [{"line_no": 1, "quantity": 1}]});
+    let (s, returned) = send(&app, &clerk, Method::POST, &format!("{path}/returns"), Some(back)).await;
+    assert_eq!((s, returned["customer_mobile"].as_str()), (StatusCode::CREATED, Some("138****8000")), "{returned}");
+    assert_eq!(returned["payments"][0]["external_reference"], "***");
+    // A pickup at D-1 is paid at its counter in cash or by card, never as a claimed online payment.
+    let pickup = ok(app
+        .post(
+            "/api/v1/orders",
+            json!({"fulfilment": "pickup", "pickup_store_code": "D-1", "lines": [{"sku_code": "NOTE13-BLK", "quantity": 1}]}),
+        )
+        .await);
+    let pickup_path = format!("/api/v1/orders/{}", pickup["order_id"].as_str().unwrap());
+    let claim = json!({"amount_fen": pickup["total_fen"], "external_reference": "wx-fake", "method": "wechat_pay"});
+    let (s, p) = send(&app, &clerk, Method::POST, &format!("{pickup_path}/payments"), Some(claim)).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("outside_scope")), "{p}");
+    let cash = json!({"amount_fen": pickup["total_fen"], "external_reference": "till-1", "method": "cash"});
+    assert_eq!(send(&app, &clerk, Method::POST, &format!("{pickup_path}/payments"), Some(cash)).await.0, StatusCode::CREATED);
     // A clerk's own orders list is its store's.
     let (s, listed) = send(&app, &clerk, Method::GET, "/api/v1/orders", None).await;
     assert_eq!(s, StatusCode::OK);

@@ -192,6 +192,14 @@ impl Db {
         if ends_sessions {
             sqlx::query("DELETE FROM sessions WHERE principal = $1").bind(format!("account:{username}")).execute(tx.conn()).await?;
         }
+        if patch.disabled == Some(true) {
+            // Enabling the account again must not bring its old tokens back.
+            sqlx::query("UPDATE api_tokens SET revoked_at_us = $1 WHERE username = $2 AND revoked_at_us IS NULL")
+                .bind(us(tx.now))
+                .bind(username)
+                .execute(tx.conn())
+                .await?;
+        }
         let record = account_by_name(tx.conn(), username).await?.expect("just written");
         tx.commit(record).await
     }
@@ -420,5 +428,30 @@ impl Db {
             .await?
             .rows_affected();
         tx.commit(used == 1).await
+    }
+}
+
+impl Db {
+    /// Counts one `kind` of request from `address` (for a per-address limit).
+    pub async fn record_throttle(&self, kind: &str, address: &str) -> StoreResult<()> {
+        let mut tx = self.begin::<()>(None, self.now()).await?;
+        sqlx::query("INSERT INTO throttle_events (id, kind, address, at_us) VALUES ($1, $2, $3, $4)")
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(kind)
+            .bind(address)
+            .bind(us(tx.now))
+            .execute(tx.conn())
+            .await?;
+        tx.commit(()).await
+    }
+
+    /// How many `kind` requests came from `address` since `since`.
+    pub async fn throttle_count(&self, kind: &str, address: &str, since: Timestamp) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM throttle_events WHERE kind = $1 AND address = $2 AND at_us > $3")
+            .bind(kind)
+            .bind(address)
+            .bind(us(since))
+            .fetch_one(&self.read)
+            .await?)
     }
 }

@@ -56,6 +56,7 @@ async fn purge_credentials(conn: &mut sqlx::AnyConnection, now_us: i64) -> Store
         ("sessions", "secret_hash", "expires_at_us", now_us),
         ("member_codes", "mobile", "expires_at_us", now_us),
         ("sign_in_failures", "id", "at_us", failures_cutoff),
+        ("throttle_events", "id", "at_us", failures_cutoff),
     ] {
         let sql = format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {column} < $1 LIMIT $2)");
         removed +=

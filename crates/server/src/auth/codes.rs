@@ -43,6 +43,15 @@ impl CodeSender for LogFileSender {
     }
 }
 
+/// What the per-address limits count.
+const SENT: &str = "member_code_sent";
+const WRONG: &str = "member_code_wrong";
+
+async fn over_limit(app: &AppState, kind: &str, address: &str, limit: i64) -> ApiResult<bool> {
+    let since = app.db.now().checked_sub(SignedDuration::from_secs(access::LOGIN_WINDOW_SECS)).unwrap_or(Timestamp::MIN);
+    Ok(app.db.throttle_count(kind, address, since).await? >= limit)
+}
+
 /// Six random digits, each digit equally likely.
 fn new_code() -> String {
     let mut out = String::with_capacity(6);
@@ -64,12 +73,16 @@ fn code_hash(mobile: &Mobile, code: &str) -> String {
 /// Sends `mobile` a new code (replacing any earlier one). The answer is the same whether
 /// the number is a member or not; within a minute of the last code nothing is sent and
 /// `Ok(Err(seconds))` says how long to wait.
-pub(crate) async fn send_code(app: &AppState, mobile: &Mobile) -> ApiResult<Result<(), i64>> {
+pub(crate) async fn send_code(app: &AppState, mobile: &Mobile, address: &str) -> ApiResult<Result<(), i64>> {
     let now = app.db.now();
+    if over_limit(app, SENT, address, access::MEMBER_CODES_PER_ADDRESS).await? {
+        return Ok(Err(access::LOGIN_WINDOW_SECS));
+    }
     let last = app.db.member_code(mobile.as_str()).await?;
     if let Err(wait) = access::may_send_code(last.as_ref().map(|(c, _)| c), now.as_microsecond()) {
         return Ok(Err(wait.max(1)));
     }
+    app.db.record_throttle(SENT, address).await?;
     let code = new_code();
     let expires_at = now.checked_add(SignedDuration::from_secs(MEMBER_CODE_SECS)).unwrap_or(Timestamp::MAX);
     app.db.store_member_code(mobile.as_str(), &code_hash(mobile, &code), expires_at).await?;
@@ -84,7 +97,14 @@ pub(crate) async fn send_code(app: &AppState, mobile: &Mobile) -> ApiResult<Resu
 
 /// Checks and uses up the code `mobile` was sent: 422 `invalid_code` for a wrong one (five
 /// wrong tries end it), 422 `code_expired` when there is none to check.
-pub(crate) async fn use_code(app: &AppState, mobile: &Mobile, code: &str) -> ApiResult<()> {
+pub(crate) async fn use_code(app: &AppState, mobile: &Mobile, code: &str, address: &str) -> ApiResult<()> {
+    if over_limit(app, WRONG, address, access::MEMBER_CODE_FAILURES_PER_ADDRESS).await? {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_code_tries",
+            "too many wrong codes from this address: wait before trying again",
+        ));
+    }
     let stored = app.db.member_code(mobile.as_str()).await?;
     let given = code_hash(mobile, code.trim());
     let matches = stored.as_ref().is_some_and(|(_, hash)| secrets::same(hash, &given));
@@ -96,6 +116,7 @@ pub(crate) async fn use_code(app: &AppState, mobile: &Mobile, code: &str) -> Api
         }
         Err(CodeRefusal::Wrong) => {
             app.db.count_code_try(mobile.as_str()).await?;
+            app.db.record_throttle(WRONG, address).await?;
             tracing::warn!(mobile = %mobile.masked(), "wrong member code");
             Err(ApiError::field("code", "invalid_code", "that is not the code sent"))
         }

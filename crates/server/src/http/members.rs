@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::sessions::{PrincipalView, open_session};
+use super::sessions::{Peer, PrincipalView, open_session};
 use crate::AppState;
 use crate::auth::{codes, member_principal};
 use crate::extract::Mutation;
@@ -39,9 +39,9 @@ pub(crate) struct CodeSent {
 
 #[utoipa::path(post, path = "/api/v1/member-codes", tag = "access", request_body = CodeRequest,
     responses((status = 202, body = CodeSent), (status = 429, body = Problem, headers(("Retry-After" = u64, description = "seconds until a new code may be sent")))))]
-async fn request_code(State(app): State<AppState>, m: Mutation<CodeRequest>) -> ApiResult<Response> {
+async fn request_code(State(app): State<AppState>, Peer(address): Peer, m: Mutation<CodeRequest>) -> ApiResult<Response> {
     let mobile = Mobile::parse(&m.body.customer_mobile)?;
-    if let Err(wait) = codes::send_code(&app, &mobile).await? {
+    if let Err(wait) = codes::send_code(&app, &mobile, &address).await? {
         let mut res = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "code_sent_recently",
@@ -63,10 +63,10 @@ pub(crate) struct MemberSignIn {
 }
 
 #[utoipa::path(post, path = "/api/v1/member-sessions", tag = "access", request_body = MemberSignIn,
-    responses((status = 201, body = PrincipalView, headers(("Set-Cookie" = String, description = "the session cookie"))), (status = 422, body = Problem)))]
-async fn member_sign_in(State(app): State<AppState>, m: Mutation<MemberSignIn>) -> ApiResult<Response> {
+    responses((status = 201, body = PrincipalView, headers(("Set-Cookie" = String, description = "the session cookie"))), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn member_sign_in(State(app): State<AppState>, Peer(address): Peer, m: Mutation<MemberSignIn>) -> ApiResult<Response> {
     let mobile = Mobile::parse(&m.body.customer_mobile)?;
-    codes::use_code(&app, &mobile, &m.body.code).await?;
+    codes::use_code(&app, &mobile, &m.body.code, &address).await?;
     tracing::info!(mobile = %mobile.masked(), "member signed in");
     open_session(&app, &member_principal(mobile), &m.audit).await
 }

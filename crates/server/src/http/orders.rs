@@ -296,6 +296,11 @@ fn render(o: &OrderRecord) -> String {
     to_json(&OrderView::new(o, false))
 }
 
+/// An order as someone without the right to its personal data sees it.
+fn render_masked(o: &OrderRecord) -> String {
+    to_json(&OrderView::new(o, false).for_viewer(None))
+}
+
 fn render_placed(o: &OrderRecord) -> String {
     to_json(&OrderView::new(o, true))
 }
@@ -343,7 +348,12 @@ fn new_order(b: &OrderInput) -> Result<NewOrder, DomainError> {
 
 #[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = OrderInput, params(IdempotencyKey),
     responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn place_order(State(app): State<AppState>, caller: Caller, m: Mutation<OrderInput>) -> ApiResult<Response> {
+async fn place_order(
+    State(app): State<AppState>,
+    caller: Caller,
+    peer: super::sessions::Peer,
+    m: Mutation<OrderInput>,
+) -> ApiResult<Response> {
     let mut new = new_order(&m.body)?;
     let who = caller.signed()?;
     let store = match &new.channel {
@@ -356,7 +366,7 @@ async fn place_order(State(app): State<AppState>, caller: Caller, m: Mutation<Or
     who.may_place(store, new.customer.as_ref(), new.redeem_points, m.body.member_code.is_some()).map_err(denied)?;
     // Checked (and used up) only once the caller may place the order at all.
     if let (Some(code), Some(mobile)) = (&m.body.member_code, &new.customer) {
-        crate::auth::codes::use_code(&app, mobile, code).await?;
+        crate::auth::codes::use_code(&app, mobile, code, &peer.0).await?;
     }
     if who.role() == Role::Customer {
         new.customer = who.mobile.clone();
@@ -441,8 +451,10 @@ pub(crate) struct PaymentInput {
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/payments", tag = "orders", request_body = PaymentInput, params(IdempotencyKey),
     responses((status = 201, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn pay_order(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, m: Mutation<PaymentInput>) -> ApiResult<Response> {
-    let id = scope::order_for(&app, &caller, order_id(&id)?, OrderAccess::Work).await?.id;
+    let (order, places) = scope::order_with_places(&app, &caller, order_id(&id)?, OrderAccess::Work).await?;
+    let id = order.id;
     let b = &m.body;
+    caller.signed()?.may_record_payment(&places, b.method.trim()).map_err(denied)?;
     if b.amount_fen < 0 {
         return Err(ApiError::field("amount_fen", "invalid_amount", "an amount cannot be negative"));
     }
@@ -517,7 +529,9 @@ async fn hand_over(State(app): State<AppState>, caller: Caller, Path(id): Path<S
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/cancellation", tag = "orders", params(IdempotencyKey),
     responses((status = 200, body = OrderView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 async fn cancel_order(State(app): State<AppState>, caller: Caller, Path(id): Path<String>, m: Mutation<NoInput>) -> ApiResult<Response> {
-    let id = scope::order_for(&app, &caller, order_id(&id)?, OrderAccess::Work).await?.id;
+    let (order, places) = scope::order_with_places(&app, &caller, order_id(&id)?, OrderAccess::Work).await?;
+    let id = order.id;
+    caller.signed()?.may_cancel(&places).map_err(denied)?;
     let policy = app.policy;
     Ok(app.mutate(&m, StatusCode::OK, &render, async |idem| app.db.cancel_order(id, &policy, idem).await).await)
 }
@@ -550,8 +564,10 @@ async fn return_lines(
 ) -> ApiResult<Response> {
     let id = order_id(&id)?;
     let store = LocationCode::parse(&m.body.store_code).map_err(|e| e.at("store_code"))?;
-    // Any store takes a return of any order: the clerk must work at the store taking it.
+    // Any store takes a return of any order: the clerk must work at the store taking it, and
+    // is answered only what they may see of an order not theirs.
     scope::act_at(&caller, &store)?;
+    let masked = scope::order_hidden(&app, &caller, id).await?;
     let lines = m
         .body
         .lines
@@ -560,6 +576,7 @@ async fn return_lines(
         .map(|(i, l)| Ok((l.line_no, Quantity::new(l.quantity).map_err(|e| e.at(format!("lines[{i}].quantity")))?, l.damaged)))
         .collect::<Result<Vec<_>, DomainError>>()?;
     let policy = app.policy;
+    let render = if masked { render_masked } else { render };
     Ok(app.mutate(&m, StatusCode::CREATED, &render, async |idem| app.db.return_order_lines(id, &store, &lines, &policy, idem).await).await)
 }
 

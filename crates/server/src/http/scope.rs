@@ -63,13 +63,40 @@ async fn places(app: &AppState, who: &Principal, o: &OrderRecord) -> ApiResult<O
         let partner = if who.binding.partner().is_some() { partner_of(app, &code).await? } else { None };
         locations.push((code, partner));
     }
-    Ok(OrderPlaces { customer: o.customer_mobile.as_deref().and_then(|m| Mobile::parse(m).ok()), locations })
+    let counters = o.store_code.iter().chain(o.pickup_store_code.iter()).filter_map(|c| LocationCode::parse(c).ok()).collect();
+    Ok(OrderPlaces { customer: o.customer_mobile.as_deref().and_then(|m| Mobile::parse(m).ok()), locations, counters })
 }
 
 /// What the caller may do with `o`.
 pub(crate) async fn order_access(app: &AppState, caller: &Caller, o: &OrderRecord) -> ApiResult<OrderAccess> {
     let who = caller.signed()?;
     Ok(who.order_access(&places(app, who, o).await?))
+}
+
+/// The order `id` with the places it touches, if the caller may do `need` with it: 404 for
+/// one it may not know of, 403 for one it may only read.
+pub(crate) async fn order_with_places(
+    app: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    need: OrderAccess,
+) -> ApiResult<(OrderRecord, OrderPlaces)> {
+    let not_found = || ApiError::not_found("order_not_found", format!("no order {id}"));
+    let o = app.db.order(id).await?.ok_or_else(not_found)?;
+    let who = caller.signed()?;
+    let places = places(app, who, &o).await?;
+    match who.order_access(&places) {
+        OrderAccess::Hidden => Err(not_found()),
+        have if have < need => Err(denied(Denied::OutsideScope(format!("{} may read order {id} but not change it", caller.id())))),
+        _ => Ok((o, places)),
+    }
+}
+
+/// Whether the caller may know of the order `id` (a return at any store is taken for any
+/// order, but its answer shows what the clerk may see).
+pub(crate) async fn order_hidden(app: &AppState, caller: &Caller, id: Uuid) -> ApiResult<bool> {
+    let Some(o) = app.db.order(id).await? else { return Ok(false) };
+    Ok(order_access(app, caller, &o).await? == OrderAccess::Hidden)
 }
 
 /// The order `id`, if the caller may do `need` with it: 404 for one it may not know of,

@@ -139,7 +139,8 @@ async fn sign_in(State(app): State<AppState>, Peer(address): Peer, m: Mutation<S
     let account = account.filter(|a| matches && !a.disabled);
     let Some(account) = account else {
         app.db.record_sign_in_failure(&m.body.username, &address).await?;
-        tracing::warn!(username = %m.body.username, %address, "sign-in failed");
+        // Debug-formatted: a username is the caller's text, and must not forge log lines.
+        tracing::warn!(username = ?m.body.username, %address, "sign-in failed");
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the username or password is wrong"));
     };
     tracing::info!(username = %account.username, %address, "signed in");
@@ -159,11 +160,17 @@ async fn current(State(app): State<AppState>, caller: Caller, headers: HeaderMap
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "access", responses((status = 204), (status = 401, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "access", responses((status = 204), (status = 401, body = Problem), (status = 409, body = Problem)))]
 async fn sign_out(State(app): State<AppState>, headers: HeaderMap, m: Mutation<Empty>) -> ApiResult<Response> {
-    if let Some(secret) = session_secret(&headers) {
-        app.db.end_session(&secrets::digest(&secret), Some(&m.audit)).await?;
-    }
+    let secret = session_secret(&headers).filter(|_| !headers.contains_key(header::AUTHORIZATION));
+    let Some(secret) = secret else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_session",
+            "this request signs in with a token, not a session: revoke the token (POST /api/v1/tokens/{token_id}/revocation)",
+        ));
+    };
+    app.db.end_session(&secrets::digest(&secret), Some(&m.audit)).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut().insert(header::SET_COOKIE, session_cookie(None, 0, app.secure_cookies));
     Ok(res)
