@@ -102,11 +102,5 @@ pub(crate) async fn order_hidden(app: &AppState, caller: &Caller, id: Uuid) -> A
 /// The order `id`, if the caller may do `need` with it: 404 for one it may not know of,
 /// 403 for one it may only read.
 pub(crate) async fn order_for(app: &AppState, caller: &Caller, id: Uuid, need: OrderAccess) -> ApiResult<OrderRecord> {
-    let not_found = || ApiError::not_found("order_not_found", format!("no order {id}"));
-    let o = app.db.order(id).await?.ok_or_else(not_found)?;
-    match order_access(app, caller, &o).await? {
-        OrderAccess::Hidden => Err(not_found()),
-        have if have < need => Err(denied(Denied::OutsideScope(format!("{} may read order {id} but not change it", caller.id())))),
-        _ => Ok(o),
-    }
+    Ok(order_with_places(app, caller, id, need).await?.0)
 }
