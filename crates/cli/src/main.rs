@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod bench_feeds;
 mod demo;
+mod gateways;
 mod import;
 mod limits;
 mod progress;
@@ -48,16 +49,23 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "TONGJIA_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Serve `/metrics` on this address only (e.g. an operations network) instead of on
+        /// `--listen`.
+        #[arg(long, env = "TONGJIA_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
         #[command(flatten)]
         policy: PolicyArgs,
         #[command(flatten)]
         limits: limits::LimitArgs,
         #[command(flatten)]
         retention: limits::RetentionArgs,
-        /// File members' one-time codes are appended to, one line each (the demo's SMS
-        /// gateway; a deployment plugs in its own, see docs/access.md).
-        #[arg(long, env = "TONGJIA_SMS_LOG", default_value = "tongjia-sms.log")]
-        sms_log: PathBuf,
+        #[command(flatten)]
+        gateways: gateways::GatewayArgs,
+    },
+    /// Play the payment simulator: sign a notification that an order was paid and send it.
+    Simulator {
+        #[command(subcommand)]
+        what: SimulatorKind,
     },
     /// Seed the database with the demo brand, its network, prices and stock.
     Demo,
@@ -194,6 +202,12 @@ enum BenchKind {
 }
 
 #[derive(Subcommand)]
+enum SimulatorKind {
+    /// Tell a server that the simulator took an order's payment (signed with its secret).
+    Notify(gateways::NotifyArgs),
+}
+
+#[derive(Subcommand)]
 enum AdminKind {
     /// Make an account; its password is read from TONGJIA_ADMIN_PASSWORD or standard input.
     Create {
@@ -257,6 +271,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Bench { which: BenchKind::Feeds { feeds, seconds, pg } } => {
             return bench_feeds::feeds(bench_feeds::Setup { feeds, seconds, pg }).await;
         }
+        Command::Simulator { what: SimulatorKind::Notify(args) } => return gateways::notify(&args).await,
         Command::Restore { from } => {
             let db = Db::restore(&cli.db, &from).await.map_err(|e| format!("cannot restore {}: {e}", from.display()))?;
             println!("restored {} into {} ({})", from.display(), redacted(&cli.db), db.backend().name());
@@ -276,8 +291,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     let db = Db::connect_with(&cli.db, &options).await.map_err(|e| format!("cannot open {}: {e}", redacted(&cli.db)))?;
     let result = match cli.command {
-        Command::Serve { demo, listen, policy, limits, retention, sms_log } => match policy.policy() {
-            Ok(policy) => serve(&db, demo, listen, policy, (&limits, &retention), sms_log).await,
+        Command::Serve { demo, listen, metrics_listen, policy, limits, retention, gateways } => match policy.policy() {
+            Ok(policy) => serve(&db, demo, (listen, metrics_listen), policy, (&limits, &retention), &gateways).await,
             Err(e) => Err(e),
         },
         Command::Demo => demo::seed(&db).await.map(|summary| println!("{summary}")),
@@ -295,7 +310,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate => db.schema_version().await.map(|v| println!("schema at migration {v}")).map_err(|e| e.to_string()),
         Command::Backup { to } => db.backup(&to).await.map(|()| println!("backed up to {}", to.display())).map_err(|e| e.to_string()),
-        Command::Bench { .. } | Command::Restore { .. } => Ok(()),
+        Command::Bench { .. } | Command::Restore { .. } | Command::Simulator { .. } => Ok(()),
     };
     db.close().await;
     result
@@ -304,10 +319,10 @@ async fn run(cli: Cli) -> Result<(), String> {
 async fn serve(
     db: &Db,
     demo: bool,
-    listen: SocketAddr,
+    (listen, metrics_listen): (SocketAddr, Option<SocketAddr>),
     policy: OrderPolicy,
     (limits, retention): (&limits::LimitArgs, &limits::RetentionArgs),
-    sms_log: PathBuf,
+    gateways: &gateways::GatewayArgs,
 ) -> Result<(), String> {
     if demo {
         // Servers started together on one empty database seed it once: the first seeds,
@@ -319,13 +334,13 @@ async fn serve(
             Err(e) => return Err(e),
         }
         let logins = db.one_at_a_time("demo-logins", async || admin::demo_logins(db).await).await.map_err(|e| e.to_string())?;
-        println!("{}", logins?);
+        println!("{}\n{}", logins?, gateways.demo_note());
     }
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("Tongjia listening on http://{addr} (API docs at http://{addr}/api/v1/docs/)");
-    let code_sender = std::sync::Arc::new(tongjia_server::auth::codes::LogFileSender::new(sms_log));
-    let mut settings = tongjia_server::Settings { policy, code_sender, ..Default::default() };
+    let mut settings = tongjia_server::Settings { policy, metrics_listen, ..Default::default() };
+    gateways.apply(demo, &mut settings);
     limits.apply(&mut settings);
     retention.apply(&mut settings);
     tongjia_server::serve(listener, db.clone(), settings, shutdown_signal()).await.map_err(|e| e.to_string())

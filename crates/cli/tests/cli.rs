@@ -277,7 +277,7 @@ fn every_environment_variable_is_documented() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongjia")).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
         let help = String::from_utf8_lossy(&out.stdout);
-        for name in help.split("[env: ").skip(1).filter_map(|rest| rest.split('=').next()) {
+        for name in help.split("[env: ").skip(1).filter_map(|rest| rest.split(['=', ']']).next()) {
             seen += 1;
             assert!(doc.contains(&format!("`{name}`")), "{name} ({args:?}) is not in docs/config.md");
         }

@@ -126,7 +126,8 @@ async fn crash_and_check(backend: Backend) {
         Backend::Sqlite => (None, format!("sqlite:{}", dir.path().join("crash.db").display())),
     };
     import(&bin, &db, dir.path());
-    let client = common::client_with(&common::admin_token_with(&bin, &db));
+    // The till of D-1: it reserves, sells and takes cash there.
+    let client = common::client_with(&common::account_token(&bin, &db, "clerk", &["--role", "store_staff", "--store", "D-1"]));
     let (mut server, url) = start(&bin, &db);
     let base = Arc::new(RwLock::new(url));
     let acked = Arc::new(Mutex::new(vec![]));

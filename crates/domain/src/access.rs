@@ -10,6 +10,7 @@ use std::fmt;
 use crate::codes::{LocationCode, PartnerCode};
 use crate::customer::Mobile;
 use crate::error::{DomainError, DomainResult};
+use crate::payments::{COUNTER_METHODS, is_counter};
 
 /// What a principal is. Each role has exactly its own rights; `hq_admin` has all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -266,6 +267,32 @@ impl Principal {
     }
 }
 
+/// How much of an event a subscriber sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sight {
+    Hidden,
+    /// Without personal data: mobiles masked, coordinates and payment references left out.
+    Masked,
+    Full,
+}
+
+impl Principal {
+    /// What this principal sees of an event for `audience`; `own` says whether the event
+    /// names one of the principal's locations (its stores; a partner's stores). Headquarters
+    /// sees every event; catalogue, price and network events are for everyone; stock and
+    /// orders for the staff (in full) and the partner (masked) of the locations they touch.
+    pub fn event_sight(&self, audience: crate::events::Audience, own: bool) -> Sight {
+        let full_or_masked = if self.sees_personal_data() { Sight::Full } else { Sight::Masked };
+        match (self.binding.role, audience) {
+            (r, _) if r.is_hq() => Sight::Full,
+            (Role::Customer, _) => Sight::Hidden,
+            (_, crate::events::Audience::Everyone) => Sight::Full,
+            (Role::StoreStaff | Role::Partner, crate::events::Audience::Locations) if own => full_or_masked,
+            _ => Sight::Hidden,
+        }
+    }
+}
+
 /// The places and the member an order touches: the store it was placed at, its pickup store
 /// and the locations its stock is held at, each with its partner (if partner-run).
 #[derive(Debug, Clone, Default)]
@@ -275,9 +302,6 @@ pub struct OrderPlaces {
     /// Where the order is served face to face: the store it was placed at, its pickup store.
     pub counters: Vec<LocationCode>,
 }
-
-/// The payment methods a till records itself; online payments arrive from their provider.
-pub const COUNTER_METHODS: [&str; 2] = ["cash", "card"];
 
 /// What a principal may do with one order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -317,21 +341,20 @@ impl Principal {
         self.binding.role == Role::StoreStaff && places.counters.iter().any(|c| self.binding.stores.contains(c))
     }
 
-    /// Whether this principal may record a payment of `method` for the order: a till's cash
-    /// or card at the order's own counter; headquarters administration any (until every
-    /// online payment arrives from its provider).
+    /// Whether this principal may record a payment of `method` for the order: only a till,
+    /// only cash or card, only at the order's own counter. Nobody records an online payment:
+    /// it arrives as its provider's signed notification ([`crate::payments`]).
     pub fn may_record_payment(&self, places: &OrderPlaces, method: &str) -> Result<(), Denied> {
         match self.binding.role {
-            Role::HqAdmin => Ok(()),
             Role::StoreStaff if !self.at_counter(places) => {
                 Err(Denied::OutsideScope("payments are taken at the order's store or pickup store".into()))
             }
-            Role::StoreStaff if !COUNTER_METHODS.contains(&method) => Err(Denied::OutsideScope(format!(
-                "a till records {} payments; {method} arrives from its provider",
+            _ if !is_counter(method) => Err(Denied::OutsideScope(format!(
+                "a till records {} payments; {method} arrives from its provider as a signed notification",
                 COUNTER_METHODS.join(" or ")
             ))),
             Role::StoreStaff => Ok(()),
-            _ => Err(Denied::OutsideScope("payments are recorded by the order's store".into())),
+            _ => Err(Denied::Forbidden("payments are taken at a till or confirmed by their provider".into())),
         }
     }
 

@@ -86,6 +86,29 @@ impl EventType {
     }
 }
 
+/// Who an event is for, beyond headquarters (which sees every event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The catalogue, the price book and the store network: public facts, for every
+    /// signed-in subscriber (a till follows every price change).
+    Everyone,
+    /// Stock at, or an order touching, the locations the event names (`locations`, the
+    /// stock entries' `location_code`s): for the staff and the partner of those locations.
+    Locations,
+}
+
+impl EventType {
+    /// Who this type of event is for.
+    pub fn audience(self) -> Audience {
+        let name = self.as_str();
+        if name.starts_with("stock.") || name.starts_with("order.") || name.starts_with("points.") {
+            Audience::Locations
+        } else {
+            Audience::Everyone
+        }
+    }
+}
+
 impl std::fmt::Display for EventType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -104,6 +127,9 @@ pub struct OrderMoved {
     pub order_id: Uuid,
     pub status: OrderStatus,
     pub action: OrderAction,
+    /// The locations the order touches (its store, pickup store, stock locations): whose
+    /// subscribers see the event.
+    pub locations: Vec<LocationCode>,
 }
 
 /// `order.refunded`.
@@ -113,6 +139,10 @@ pub struct OrderRefunded {
     #[serde(rename = "amount_fen")]
     pub amount: Fen,
     pub why: String,
+    /// The payment's method or provider the refund goes back to.
+    pub method: String,
+    /// The locations the order touches.
+    pub locations: Vec<LocationCode>,
 }
 
 /// `order.returned`.
@@ -122,6 +152,8 @@ pub struct OrderReturned {
     pub return_id: Uuid,
     pub store_code: LocationCode,
     pub lines: Vec<ReturnLine>,
+    /// The locations the order touches.
+    pub locations: Vec<LocationCode>,
 }
 
 /// `points.changed`.
@@ -131,6 +163,8 @@ pub struct PointsChanged {
     pub order_id: Uuid,
     pub delta: i64,
     pub reason: String,
+    /// The locations the order touches.
+    pub locations: Vec<LocationCode>,
 }
 
 /// `catalog.imported`: how many SKUs one import wrote.

@@ -377,9 +377,26 @@ impl StockCommand {
 /// Whether a location in `status` may take part in `cmd` as `location`: holds and till
 /// sales only at open locations; receipts, returns and incoming transfers not at closed
 /// ones (a planned store may stock up before it opens). Counts, adjustments, releases and
-/// outgoing transfers are allowed anywhere, so a closed store can be emptied.
-pub fn check_status(cmd: &StockCommand, location: &LocationCode, status: crate::location::LocationStatus) -> DomainResult<()> {
+/// outgoing transfers are allowed anywhere, so a closed store can be emptied. A partner's own
+/// stock is received only at a store that partner runs (`partner`: the location's); it
+/// reaches other locations only as a return taken there or a transfer.
+pub fn check_status(
+    cmd: &StockCommand,
+    location: &LocationCode,
+    status: crate::location::LocationStatus,
+    partner: Option<&crate::codes::PartnerCode>,
+) -> DomainResult<()> {
     use crate::location::LocationStatus as S;
+    if let StockCommand::Receive { key, .. } = cmd
+        && let crate::codes::Owner::Partner(owner) = &key.owner
+        && partner != Some(owner)
+    {
+        return Err(DomainError::rule(
+            "owner_not_at_location",
+            format!("{location} is not run by partner {owner}: its stock is received only at its own stores"),
+        )
+        .at("owner"));
+    }
     let needs_open = matches!(cmd, StockCommand::Reserve { .. } | StockCommand::Sell { .. });
     let incoming = match cmd {
         StockCommand::Receive { .. } | StockCommand::Return { .. } => true,

@@ -15,6 +15,7 @@ pub mod location;
 pub mod money;
 pub mod network;
 pub mod orders;
+pub mod payments;
 pub mod pricing;
 pub mod sourcing;
 

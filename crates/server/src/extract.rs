@@ -112,7 +112,7 @@ fn audit_entry(parts: &Parts, body: &serde_json::Value) -> tongjia_storage::Audi
 
 /// Reads the whole body, at most [`BODY_BYTES_MAX`] bytes within the connection's body
 /// timeout (`408 body_timeout` past it: a client trickling its body is dropped on time).
-async fn read_body(parts: &Parts, body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+pub(crate) async fn read_body(parts: &Parts, body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
     let timeout = parts.extensions.get::<BodyTimeout>().map_or(Limits::default().body_timeout, |t| t.0);
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, BODY_BYTES_MAX)).await {
         Ok(Ok(bytes)) => Ok(bytes),

@@ -14,6 +14,7 @@ mod metrics;
 pub mod network_chart;
 mod openapi;
 mod outbox_watch;
+pub mod payments;
 mod problem;
 mod retention;
 mod sweeper;
@@ -61,6 +62,10 @@ pub struct AppState {
     pub(crate) secure_cookies: bool,
     /// How members' one-time codes reach their mobiles.
     pub(crate) code_sender: std::sync::Arc<dyn auth::codes::CodeSender>,
+    /// The online payment providers whose notifications are accepted.
+    pub(crate) providers: payments::Providers,
+    /// Whether `/metrics` is served on an address of its own (and not on the API's).
+    pub(crate) metrics_apart: bool,
 }
 
 /// Server settings.
@@ -88,6 +93,13 @@ pub struct Settings {
     /// How members' one-time codes reach their mobiles (default: appended to
     /// `tongjia-sms.log`, for the demo).
     pub code_sender: std::sync::Arc<dyn auth::codes::CodeSender>,
+    /// The online payment providers whose signed notifications confirm payments and which
+    /// take refunds back (default: none; `serve --demo` adds the simulator).
+    pub payment_providers: payments::Providers,
+    /// How often pending online refunds are handed to their providers.
+    pub refund_interval: Duration,
+    /// Serve `/metrics` on this address only (an operations network), not on the API's.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for Settings {
@@ -103,6 +115,9 @@ impl Default for Settings {
             retention_interval: Duration::from_secs(60),
             secure_cookies: true,
             code_sender: std::sync::Arc::new(auth::codes::LogFileSender::new("tongjia-sms.log")),
+            payment_providers: payments::Providers::default(),
+            refund_interval: Duration::from_secs(1),
+            metrics_listen: None,
         }
     }
 }
@@ -177,10 +192,13 @@ pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
 /// Builds the whole application: API, OpenAPI document, docs page, health.
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = http::router().split_for_parts();
-    Router::new()
+    let mut router = Router::new()
         .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").external_url_unchecked("/api/v1/openapi.json", openapi::finish(&openapi)))
-        .merge(api)
-        .route("/metrics", axum::routing::get(metrics::scrape))
+        .merge(api);
+    if !state.metrics_apart {
+        router = router.route("/metrics", axum::routing::get(metrics::scrape));
+    }
+    router
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
         .route_layer(axum::middleware::from_fn(metrics::tag_route))
         .fallback(|| async { ApiError::not_found("route_not_found", "no such route") })
@@ -196,6 +214,25 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             tracing::info_span!("request", id = %uuid::Uuid::now_v7(), method = %req.method(), path = %log_path(req.uri().path()))
         }))
+}
+
+/// Serves `/metrics` alone on `listener` until `stop` turns true.
+fn serve_metrics(listener: TcpListener, state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("metrics on http://{addr}/metrics");
+    }
+    let router = Router::new()
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        .fallback(|| async { ApiError::not_found("route_not_found", "only /metrics is served here") })
+        .with_state(state);
+    tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(stopped).await {
+            tracing::warn!(error = %e, "metrics server stopped");
+        }
+    })
 }
 
 /// A request path fit for a log line: any mainland mobile in it masked (`138****8000`).
@@ -241,10 +278,18 @@ pub async fn serve(
         key_wait: settings.key_wait,
         secure_cookies: settings.secure_cookies,
         code_sender: settings.code_sender.clone(),
+        providers: settings.payment_providers.clone(),
+        metrics_apart: settings.metrics_listen.is_some(),
+    };
+    let metrics_server = match settings.metrics_listen {
+        Some(addr) => Some(serve_metrics(TcpListener::bind(addr).await?, state.clone(), stop_rx.clone())),
+        None => None,
     };
     let watcher = tokio::spawn(outbox_watch::run(db.clone(), outbox_feed, outbox_reads, stop_rx.clone()));
     let purger =
         tokio::spawn(retention::run(db.clone(), settings.retention, settings.retention_interval, retention_metrics, stop_rx.clone()));
+    let refunder =
+        tokio::spawn(payments::refunds::run(db.clone(), settings.payment_providers.clone(), settings.refund_interval, stop_rx.clone()));
     let sweeper = tokio::spawn(sweeper::run(db.clone(), settings.policy, settings.sweep_interval, stop_rx));
     let stop = stop_tx.clone();
     connection::serve(listener, app(state), settings.limits, connections, shutdown, move || {
@@ -255,5 +300,9 @@ pub async fn serve(
     let _ = sweeper.await;
     let _ = watcher.await;
     let _ = purger.await;
+    let _ = refunder.await;
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
     Ok(())
 }

@@ -91,6 +91,7 @@ pub(crate) fn rule(place: Place<'_>, name: &str) -> Option<Value> {
         "code" if place.is(&["/api/v1/network/divisions"]) => json!({ "pattern": "^[1-9][0-9]([0-9]{2}([0-9]{2}([0-9]{3})?)?)?$" }),
         "order_id" | "reservation_id" | "transfer_id" | "token_id" => json!({ "format": "uuid" }),
         "gtin" => json!({ "pattern": "^[0-9]{13}$" }),
+        "provider" => json!({ "pattern": "^[a-z0-9_]{1,32}$" }),
         "member_code" => json!({ "pattern": "^[0-9]{6}$" }),
         "code" if place.is(&["MemberSignIn"]) => json!({ "pattern": "^[0-9]{6}$" }),
         "category" => json!({ "pattern": category_pattern() }),

@@ -332,9 +332,28 @@ async fn clerks_partners_and_members_act_only_within_their_own(backend: Backend)
     assert_eq!(send(&app, &gd, Method::GET, &path, None).await.0, StatusCode::NOT_FOUND);
     // Stock: a partner reads its own store, not another's, and must say which.
     assert_eq!(send(&app, &zj, Method::GET, "/api/v1/stock?location_code=T-1", None).await.0, StatusCode::OK);
-    // Outside headquarters, events are the price feed only.
-    assert_eq!(send(&app, &zj, Method::GET, "/api/v1/events?event_type=price.scheduled", None).await.0, StatusCode::OK);
-    assert_eq!(send(&app, &clerk, Method::GET, "/api/v1/events", None).await.0, StatusCode::FORBIDDEN);
+    // Outside headquarters, events are the price feed and one's own locations'.
+    let events = |v: &Value| v["items"].as_array().unwrap().clone();
+    let (s, feed) = send(&app, &clerk, Method::GET, "/api/v1/events?limit=500", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(events(&feed).iter().any(|e| e["event_type"] == "price.scheduled"), "a till follows every price change");
+    assert!(events(&feed).iter().any(|e| e["subject"] == "D-1/NOTE13-BLK"), "and its own store's stock");
+    let theirs: Vec<Value> = events(&feed)
+        .into_iter()
+        .filter(|e| e["event_type"].as_str().is_some_and(|t| t.starts_with("stock.") || t.starts_with("order.")))
+        .filter(|e| e.to_string().contains("T-1"))
+        .collect();
+    assert!(theirs.is_empty(), "no stock or order of T-1's: {theirs:?}");
+    let (_, partner_feed) = send(&app, &zj, Method::GET, "/api/v1/events?limit=500", None).await;
+    let its_sale: Vec<Value> = events(&partner_feed)
+        .into_iter()
+        .filter(|e| e["payload"]["order_id"] == order["order_id"] || e["subject"] == order["order_id"])
+        .collect();
+    assert!(its_sale.iter().any(|e| e["event_type"] == "order.placed"), "P-ZJ sees its store's sale: {partner_feed}");
+    let text = serde_json::to_string(&partner_feed).unwrap();
+    assert!(!text.contains("13800138000") && text.contains("138****8000"), "masked: {text}");
+    let (_, gd_feed) = send(&app, &gd, Method::GET, "/api/v1/events?limit=500", None).await;
+    assert!(!serde_json::to_string(&gd_feed).unwrap().contains(order["order_id"].as_str().unwrap()), "P-GD sees none of it");
     for (who, path) in [(&gd, "/api/v1/stock?location_code=T-1"), (&zj, "/api/v1/stock?location_code=D-1"), (&zj, "/api/v1/stock")] {
         let (s, p) = send(&app, who, Method::GET, path, None).await;
         assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("outside_scope")), "{path}");
@@ -342,9 +361,7 @@ async fn clerks_partners_and_members_act_only_within_their_own(backend: Backend)
     let (s, p) = send(&app, &zj, Method::POST, "/api/v1/stock/receipts", Some(sale("T-1"))).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "a partner changes nothing");
     // Taken back at D-1, the T-1 sale is answered without what the clerk may not see.
-    ok(app
-        .post(&format!("{path}/payments"), json!({"amount_fen": order["total_fen"], "external_reference": "cash-9", "method": "cash"}))
-        .await);
+    ok(app.pay_online(&order, "wx-t1-sale").await);
     let back = json!({"store_code": "D-1", "lines": [{"line_no": 1, "quantity": 1}]});
     let (s, returned) = send(&app, &clerk, Method::POST, &format!("{path}/returns"), Some(back)).await;
     assert_eq!((s, returned["customer_mobile"].as_str()), (StatusCode::CREATED, Some("138****8000")), "{returned}");

@@ -430,6 +430,14 @@ async fn consignment_transfers_and_counts_keep_owners_apart(backend: Backend) {
         .post("/api/v1/stock/receipts", json!({"location_code": "T-1", "sku_code": "NOTE13-BLK", "owner": "partner:NOBODY", "quantity": 2}))
         .await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_partner")));
+    let (s, p) = app
+        .post("/api/v1/stock/receipts", json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "owner": "partner:P-ZJ", "quantity": 2}))
+        .await;
+    assert_eq!(
+        (s, p["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("owner_not_at_location")),
+        "a partner's stock arrives at its own stores"
+    );
 
     let t = ok(app
         .post(
@@ -551,6 +559,44 @@ async fn price_changes_stream_to_subscribers_and_resume_after_last_event_id(back
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 
+async fn a_tills_stream_carries_its_stores_events_and_every_price_change(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_basics().await;
+    let stores = vec![tongjia_domain::codes::LocationCode::parse("T-1").unwrap()];
+    let binding = tongjia_domain::access::Binding::new(tongjia_domain::access::Role::StoreStaff, stores, None).unwrap();
+    let till = tongjia_server::auth::bootstrap_token(&app.db, "till-t1", binding, "t").await.unwrap();
+    let mut res = reqwest::Client::new().get(app.url("/api/v1/events/stream")).bearer_auth(&till).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "D-1", "sku_code": "NOTE13-BLK", "quantity": 3})).await);
+    ok(app.post("/api/v1/skus/NOTE13-BLK/prices", json!({"list_price_fen": 129900})).await);
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "T-1", "sku_code": "NOTE13-BLK", "quantity": 2})).await);
+    let text = read_stream_until(&mut res, "\"subject\":\"T-1/NOTE13-BLK\"").await;
+    assert!(text.contains("\"price_version\":2"), "every price change: {text}");
+    assert!(!text.contains("D-1/NOTE13-BLK"), "not another store's stock: {text}");
+    let no_one = reqwest::Client::new().get(app.url("/api/v1/events/stream")).send().await.unwrap();
+    assert_eq!(no_one.status(), StatusCode::UNAUTHORIZED, "a stream needs a token");
+}
+
+async fn metrics_can_be_served_on_an_address_of_their_own(backend: Backend) {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let settings =
+        tongjia_server::Settings { sweep_interval: std::time::Duration::from_secs(3600), metrics_listen: Some(free), ..Default::default() };
+    let app = spawn_app_with(backend, settings).await;
+    assert_eq!(app.get("/metrics").await.0, StatusCode::NOT_FOUND, "not on the API's address");
+    let mut scraped = None;
+    for _ in 0..50 {
+        if let Ok(res) = reqwest::get(format!("http://{free}/metrics")).await {
+            scraped = Some(res);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let res = scraped.expect("the metrics address answers");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("tongjia_http_requests_total"));
+    assert_eq!(reqwest::get(format!("http://{free}/api/v1/skus")).await.unwrap().status(), StatusCode::NOT_FOUND, "only /metrics there");
+}
+
 async fn metrics_count_requests_by_route_and_report_holds_streams_and_outbox(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed_basics().await;
@@ -625,5 +671,7 @@ tongjia_storage::backend_tests!(
     lists_page_with_an_opaque_cursor_and_filter,
     price_changes_stream_to_subscribers_and_resume_after_last_event_id,
     metrics_count_requests_by_route_and_report_holds_streams_and_outbox,
+    a_tills_stream_carries_its_stores_events_and_every_price_change,
+    metrics_can_be_served_on_an_address_of_their_own,
     nul_and_control_characters_are_refused_everywhere_alike,
 );

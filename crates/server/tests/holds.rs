@@ -53,8 +53,7 @@ fn pickup() -> Value {
 }
 
 async fn pay(app: &TestApp, order: &Value) -> Value {
-    let body = json!({"amount_fen": order["total_fen"], "external_reference": "wx-1", "method": "wechat_pay"});
-    ok(app.post(&format!("/api/v1/orders/{}/payments", order["order_id"].as_str().unwrap()), body).await)
+    ok(app.pay_online(order, &format!("wx-{}", order["order_id"].as_str().unwrap())).await)
 }
 
 async fn act(app: &TestApp, order: &Value, action: &str, body: Value) -> (StatusCode, Value) {
@@ -231,9 +230,8 @@ async fn a_sold_out_checkout_sale_stays_sold_out_after_every_hold(backend: Backe
                 return false;
             }
             let order: Value = placed.json().await.unwrap();
-            let body = json!({"amount_fen": order["total_fen"], "external_reference": format!("wx-{i}"), "method": "wechat_pay"});
-            let url = format!("{base}/api/v1/orders/{}/payments", order["order_id"].as_str().unwrap());
-            client.post(url).header("Idempotency-Key", format!("p-{i}")).json(&body).send().await.unwrap().status() == StatusCode::CREATED
+            let body = json!({"transaction_id": format!("wx-{i}"), "order_id": order["order_id"], "amount_fen": order["total_fen"]});
+            common::notify_at(&client, &base, &body).await.0 == StatusCode::OK
         });
     }
     let paid = shoppers.join_all().await.into_iter().filter(|p| *p).count();

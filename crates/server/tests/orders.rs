@@ -68,8 +68,7 @@ fn id(order: &Value) -> String {
 }
 
 async fn pay(app: &TestApp, order: &Value) -> Value {
-    let body = json!({"amount_fen": order["total_fen"], "external_reference": format!("wx-{}", id(order)), "method": "wechat_pay"});
-    ok(app.post(&format!("/api/v1/orders/{}/payments", id(order)), body).await)
+    ok(app.pay_online(order, &format!("wx-{}", id(order))).await)
 }
 
 async fn act(app: &TestApp, order: &Value, action: &str) -> Value {
@@ -266,14 +265,11 @@ async fn unpaid_orders_expire_and_cancelled_orders_cannot_be_paid(backend: Backe
     assert_eq!(expired["status"], "cancelled");
     assert_eq!(on_hand(&app, "D-HZ", "NOTE13-BLK").await, (5, 0, 0));
 
-    let body = json!({"amount_fen": order["total_fen"], "external_reference": "x", "method": "alipay"});
-    let (s, p) = app.post(&format!("/api/v1/orders/{}/payments", id(&order)), body).await;
+    let (s, p) = app.pay_online(&order, "x").await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::CONFLICT, Some("illegal_transition")));
 
     let order = ok(app.post("/api/v1/orders", json!({"fulfilment": "delivery", "destination": {"county_code": "330106"}, "lines": [{"sku_code": "NOTE13-BLK", "quantity": 1}]})).await);
-    let (s, p) = app
-        .post(&format!("/api/v1/orders/{}/payments", id(&order)), json!({"amount_fen": 1, "external_reference": "x", "method": "cash"}))
-        .await;
+    let (s, p) = app.notify(&json!({"transaction_id": "x1", "order_id": order["order_id"], "amount_fen": 1})).await;
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("payment_amount_mismatch")));
     assert_eq!(act(&app, &order, "cancellation").await["status"], "cancelled");
     let (s, _) = app.post(&format!("/api/v1/orders/{}/cancellation", id(&order)), json!({})).await;

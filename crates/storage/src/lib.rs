@@ -35,6 +35,7 @@ mod outbox;
 mod page;
 mod prices;
 pub mod reference;
+mod refunds;
 mod retention;
 mod scratch;
 mod stock;
@@ -56,6 +57,7 @@ pub use orders::{
 };
 pub use outbox::{Event, Vitals};
 pub use page::{LIMIT_MAX, Page, PageRequest};
+pub use refunds::PendingRefund;
 pub use retention::{PURGE_BATCH, Removed, Retention};
 pub use scratch::ScratchDb;
 pub use stock::{EntryRecord, PositionRecord, StockFilter};

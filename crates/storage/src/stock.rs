@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeSet, HashMap};
 use tongjia_domain::DomainError;
-use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
+use tongjia_domain::codes::{LocationCode, Owner, PartnerCode, SkuCode};
 use tongjia_domain::ledger::{
     Availability, Decision, EntryKind, LedgerView, Position, Quantity, Reservation, ReservationStatus, StockCommand, StockKey, Transfer,
     TransferStatus, check_status, decide,
@@ -169,19 +169,24 @@ async fn check_references(conn: &mut AnyConnection, cmd: &StockCommand, known: &
         | StockCommand::Extend { .. }
         | StockCommand::TransferIn { .. } => return Ok(()),
     };
+    // Every code must exist before any rule about them is decided.
+    let mut facts = Vec::with_capacity(locations.len());
     for l in locations {
         let key = format!("L|{l}");
-        let status = match known.get(&key) {
-            Some(status) => status.clone(),
+        let known_facts = match known.get(&key) {
+            Some(f) => f.clone(),
             None => {
-                let status: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM locations WHERE code = $1").bind(l.as_str()).fetch_optional(&mut *conn).await?;
-                let status = status.ok_or_else(|| unknown_location(l.as_str()))?;
-                known.insert(key, status.clone());
-                status
+                let row: Option<(String, Option<String>)> = sqlx::query_as("SELECT status, partner_code FROM locations WHERE code = $1")
+                    .bind(l.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let (status, partner) = row.ok_or_else(|| unknown_location(l.as_str()))?;
+                let f = format!("{status}|{}", partner.unwrap_or_default());
+                known.insert(key, f.clone());
+                f
             }
         };
-        check_status(cmd, l, parse(LocationStatus::parse(&status))?)?;
+        facts.push((l, known_facts));
     }
     for s in skus {
         let key = format!("S|{s}");
@@ -206,6 +211,11 @@ async fn check_references(conn: &mut AnyConnection, cmd: &StockCommand, known: &
             }
             known.insert(key, String::new());
         }
+    }
+    for (l, f) in facts {
+        let (status, partner) = f.split_once('|').unwrap_or((&f, ""));
+        let partner = (!partner.is_empty()).then(|| PartnerCode::parse(partner)).transpose();
+        check_status(cmd, l, parse(LocationStatus::parse(status))?, parse(partner)?.as_ref())?;
     }
     Ok(())
 }

@@ -43,6 +43,10 @@ const MEMBER: &str = "13900139000";
 fn location(i: usize) -> &'static str {
     LOCATIONS[i % LOCATIONS.len()].0
 }
+/// The partner that runs location `i`: the authorized store's.
+fn runs(i: usize) -> Option<&'static str> {
+    (LOCATIONS[i % LOCATIONS.len()].1 == LocationKind::Authorized).then_some("P1")
+}
 fn sku(i: usize) -> &'static str {
     SKUS[i % SKUS.len()].0
 }
@@ -235,7 +239,7 @@ async fn opening_stock(db: &Db, model: &mut Model) {
     let mut cmds = vec![];
     for (l, s, p, n) in OPENING_STOCK {
         let k = key(l, s, p);
-        model.receive(&mkey(&k), n).unwrap();
+        model.receive(&mkey(&k), n, runs(l)).unwrap();
         cmds.push(StockCommand::Receive { key: k, quantity: q(n), reference: None });
     }
     db.execute_all(&cmds, tongjia_storage::Bulk::Write, |_| {}).await.unwrap();
@@ -310,7 +314,7 @@ impl World {
         match *op {
             StockOp::Receive(l, s, p, n) => {
                 let k = key(l, s, p);
-                (StockCommand::Receive { key: k.clone(), quantity: q(n), reference: None }, next.receive(&mkey(&k), n))
+                (StockCommand::Receive { key: k.clone(), quantity: q(n), reference: None }, next.receive(&mkey(&k), n, runs(l)))
             }
             StockOp::Adjust(l, s, p, d) => {
                 let k = key(l, s, p);

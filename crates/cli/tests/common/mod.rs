@@ -77,6 +77,12 @@ pub fn admin_token(db: &str) -> String {
 
 /// [`admin_token`], made by the binary `bin`.
 pub fn admin_token_with(bin: &str, db: &str) -> String {
+    account_token(bin, db, "admin", &[])
+}
+
+/// Makes the account `username` (with `role_args` such as `--role store_staff --store D-1`;
+/// hq_admin without) and a token for it, with the binary `bin`.
+pub fn account_token(bin: &str, db: &str, username: &str, role_args: &[&str]) -> String {
     let run = |args: &[&str]| {
         Command::new(bin)
             .arg("--db")
@@ -87,8 +93,8 @@ pub fn admin_token_with(bin: &str, db: &str) -> String {
             .output()
             .expect("run tongjia admin")
     };
-    let _ = run(&["admin", "create", "--username", "admin"]);
-    let out = run(&["admin", "token", "--username", "admin", "--name", "tests"]);
+    let _ = run(&[&["admin", "create", "--username", username], role_args].concat());
+    let out = run(&["admin", "token", "--username", username, "--name", "tests"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

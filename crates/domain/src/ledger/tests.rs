@@ -24,6 +24,22 @@ fn run(view: &mut LedgerView, cmd: StockCommand, now: Timestamp) -> DomainResult
 }
 
 #[test]
+fn a_partners_stock_is_received_only_at_its_own_stores_but_may_come_back_anywhere() {
+    use crate::location::LocationStatus::Open;
+    let zj = PartnerCode::parse("P-ZJ").unwrap();
+    let theirs = key("D-1", Owner::Partner(zj.clone()));
+    let receive = StockCommand::Receive { key: theirs.clone(), quantity: q(1), reference: None };
+    assert_eq!(check_status(&receive, &loc("D-1"), Open, None).unwrap_err().code, "owner_not_at_location");
+    let other = PartnerCode::parse("P-GD").unwrap();
+    assert_eq!(check_status(&receive, &loc("D-1"), Open, Some(&other)).unwrap_err().code, "owner_not_at_location");
+    assert!(check_status(&receive, &loc("D-1"), Open, Some(&zj)).is_ok());
+    let brand = StockCommand::Receive { key: key("T-1", Owner::Brand), quantity: q(1), reference: None };
+    assert!(check_status(&brand, &loc("T-1"), Open, Some(&zj)).is_ok(), "consignment: the brand's stock in a partner's store");
+    let back = StockCommand::Return { key: theirs, quantity: q(1), reference: None, damaged: false };
+    assert!(check_status(&back, &loc("D-1"), Open, None).is_ok(), "returns anywhere");
+}
+
+#[test]
 fn quantities_are_positive_and_bounded() {
     assert_eq!(Quantity::new(0).unwrap_err().code, "quantity_not_positive");
     assert_eq!(Quantity::new(-3).unwrap_err().code, "quantity_not_positive");

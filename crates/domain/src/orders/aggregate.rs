@@ -17,6 +17,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::events::{EventType, OrderMoved, OrderRefunded, OrderReturned};
 use crate::ledger::{Quantity, RESERVATION_TTL_SECONDS_MAX, Reservation, StockCommand, StockKey, Transfer, TransferStatus};
 use crate::money::Fen;
+use crate::payments;
 
 /// Wrong pickup codes allowed before a handover locks.
 pub const PICKUP_ATTEMPTS_MAX: i64 = 5;
@@ -41,6 +42,8 @@ pub struct Order {
     pub status: OrderStatus,
     /// The member's mobile, for members.
     pub customer: Option<String>,
+    /// The store it was placed at (None: online).
+    pub store: Option<LocationCode>,
     pub pickup_store: Option<LocationCode>,
     pub pickup_code: Option<String>,
     pub pickup_attempts: i64,
@@ -54,11 +57,28 @@ pub struct Order {
     pub points_reversed: i64,
     /// How the order was paid (refunds go back the same way).
     pub payment_method: Option<String>,
+    /// The provider's or the till's reference of that payment (a refund names it).
+    pub payment_reference: Option<String>,
     pub expires_at: Timestamp,
     pub paid_at: Option<Timestamp>,
     pub fulfilled_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
     pub cancelled_at: Option<Timestamp>,
+}
+
+impl Order {
+    /// The locations the order touches — its store, its pickup store, where its stock is
+    /// held — each once: whose staff and partner see its events.
+    pub fn locations(&self) -> Vec<LocationCode> {
+        let mut out: Vec<LocationCode> = self.store.iter().chain(&self.pickup_store).cloned().collect();
+        for a in &self.allocations {
+            if !out.contains(&a.location_code) {
+                out.push(a.location_code.clone());
+            }
+        }
+        out.dedup();
+        out
+    }
 }
 
 /// What can be done to a placed order.
@@ -118,6 +138,9 @@ pub struct PaymentRow {
     pub amount: Fen,
     pub external_reference: String,
     pub method: String,
+    /// [`payments::SETTLED`], or [`payments::PENDING`] for an online refund its provider has
+    /// not yet accepted.
+    pub state: &'static str,
 }
 
 /// A return taken at a store.
@@ -239,8 +262,8 @@ impl Draft {
             _ => {}
         }
         o.status = to;
-        let order_id = o.id;
-        self.d.events.push(OrderEvent::Moved(OrderMoved { order_id, status: to, action }));
+        let (order_id, locations) = (o.id, o.locations());
+        self.d.events.push(OrderEvent::Moved(OrderMoved { order_id, status: to, action, locations }));
         Ok(())
     }
 
@@ -278,10 +301,18 @@ impl Draft {
                 DomainError::rule("payment_amount_mismatch", format!("the order's total is {}, not {amount}", o.total)).at("amount_fen")
             );
         }
-        let row = PaymentRow { id: ids(), kind: "payment", amount, external_reference: reference.to_owned(), method: method.to_owned() };
+        let row = PaymentRow {
+            id: ids(),
+            kind: "payment",
+            amount,
+            external_reference: reference.to_owned(),
+            method: method.to_owned(),
+            state: payments::SETTLED,
+        };
         self.d.payments.push(row);
         self.order().paid = amount;
         self.order().payment_method = Some(method.to_owned());
+        self.order().payment_reference = Some(reference.to_owned());
         self.moved(OrderAction::Pay)?;
         if o.fulfilment == Fulfilment::CarryOut {
             self.fulfil(ctx)?;
@@ -407,20 +438,25 @@ impl Draft {
         self.d.stock.extend(release_holds(&self.current_holds(ctx)));
         self.points(o.points_redeemed, "redeemed points given back on cancellation");
         if o.paid.get() > 0 {
-            self.refund(o.paid, "cancellation".to_owned(), ids());
+            self.refund(o.paid, "cancellation".to_owned(), ids(), None);
         }
         self.moved(action)
     }
 
-    /// Records a refund to the payment's method.
-    fn refund(&mut self, amount: Fen, why: String, id: Uuid) {
+    /// Records a refund the way the payment came: to its method (its provider), naming the
+    /// payment's reference; a counter refund is paid out at once, an online one waits for
+    /// its provider.
+    /// `at`: the store taking a return, which sees the refund's event too.
+    fn refund(&mut self, amount: Fen, why: String, id: Uuid, at: Option<&LocationCode>) {
         let method = self.d.order.payment_method.clone().unwrap_or_else(|| "original".to_owned());
-        let row = PaymentRow { id, kind: "refund", amount, external_reference: format!("refund: {why}"), method };
+        let external_reference = self.d.order.payment_reference.clone().unwrap_or_default();
+        let state = payments::refund_state(&method);
+        let row = PaymentRow { id, kind: "refund", amount, external_reference, method: method.clone(), state };
         self.d.payments.push(row);
         let o = self.order();
         o.refunded = Fen::new(o.refunded.get() + amount.get());
-        let order_id = o.id;
-        self.d.events.push(OrderEvent::Refunded(OrderRefunded { order_id, amount, why }));
+        let (order_id, locations) = (o.id, with(o.locations(), at));
+        self.d.events.push(OrderEvent::Refunded(OrderRefunded { order_id, amount, why, method, locations }));
     }
 
     /// Takes back lines at any store within the return window: refunds the price paid,
@@ -457,7 +493,7 @@ impl Draft {
         }
         let return_id = ids();
         if refund > 0 {
-            self.refund(Fen::new(refund), format!("return {return_id}"), ids());
+            self.refund(Fen::new(refund), format!("return {return_id}"), ids(), Some(store));
         }
         // Points already spent cannot be taken back below zero.
         let taken = if o.customer.is_some() { reversed.min(ctx.points_balance + restored) } else { 0 };
@@ -472,9 +508,24 @@ impl Draft {
             points_reversed: taken,
             lines: plan.clone(),
         });
-        self.d.events.push(OrderEvent::Returned(OrderReturned { order_id: o.id, return_id, store_code: store.clone(), lines: plan }));
+        let locations = with(o.locations(), Some(store));
+        self.d.events.push(OrderEvent::Returned(OrderReturned {
+            order_id: o.id,
+            return_id,
+            store_code: store.clone(),
+            lines: plan,
+            locations,
+        }));
         Ok(())
     }
+}
+
+/// `locations` and `extra`, each once.
+fn with(mut locations: Vec<LocationCode>, extra: Option<&LocationCode>) -> Vec<LocationCode> {
+    if let Some(l) = extra.filter(|l| !locations.contains(l)) {
+        locations.push(l.clone());
+    }
+    locations
 }
 
 fn sku_of(lines: &[OrderLine], line_no: i64) -> DomainResult<crate::codes::SkuCode> {
@@ -551,6 +602,8 @@ mod tests {
             points_earned: 0,
             points_reversed: 0,
             payment_method: None,
+            payment_reference: None,
+            store: None,
             expires_at: ts(900),
             paid_at: None,
             fulfilled_at: None,
@@ -642,10 +695,16 @@ mod tests {
         let (mut o, holds) = order(Fulfilment::Delivery, OrderStatus::Paid);
         o.paid = o.total;
         o.payment_method = Some("alipay".into());
+        o.payment_reference = Some("4200001".into());
         let d = run(&o, &holds, OrderCommand::Cancel, ts(10), 0).unwrap();
         assert_eq!(d.stock, vec![StockCommand::Release { reservation_id: holds[0].id }]);
         assert_eq!(d.points, vec![PointsMove { delta: 100, reason: "redeemed points given back on cancellation" }]);
         assert_eq!((d.payments[0].kind, d.payments[0].method.as_str(), d.order.refunded), ("refund", "alipay", o.total));
+        // Back through the provider that took it, naming its transaction, until it accepts.
+        assert_eq!((d.payments[0].external_reference.as_str(), d.payments[0].state), ("4200001", payments::PENDING));
+        o.payment_method = Some("cash".into());
+        let d = run(&o, &holds, OrderCommand::Cancel, ts(10), 0).unwrap();
+        assert_eq!(d.payments[0].state, payments::SETTLED, "cash is paid back over the counter");
         assert_eq!(run(&o, &holds, OrderCommand::Expire, ts(10), 0).unwrap_err().error.code, "illegal_transition");
         let (unpaid, holds) = order(Fulfilment::Delivery, OrderStatus::Reserved);
         assert_eq!(run(&unpaid, &holds, OrderCommand::Expire, ts(10), 0).unwrap_err().error.code, "order_not_expired");

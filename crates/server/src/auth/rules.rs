@@ -27,6 +27,7 @@ const STAFF: Gate = Gate::Roles(&[HqAdmin, Pricing, Merchandiser, StoreStaff, Pa
 const SIGNED: Gate = Gate::Roles(&[HqAdmin, Pricing, Merchandiser, StoreStaff, Partner, Customer]);
 const STOCK_WORK: Gate = Gate::Roles(&[HqAdmin, Merchandiser, StoreStaff]);
 const TILL: Gate = Gate::Roles(&[HqAdmin, StoreStaff]);
+const COUNTER: Gate = Gate::Roles(&[StoreStaff]);
 const BUYERS: Gate = Gate::Roles(&[HqAdmin, StoreStaff, Customer]);
 const ORDER_READERS: Gate = Gate::Roles(&[HqAdmin, Pricing, Merchandiser, StoreStaff, Partner, Customer]);
 const MEMBER_ORDERS: Gate = Gate::Roles(&[HqAdmin, Customer]);
@@ -41,7 +42,7 @@ const AT_LOCATION: &str = "store staff only at their own stores (`location_code`
 const READ_AT: &str = "store staff and partners must name a location of theirs (`location_code`), 403 otherwise";
 const ORDER_AT: &str = "the order's store or fulfilling location must be the caller's; an order the caller may not see is 404";
 const OWN_MEMBER: &str = "a customer only their own mobile; 403 for any other, member or not";
-const FEED: &str = "outside headquarters only the price feed (`event_type=price.scheduled`); 403 otherwise";
+const FEED: &str = "outside headquarters: catalogue, price and network events, and the stock and order events of the caller's own locations (a partner's without personal data); the rest is left out";
 const OWN_TOKENS: &str = "own tokens; `hq_admin` any account's (another's token is 404 to others)";
 
 /// Every route of the server with its rule.
@@ -126,9 +127,18 @@ pub const RULES: &[Rule] = &[
     rule(
         "POST",
         "/api/v1/orders/{order_id}/payments",
-        TILL,
-        "store staff: cash or card, at the order's store or pickup store (403 otherwise)",
+        COUNTER,
+        "store staff: cash or card, at the order's store or pickup store (403 otherwise); no one records an online payment",
     ),
+    Rule {
+        csrf_exempt: true,
+        ..rule(
+            "POST",
+            "/api/v1/payment-notifications/{provider}",
+            PUBLIC,
+            "the provider's signature is the credential (401 `invalid_signature` / `notification_stale`); one effect per transaction id",
+        )
+    },
     rule("POST", "/api/v1/orders/{order_id}/fulfilment", STOCK_WORK, ORDER_AT),
     rule("POST", "/api/v1/orders/{order_id}/shipment", STOCK_WORK, ORDER_AT),
     rule("POST", "/api/v1/orders/{order_id}/delivery", STOCK_WORK, ORDER_AT),

@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::PageView;
+use super::event_sight::Reader;
 use crate::AppState;
 use crate::extract::Params;
 use crate::problem::{ApiResult, Problem};
@@ -53,26 +54,17 @@ async fn list_events(
     caller: crate::auth::Caller,
     Params(q): Params<EventQuery>,
 ) -> ApiResult<Json<PageView<EventView>>> {
-    readable(&caller, q.event_type.as_deref())?;
+    let reader = Reader::new(&app, caller.signed()?).await?;
     let request = PageRequest { limit: q.limit, after: q.after };
     if request.after.is_some() {
         resumable(&app, request.after_seq()?).await?;
     }
     known_type(q.event_type.as_deref())?;
     let page = app.db.events(q.event_type.as_deref(), &request).await?;
-    Ok(Json(PageView::of(page, EventView::from)))
-}
-
-/// Refuses a reader outside headquarters anything but the price feed: other events carry
-/// other stores' sales and members' data (per-store feeds are to come).
-fn readable(caller: &crate::auth::Caller, event_type: Option<&str>) -> ApiResult<()> {
-    let who = caller.signed()?;
-    if who.role().is_hq() || event_type == Some(EventType::PriceScheduled.as_str()) {
-        return Ok(());
-    }
-    Err(crate::auth::denied(tongjia_domain::access::Denied::OutsideScope(
-        "outside headquarters, follow the price feed: event_type=price.scheduled".into(),
-    )))
+    // A page holds what the reader may see of it: fewer items than asked for, or none, with
+    // the cursor past all of it.
+    let items = page.items.into_iter().filter_map(|e| reader.shown(e)).map(EventView::from).collect();
+    Ok(Json(PageView { items, next_cursor: page.next_cursor }))
 }
 
 /// Refuses a filter naming no event type: it could only ever match nothing.
@@ -125,6 +117,8 @@ pub(crate) struct StreamQuery {
 /// What a stream remembers between events.
 struct Cursor {
     app: AppState,
+    /// Who follows the stream: only what it may see is sent.
+    reader: Reader,
     event_type: Option<String>,
     /// Every event up to here has been looked at (sent, or not of the type asked for).
     after_seq: i64,
@@ -148,7 +142,7 @@ impl Cursor {
             Ok(events) => {
                 let short = events.len() < STREAM_BATCH_MAX as usize;
                 self.after_seq = events.last().map_or(self.after_seq, |e| e.seq);
-                self.ready.extend(events);
+                self.ready.extend(events.into_iter().filter_map(|e| self.reader.shown(e)));
                 if short {
                     // The outbox commits in seq order: past a short read, everything up to
                     // the head read before it has been looked at.
@@ -172,8 +166,10 @@ impl Cursor {
             batch = live.recv() => match batch {
                 Ok(batch) => {
                     for e in batch.iter().filter(|e| e.seq > self.after_seq) {
-                        if self.event_type.as_deref().is_none_or(|t| t == e.event_type) {
-                            self.ready.push_back(e.clone());
+                        if self.event_type.as_deref().is_none_or(|t| t == e.event_type)
+                            && let Some(e) = self.reader.shown(e.clone())
+                        {
+                            self.ready.push_back(e);
                         }
                     }
                     self.after_seq = self.after_seq.max(batch.last().map_or(0, |e| e.seq));
@@ -206,7 +202,7 @@ async fn stream_events(
     headers: HeaderMap,
     Params(q): Params<StreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    readable(&caller, q.event_type.as_deref())?;
+    let reader = Reader::new(&app, caller.signed()?).await?;
     known_type(q.event_type.as_deref())?;
     let last_id = match headers.get("last-event-id").map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok())) {
         Some(None) => {
@@ -228,7 +224,7 @@ async fn stream_events(
     }
     let after_seq = asked.unwrap_or(0);
     let ticket = app.metrics.ticket(after_seq);
-    let start = Cursor { app, event_type: q.event_type, after_seq, ready: VecDeque::new(), ticket, live: None, opened: false };
+    let start = Cursor { app, reader, event_type: q.event_type, after_seq, ready: VecDeque::new(), ticket, live: None, opened: false };
     let events = stream::unfold(start, |mut c| async move {
         // An opening frame at once, so that the response head goes out now even when there
         // is nothing to send yet (a caught-up client must not wait for the first keep-alive).

@@ -4,12 +4,14 @@
 mod accounts;
 mod audit;
 mod catalog;
+mod event_sight;
 mod events;
 mod health;
 mod locations;
 mod members;
 mod network;
 mod orders;
+mod payments;
 mod prices;
 mod scope;
 mod sessions;
@@ -52,6 +54,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(prices::router())
         .merge(stock::router())
         .merge(orders::router())
+        .merge(payments::router())
         .merge(network::router())
         .merge(events::router())
         .merge(sessions::router())

@@ -119,8 +119,11 @@ pub(crate) struct PaymentView {
     kind: String,
     amount_fen: i64,
     external_reference: String,
+    /// The till's method (`cash`, `card`) or the online provider that took it.
     method: String,
     recorded_at: Timestamp,
+    /// `settled`, or `pending`: an online refund its provider has not yet accepted.
+    state: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -252,6 +255,7 @@ impl OrderView {
                     external_reference: p.external_reference.clone(),
                     method: p.method.clone(),
                     recorded_at: p.recorded_at,
+                    state: p.state.clone(),
                 })
                 .collect(),
             returns: o
@@ -442,9 +446,10 @@ async fn get_order(State(app): State<AppState>, caller: Caller, Path(id): Path<S
 pub(crate) struct PaymentInput {
     /// Exactly the order's total.
     amount_fen: i64,
-    /// The payment provider's reference.
+    /// The till's receipt or the card terminal's reference.
     external_reference: String,
-    /// `wechat_pay`, `alipay`, `card`, `cash`...
+    /// `cash` or `card`: what a till takes itself. Online payments are not recorded here;
+    /// they arrive as their provider's signed notification (`/payment-notifications/{provider}`).
     method: String,
 }
 

@@ -18,7 +18,7 @@ pub(crate) fn act_at(caller: &Caller, location: &LocationCode) -> ApiResult<()> 
 }
 
 /// The partner that runs `location`, if any (none for an unknown location).
-async fn partner_of(app: &AppState, location: &LocationCode) -> ApiResult<Option<PartnerCode>> {
+pub(crate) async fn partner_of(app: &AppState, location: &LocationCode) -> ApiResult<Option<PartnerCode>> {
     Ok(app.db.location(location.as_str()).await?.and_then(|r| r.location.partner_code))
 }
 

@@ -15,6 +15,8 @@ pub struct TestApp {
     pub token: String,
     /// The file members' one-time codes are "sent" to.
     pub sms: std::path::PathBuf,
+    /// The file the payment simulator's refunds go to.
+    pub refunds: std::path::PathBuf,
     _sms_dir: tempfile::TempDir,
     _store: TestDb,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -36,6 +38,9 @@ pub async fn spawn_app_with(backend: Backend, mut settings: tongjia_server::Sett
     let sms_dir = tempfile::tempdir().expect("a directory for texts");
     let sms = sms_dir.path().join("sms.log");
     settings.code_sender = std::sync::Arc::new(tongjia_server::auth::codes::LogFileSender::new(&sms));
+    let refunds = sms_dir.path().join("refunds.log");
+    let simulator = tongjia_server::payments::simulator::Simulator::new(SIMULATOR_SECRET, &refunds);
+    settings.payment_providers = settings.payment_providers.with("simulator", std::sync::Arc::new(simulator));
     tokio::spawn(tongjia_server::serve(listener, db.clone(), settings, async move {
         let _ = stopped.await;
     }));
@@ -43,8 +48,11 @@ pub async fn spawn_app_with(backend: Backend, mut settings: tongjia_server::Sett
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("a header"));
     let client = Client::builder().pool_max_idle_per_host(64).default_headers(headers).build().expect("client");
-    TestApp { base, client, db, token, sms, _sms_dir: sms_dir, _store: store, _stop: stop }
+    TestApp { base, client, db, token, sms, refunds, _sms_dir: sms_dir, _store: store, _stop: stop }
 }
+
+/// The secret the test servers' payment simulator signs with.
+pub const SIMULATOR_SECRET: &str = "tongjia-test-simulator";
 
 /// Makes the `admin` account (hq_admin) and a token for it: the tests act as headquarters
 /// unless they sign in as someone else.
@@ -85,6 +93,21 @@ impl TestApp {
         headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
         headers.insert("x-csrf-token", me["csrf_token"].as_str().unwrap().parse().unwrap());
         Client::builder().default_headers(headers).build().unwrap()
+    }
+
+    /// Sends the payment simulator's signed notification `body` (as the provider would).
+    pub async fn notify(&self, body: &Value) -> (StatusCode, Value) {
+        notify_at(&Client::new(), &self.base, body).await
+    }
+
+    /// Pays `order` online: the simulator notifies its whole total under transaction `tx`.
+    pub async fn pay_online(&self, order: &Value, tx: &str) -> (StatusCode, Value) {
+        let body = json!({"transaction_id": tx, "order_id": order["order_id"], "amount_fen": order["total_fen"]});
+        let answer = self.notify(&body).await;
+        if !answer.0.is_success() {
+            return answer;
+        }
+        self.get(&format!("/api/v1/orders/{}", order["order_id"].as_str().unwrap())).await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -130,6 +153,16 @@ impl TestApp {
                 .await);
         }
     }
+}
+
+/// Sends the payment simulator's signed notification `body` to the server at `base`.
+pub async fn notify_at(client: &Client, base: &str, body: &Value) -> (StatusCode, Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let mut req = client.post(format!("{base}/api/v1/payment-notifications/simulator")).header("content-type", "application/json");
+    for (name, value) in tongjia_server::payments::simulator::signed_headers(SIMULATOR_SECRET, &bytes) {
+        req = req.header(name, value);
+    }
+    read(req.body(bytes).send().await.expect("notify")).await
 }
 
 pub async fn read(res: Response) -> (StatusCode, Value) {

@@ -166,7 +166,7 @@ async fn write<T>(tx: &mut WriteTx<'_, T>, before: &Order, d: &OrderDecision) ->
             .await?;
     }
     for p in &d.payments {
-        sqlx::query("INSERT INTO payments (id, order_id, kind, amount_fen, external_reference, method, recorded_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO payments (id, order_id, kind, amount_fen, external_reference, method, recorded_at_us, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(p.id.to_string())
             .bind(o.id.to_string())
             .bind(p.kind)
@@ -174,6 +174,7 @@ async fn write<T>(tx: &mut WriteTx<'_, T>, before: &Order, d: &OrderDecision) ->
             .bind(&p.external_reference)
             .bind(&p.method)
             .bind(us(tx.now))
+            .bind(p.state)
             .execute(tx.conn())
             .await?;
     }
@@ -181,8 +182,12 @@ async fn write<T>(tx: &mut WriteTx<'_, T>, before: &Order, d: &OrderDecision) ->
         write_return(tx, o.id, r).await?;
     }
     if let Some(mobile) = &o.customer {
+        let mut locations = o.locations();
+        if let Some(r) = d.ret.as_ref().filter(|r| !locations.contains(&r.store)) {
+            locations.push(r.store.clone());
+        }
         for m in &d.points {
-            tx.points(mobile, o.id, m.delta, m.reason).await?;
+            tx.points(mobile, o.id, m.delta, m.reason, &locations).await?;
         }
     }
     for e in &d.events {

@@ -15,7 +15,7 @@ use crate::error::{StoreError, StoreResult, parse};
 use crate::stock::{load_reservation, load_transfer};
 use crate::ts;
 
-fn id_of(raw: &str) -> StoreResult<Uuid> {
+pub(crate) fn id_of(raw: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -71,6 +71,7 @@ fn payment_from_row(p: &AnyRow) -> StoreResult<PaymentRecord> {
         external_reference: p.try_get("external_reference")?,
         method: p.try_get("method")?,
         recorded_at: ts(p.try_get("recorded_at_us")?)?,
+        state: p.try_get("state")?,
     })
 }
 
@@ -170,7 +171,7 @@ pub(crate) async fn order_facts(conn: &mut AnyConnection, r: &OrderRecord) -> St
     Ok(OrderFacts { order: to_domain(r)?, holds, transfers, points_balance })
 }
 
-fn to_domain(r: &OrderRecord) -> StoreResult<Order> {
+pub(crate) fn to_domain(r: &OrderRecord) -> StoreResult<Order> {
     let allocations = r
         .allocations
         .iter()
@@ -188,11 +189,14 @@ fn to_domain(r: &OrderRecord) -> StoreResult<Order> {
         .collect::<StoreResult<_>>()?;
     let pickup_store =
         r.pickup_store_code.as_deref().map(LocationCode::parse).transpose().map_err(|e: DomainError| StoreError::Corrupt(e.to_string()))?;
+    let store =
+        r.store_code.as_deref().map(LocationCode::parse).transpose().map_err(|e: DomainError| StoreError::Corrupt(e.to_string()))?;
     Ok(Order {
         id: r.id,
         fulfilment: r.fulfilment,
         status: r.status,
         customer: r.customer_mobile.clone(),
+        store,
         pickup_store,
         pickup_code: r.pickup_code.clone(),
         pickup_attempts: r.pickup_attempts,
@@ -205,6 +209,7 @@ fn to_domain(r: &OrderRecord) -> StoreResult<Order> {
         points_earned: r.points_earned,
         points_reversed: r.points_reversed,
         payment_method: r.payments.iter().find(|p| p.kind == "payment").map(|p| p.method.clone()),
+        payment_reference: r.payments.iter().find(|p| p.kind == "payment").map(|p| p.external_reference.clone()),
         expires_at: r.expires_at,
         paid_at: r.paid_at,
         fulfilled_at: r.fulfilled_at,

@@ -8,6 +8,7 @@ mod load;
 mod place;
 mod records;
 
+pub(crate) use load::id_of;
 use load::{load_order, load_orders};
 pub use records::{
     AllocationRecord, CustomerRecord, Destination, NewOrder, NewPayment, OrderFilter, OrderRecord, PaymentRecord, PointsEntry, ReturnRecord,

@@ -16,7 +16,7 @@ use tongjia_domain::pricing::{Channel, Quote, quote};
 use tongjia_domain::sourcing::{Candidate, NearestSingleThenFewest, Network, SourcingDecision, SourcingRequest, SourcingStrategy};
 use uuid::Uuid;
 
-use super::load::load_order;
+use super::load::{load_order, to_domain};
 use super::records::{Destination, NewOrder, OrderRecord, order_not_found};
 use crate::error::{StoreError, StoreResult, parse};
 use crate::stock::execute_in;
@@ -159,7 +159,14 @@ impl<T> WriteTx<'_, T> {
     }
 
     /// Moves a customer's points, never below zero, with its reason.
-    pub(crate) async fn points(&mut self, mobile: &str, order: Uuid, delta: i64, reason: &str) -> StoreResult<()> {
+    pub(crate) async fn points(
+        &mut self,
+        mobile: &str,
+        order: Uuid,
+        delta: i64,
+        reason: &str,
+        locations: &[LocationCode],
+    ) -> StoreResult<()> {
         if delta == 0 {
             return Ok(());
         }
@@ -186,7 +193,7 @@ impl<T> WriteTx<'_, T> {
         self.emit(
             EventType::PointsChanged,
             mobile,
-            &PointsChanged { mobile: mobile.to_owned(), order_id: order, delta, reason: reason.to_owned() },
+            &PointsChanged { mobile: mobile.to_owned(), order_id: order, delta, reason: reason.to_owned(), locations: locations.to_vec() },
         )
         .await
     }
@@ -198,7 +205,7 @@ impl<T> WriteTx<'_, T> {
 
     /// Moves a new order to reserved: checks it, stores the status and publishes
     /// `order.reserved`.
-    async fn transition(&mut self, order: &mut OrderRecord, action: OrderAction) -> StoreResult<()> {
+    async fn transition(&mut self, order: &mut OrderRecord, action: OrderAction, locations: Vec<LocationCode>) -> StoreResult<()> {
         let to = next_status(order.fulfilment, order.status, action)?;
         let now = us(self.now);
         // A column is assigned once per UPDATE (PostgreSQL refuses it twice).
@@ -210,7 +217,7 @@ impl<T> WriteTx<'_, T> {
         };
         sqlx::query(sql).bind(to.as_str()).bind(now).bind(order.id.to_string()).execute(self.conn()).await?;
         order.status = to;
-        let moved = OrderMoved { order_id: order.id, status: to, action };
+        let moved = OrderMoved { order_id: order.id, status: to, action, locations };
         self.emit(EventType::order_moved(to), &order.id.to_string(), &moved).await
     }
 
@@ -312,18 +319,19 @@ impl Db {
             .execute(tx.conn())
             .await?;
         }
-        let mut order = tx.order(id).await?;
-        tx.emit(EventType::OrderPlaced, &id.to_string(), &order).await?;
-
         let decision = source_and_hold(&mut tx, id, &new, &lines, store.as_ref().map(|(c, _)| c), destination, expires_at).await?;
         if let Some(d) = &decision {
             let json = serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sqlx::query("UPDATE orders SET sourcing = $1 WHERE id = $2").bind(json).bind(id.to_string()).execute(tx.conn()).await?;
         }
+        // Read once sourced: the event names where its stock is held.
+        let mut order = tx.order(id).await?;
+        tx.emit(EventType::OrderPlaced, &id.to_string(), &order).await?;
+        let locations = to_domain(&order)?.locations();
         if let Some(m) = &new.customer {
-            tx.points(m.as_str(), id, -new.redeem_points, "redeemed on an order").await?;
+            tx.points(m.as_str(), id, -new.redeem_points, "redeemed on an order", &locations).await?;
         }
-        tx.transition(&mut order, OrderAction::Reserve).await?;
+        tx.transition(&mut order, OrderAction::Reserve, locations).await?;
         tx.finish(id).await
     }
 }

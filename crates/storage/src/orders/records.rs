@@ -58,6 +58,8 @@ pub struct PaymentRecord {
     pub external_reference: String,
     pub method: String,
     pub recorded_at: Timestamp,
+    /// `settled`, or `pending`: an online refund its provider has not yet accepted.
+    pub state: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -174,7 +174,14 @@ impl Model {
 
     // ---- the ledger -------------------------------------------------------------------
 
-    pub fn receive(&mut self, k: &Key, q: i64) -> Outcome {
+    /// Goods in. A partner's own stock only at a store that partner runs (`runs`: the
+    /// location's partner).
+    pub fn receive(&mut self, k: &Key, q: i64, runs: Option<&str>) -> Outcome {
+        if let Some(partner) = k.2.strip_prefix("partner:")
+            && runs != Some(partner)
+        {
+            return refuse("owner_not_at_location");
+        }
         self.pos_mut(k).on_hand += q;
         Ok(())
     }
