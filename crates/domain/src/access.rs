@@ -267,6 +267,39 @@ impl Principal {
     }
 }
 
+/// What a principal's order list is narrowed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderListScope {
+    /// Every order the filter matches (headquarters).
+    Any,
+    /// Only this member's orders.
+    Member(Mobile),
+    /// Only orders at the stores the filter names — each one the caller must be allowed to
+    /// read — or, when it names none, at this default store (a till of one store).
+    Named(Option<LocationCode>),
+}
+
+impl Principal {
+    /// How this principal's list of orders is narrowed, given the member and stores the
+    /// filter names: a member lists only their own; store staff and partners list a store
+    /// of theirs they name (store staff of one store may leave it out); headquarters any.
+    pub fn order_list(&self, member: Option<&Mobile>, names_a_store: bool) -> Result<OrderListScope, Denied> {
+        match self.binding.role {
+            Role::Customer => match (&self.mobile, member) {
+                (Some(me), None) => Ok(OrderListScope::Member(me.clone())),
+                (Some(me), Some(asked)) if me == asked => Ok(OrderListScope::Member(me.clone())),
+                _ => Err(Denied::OutsideScope("a member lists only their own orders".into())),
+            },
+            Role::StoreStaff | Role::Partner if names_a_store => Ok(OrderListScope::Named(None)),
+            Role::StoreStaff | Role::Partner => match self.binding.stores() {
+                [only] => Ok(OrderListScope::Named(Some(only.clone()))),
+                _ => Err(Denied::OutsideScope("name one of your stores: store_code or pickup_store_code".into())),
+            },
+            _ => Ok(OrderListScope::Any),
+        }
+    }
+}
+
 /// How much of an event a subscriber sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sight {
@@ -628,6 +661,15 @@ mod tests {
         member.mobile = Some(Mobile::parse("13900139000").unwrap());
         assert_eq!(member.order_access(&places), OrderAccess::Hidden);
         let clerk = principal(Role::StoreStaff, &["D-1"], None);
+        assert_eq!(clerk.order_list(None, false), Ok(OrderListScope::Named(Some(LocationCode::parse("D-1").unwrap()))));
+        assert_eq!(clerk.order_list(None, true), Ok(OrderListScope::Named(None)));
+        assert!(principal(Role::StoreStaff, &["D-1", "T-1"], None).order_list(None, false).is_err(), "which store?");
+        assert!(principal(Role::Partner, &[], Some("P-ZJ")).order_list(None, false).is_err());
+        assert_eq!(principal(Role::Pricing, &[], None).order_list(Some(&me), false), Ok(OrderListScope::Any));
+        let mut member = principal(Role::Customer, &[], None);
+        member.mobile = Some(me.clone());
+        assert_eq!(member.order_list(None, false), Ok(OrderListScope::Member(me.clone())));
+        assert!(member.order_list(Some(&Mobile::parse("13900139000").unwrap()), false).is_err());
         assert!(clerk.may_place(Some(&d1), None, 0, false).is_ok());
         assert!(clerk.may_place(Some(&t1), None, 0, false).is_err() && clerk.may_place(None, None, 0, false).is_err());
         assert!(clerk.may_place(Some(&d1), Some(&me), 100, false).is_err(), "a clerk does not spend a member's points");

@@ -26,7 +26,7 @@ use crate::AppState;
 use crate::auth::{Caller, denied};
 use crate::extract::{Mutation, Params};
 use crate::problem::{ApiError, ApiResult, Problem};
-use tongjia_domain::access::{Denied, OrderAccess, Role};
+use tongjia_domain::access::{OrderAccess, OrderListScope, Role};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -411,27 +411,22 @@ async fn list_orders(State(app): State<AppState>, caller: Caller, Params(q): Par
 /// one store may leave it out).
 async fn scope_orders(app: &AppState, caller: &Caller, filter: &mut OrderFilter) -> ApiResult<()> {
     let who = caller.signed()?;
-    match who.role() {
-        Role::Customer => {
-            if filter.customer.is_some() && filter.customer != who.mobile {
-                return Err(denied(Denied::OutsideScope("a member lists only their own orders".into())));
-            }
-            filter.customer = who.mobile.clone();
+    let names_a_store = filter.store_code.is_some() || filter.pickup_store_code.is_some();
+    match who.order_list(filter.customer.as_ref(), names_a_store).map_err(denied)? {
+        OrderListScope::Any => Ok(()),
+        OrderListScope::Member(me) => {
+            filter.customer = Some(me);
             Ok(())
         }
-        Role::StoreStaff | Role::Partner => {
-            if filter.store_code.is_none() && filter.pickup_store_code.is_none() {
-                match who.binding.stores() {
-                    [only] => filter.store_code = Some(only.to_string()),
-                    _ => return Err(denied(Denied::OutsideScope("name one of your stores: store_code or pickup_store_code".into()))),
-                }
+        OrderListScope::Named(default) => {
+            if let Some(only) = default {
+                filter.store_code = Some(only.to_string());
             }
             for code in filter.store_code.iter().chain(filter.pickup_store_code.iter()) {
                 scope::read_at(app, caller, Some(&LocationCode::parse(code)?)).await?;
             }
             Ok(())
         }
-        _ => Ok(()),
     }
 }
 
