@@ -41,7 +41,20 @@ pub async fn create(db: &Db, username: &str, binding: Binding) -> Result<(), Str
     check_password(&password).map_err(|e| e.to_string())?;
     let role = binding.role();
     let hash = tongjia_server::auth::secrets::hash_password(&password).await;
-    db.create_account(username, binding, hash, None).await.map_err(|e| e.to_string())?;
+    let render =
+        |a: &tongjia_storage::AccountRecord| serde_json::json!({ "username": a.username, "role": a.binding.role().as_str() }).to_string();
+    let mut audit = cli_audit("tongjia admin create");
+    audit.request = serde_json::json!({ "username": username, "role": role.as_str(), "password": "***" }).to_string();
+    let idem = tongjia_storage::Idem {
+        scope: "system:cli tongjia admin create".into(),
+        key: None,
+        audit: Some(audit),
+        request_hash: String::new(),
+        status: 201,
+        render: &render,
+        rendered: std::sync::OnceLock::new(),
+    };
+    db.create_account(username, binding, hash, Some(&idem)).await.map_err(|e| e.to_string())?;
     println!("account {username} ({role}) created");
     Ok(())
 }

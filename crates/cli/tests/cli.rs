@@ -187,6 +187,12 @@ async fn backup_restores_into_a_fresh_database_with_the_same_quotes_and_stock(ba
         .await
         .unwrap();
     assert_eq!(held.status(), 201);
+    // Accounts made on the machine are in the audit trail too, as the operator's.
+    let trail: serde_json::Value =
+        client.get(format!("http://{addr}/api/v1/audit?principal=system:cli")).send().await.unwrap().json().await.unwrap();
+    let actions: Vec<&str> = trail["items"].as_array().unwrap().iter().filter_map(|r| r["action"].as_str()).collect();
+    assert!(actions.contains(&"tongjia admin create") && actions.contains(&"tongjia admin token"), "{trail}");
+    assert!(!trail.to_string().contains("admin password"), "no password in the trail");
     let file = dir.path().join("tongjia.backup");
     let (ok, out) = tongjia(&db, &["backup", "--to", file.to_str().unwrap()]);
     assert!(ok, "{out}");
