@@ -284,6 +284,10 @@ impl Principal {
     /// filter names: a member lists only their own; store staff and partners list a store
     /// of theirs they name (store staff of one store may leave it out); headquarters any.
     pub fn order_list(&self, member: Option<&Mobile>, names_a_store: bool) -> Result<OrderListScope, Denied> {
+        if member.is_some() && !self.sees_personal_data() {
+            // A yes-or-no answer per number would unmask the masked mobiles it is shown.
+            return Err(Denied::OutsideScope("orders are not searched by mobile without the right to see mobiles".into()));
+        }
         match self.binding.role {
             Role::Customer => match (&self.mobile, member) {
                 (Some(me), None) => Ok(OrderListScope::Member(me.clone())),
@@ -298,6 +302,19 @@ impl Principal {
             _ => Ok(OrderListScope::Any),
         }
     }
+}
+
+/// Refuses a change that would leave no enabled `hq_admin` (who else would make accounts?):
+/// `was` and `stays` say whether the account is an enabled `hq_admin` before and after,
+/// `others` how many other enabled `hq_admin` accounts there are.
+pub fn check_admins_remain(was: bool, stays: bool, others: i64) -> DomainResult<()> {
+    if was && !stays && others == 0 {
+        return Err(DomainError::conflict(
+            "last_admin",
+            "this is the last enabled hq_admin account: make or enable another before demoting or disabling it",
+        ));
+    }
+    Ok(())
 }
 
 /// How much of an event a subscriber sees.
@@ -660,11 +677,15 @@ mod tests {
         assert_eq!(member.order_access(&places), OrderAccess::Work);
         member.mobile = Some(Mobile::parse("13900139000").unwrap());
         assert_eq!(member.order_access(&places), OrderAccess::Hidden);
+        assert_eq!(check_admins_remain(true, false, 0).unwrap_err().code, "last_admin");
+        assert!(check_admins_remain(true, false, 1).is_ok() && check_admins_remain(true, true, 0).is_ok());
+        assert!(check_admins_remain(false, false, 0).is_ok());
         let clerk = principal(Role::StoreStaff, &["D-1"], None);
         assert_eq!(clerk.order_list(None, false), Ok(OrderListScope::Named(Some(LocationCode::parse("D-1").unwrap()))));
         assert_eq!(clerk.order_list(None, true), Ok(OrderListScope::Named(None)));
         assert!(principal(Role::StoreStaff, &["D-1", "T-1"], None).order_list(None, false).is_err(), "which store?");
         assert!(principal(Role::Partner, &[], Some("P-ZJ")).order_list(None, false).is_err());
+        assert!(principal(Role::Partner, &[], Some("P-ZJ")).order_list(Some(&me), true).is_err(), "no mobile oracle for a partner");
         assert_eq!(principal(Role::Pricing, &[], None).order_list(Some(&me), false), Ok(OrderListScope::Any));
         let mut member = principal(Role::Customer, &[], None);
         member.mobile = Some(me.clone());

@@ -328,6 +328,16 @@ async fn clerks_partners_and_members_act_only_within_their_own(backend: Backend)
     assert_eq!(send(&app, &clerk, Method::POST, &format!("{path}/payments"), Some(pay)).await.0, StatusCode::NOT_FOUND);
     let (s, seen) = send(&app, &zj, Method::GET, &path, None).await;
     assert_eq!((s, seen["customer_mobile"].as_str()), (StatusCode::OK, Some("138****8000")), "a partner sees its stores' sales, masked");
+    assert!(seen["sourcing"].is_null(), "no distances from the destination either: {seen}");
+    let oracle = send(&app, &zj, Method::GET, "/api/v1/orders?store_code=T-1&customer_mobile=13800138000", None).await;
+    assert_eq!(
+        (oracle.0, oracle.1["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("outside_scope")),
+        "no yes-or-no per mobile for a partner"
+    );
+    let (s, p) =
+        app.client.patch(app.url("/api/v1/accounts/admin")).json(&json!({"disabled": true})).send().await.map(|r| (r.status(), r)).unwrap();
+    assert_eq!(s, StatusCode::CONFLICT, "the last hq_admin stays: {:?}", p.text().await);
     assert_eq!(app.get(&path).await.1["customer_mobile"], "13800138000", "headquarters sees the member");
     assert_eq!(send(&app, &gd, Method::GET, &path, None).await.0, StatusCode::NOT_FOUND);
     // Stock: a partner reads its own store, not another's, and must say which.

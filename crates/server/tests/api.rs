@@ -575,6 +575,20 @@ async fn a_tills_stream_carries_its_stores_events_and_every_price_change(backend
     assert!(!text.contains("D-1/NOTE13-BLK"), "not another store's stock: {text}");
     let no_one = reqwest::Client::new().get(app.url("/api/v1/events/stream")).send().await.unwrap();
     assert_eq!(no_one.status(), StatusCode::UNAUTHORIZED, "a stream needs a token");
+    // Disabled (or revoked), the open stream sends nothing more and ends.
+    let disabled = app.client.patch(app.url("/api/v1/accounts/till-t1")).json(&json!({"disabled": true})).send().await.unwrap();
+    assert!(disabled.status().is_success(), "{}", disabled.status());
+    tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "T-1", "sku_code": "NOTE13-BLK", "quantity": 7})).await);
+    let mut after = String::new();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Ok(Some(chunk)) = res.chunk().await {
+            after.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends");
+    assert!(!after.contains("\"on_hand_delta\":7"), "nothing after the account was disabled: {after}");
 }
 
 async fn metrics_can_be_served_on_an_address_of_their_own(backend: Backend) {

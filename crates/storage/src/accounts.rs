@@ -174,8 +174,18 @@ impl Db {
         let Some(current) = account_by_name(tx.conn(), username).await? else {
             return Err(DomainError::not_found("account_not_found", format!("no account {username}")).into());
         };
+        let was = current.binding.role() == Role::HqAdmin && !current.disabled;
         let binding = patch.binding.unwrap_or(current.binding);
         check_binding(tx.conn(), &binding).await?;
+        let stays = binding.role() == Role::HqAdmin && !patch.disabled.unwrap_or(current.disabled);
+        if was && !stays {
+            let others: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE role = $1 AND disabled = 0 AND username <> $2")
+                .bind(Role::HqAdmin.as_str())
+                .bind(username)
+                .fetch_one(tx.conn())
+                .await?;
+            tongjia_domain::access::check_admins_remain(was, stays, others)?;
+        }
         let ends_sessions = patch.password_hash.is_some() || patch.disabled == Some(true);
         sqlx::query(
             "UPDATE accounts SET role = $1, partner_code = $2, password_hash = $3, disabled = $4, updated_at_us = $5 WHERE username = $6",

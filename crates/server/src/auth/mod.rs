@@ -95,7 +95,14 @@ pub fn session_secret(headers: &HeaderMap) -> Option<String> {
 /// cookie that is not (expired, signed out) counts as no one.
 async fn identify(db: &Db, headers: &HeaderMap) -> Result<Option<(Principal, Proof)>, ApiError> {
     if let Some(raw) = headers.get(header::AUTHORIZATION) {
-        let secret = raw.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).filter(|s| !s.is_empty());
+        // The scheme is case-insensitive (RFC 9110).
+        let secret = raw
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, s)| s.trim())
+            .filter(|s| !s.is_empty());
         let Some(secret) = secret else {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_authorization", "Authorization must be 'Bearer <token>'"));
         };
@@ -117,6 +124,18 @@ async fn identify(db: &Db, headers: &HeaderMap) -> Result<Option<(Principal, Pro
         _ => None,
     };
     Ok(principal.map(|p| (p, Proof::Session { csrf: session.csrf_token })))
+}
+
+/// Whether the credentials in `headers` still stand for `principal`: the token or session
+/// live, the account enabled, its role and stores unchanged. A long-lived answer (the event
+/// stream) asks every few seconds and ends when they do not; None when the database could
+/// not tell (ask again later).
+pub(crate) async fn still_signed(db: &Db, headers: &HeaderMap, principal: &Principal) -> Option<bool> {
+    match identify(db, headers).await {
+        Ok(found) => Some(found.is_some_and(|(p, _)| p == *principal)),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => Some(false),
+        Err(_) => None,
+    }
 }
 
 /// Whether a request with this method changes anything.

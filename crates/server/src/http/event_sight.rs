@@ -50,6 +50,10 @@ impl Reader {
         Ok(Reader { principal: principal.clone(), own })
     }
 
+    pub(crate) fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
     /// What the subscriber sees of `e`.
     pub(crate) fn sight(&self, e: &Event) -> Sight {
         let Ok(kind) = EventType::parse(&e.event_type) else { return Sight::Hidden };

@@ -67,6 +67,17 @@ async fn list_events(
     Ok(Json(PageView { items, next_cursor: page.next_cursor }))
 }
 
+/// The headers that carry a request's credentials, kept by a stream to check them again.
+fn credentials_of(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::new();
+    for name in [axum::http::header::AUTHORIZATION, axum::http::header::COOKIE] {
+        for v in headers.get_all(&name) {
+            kept.append(name.clone(), v.clone());
+        }
+    }
+    kept
+}
+
 /// Refuses a filter naming no event type: it could only ever match nothing.
 fn known_type(event_type: Option<&str>) -> ApiResult<()> {
     event_type.map(EventType::parse).transpose()?;
@@ -119,6 +130,10 @@ struct Cursor {
     app: AppState,
     /// Who follows the stream: only what it may see is sent.
     reader: Reader,
+    /// The request's credentials, checked again every [`CREDENTIALS_RECHECK`]: a revoked
+    /// token, an ended session or a disabled or rebound account ends the stream.
+    credentials: HeaderMap,
+    checked_at: std::time::Instant,
     event_type: Option<String>,
     /// Every event up to here has been looked at (sent, or not of the type asked for).
     after_seq: i64,
@@ -186,6 +201,21 @@ impl Cursor {
     }
 }
 
+/// How often a stream checks its credentials again before it sends more.
+const CREDENTIALS_RECHECK: Duration = Duration::from_secs(5);
+
+impl Cursor {
+    /// Whether the stream may go on sending: its credentials still stand (checked at most
+    /// every [`CREDENTIALS_RECHECK`]; a database that cannot tell lets it go on till the next).
+    async fn still_signed(&mut self) -> bool {
+        if self.checked_at.elapsed() < CREDENTIALS_RECHECK {
+            return true;
+        }
+        self.checked_at = std::time::Instant::now();
+        crate::auth::still_signed(&self.app.db, &self.credentials, self.reader.principal()).await != Some(false)
+    }
+}
+
 /// How long a stream that could not read the outbox waits before trying again.
 const STREAM_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How soon a client should reconnect after the stream ends (told in the opening frame).
@@ -224,7 +254,19 @@ async fn stream_events(
     }
     let after_seq = asked.unwrap_or(0);
     let ticket = app.metrics.ticket(after_seq);
-    let start = Cursor { app, reader, event_type: q.event_type, after_seq, ready: VecDeque::new(), ticket, live: None, opened: false };
+    let credentials = credentials_of(&headers);
+    let start = Cursor {
+        app,
+        reader,
+        credentials,
+        checked_at: std::time::Instant::now(),
+        event_type: q.event_type,
+        after_seq,
+        ready: VecDeque::new(),
+        ticket,
+        live: None,
+        opened: false,
+    };
     let events = stream::unfold(start, |mut c| async move {
         // An opening frame at once, so that the response head goes out now even when there
         // is nothing to send yet (a caught-up client must not wait for the first keep-alive).
@@ -233,6 +275,9 @@ async fn stream_events(
             return Some((Ok(SseEvent::default().retry(RECONNECT_AFTER).comment("open")), c));
         }
         loop {
+            if !c.ready.is_empty() && !c.still_signed().await {
+                return None;
+            }
             if let Some(e) = c.ready.pop_front() {
                 let seq = e.seq;
                 c.ticket.read_up_to(seq);

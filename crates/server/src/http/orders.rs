@@ -289,6 +289,8 @@ impl OrderView {
         self.customer_mobile = self.customer_mobile.as_deref().map(|m| Mobile::parse(m).map_or_else(|_| "***".to_owned(), |m| m.masked()));
         self.destination_longitude = None;
         self.destination_latitude = None;
+        // Distances from the destination to public stores would give it away.
+        self.sourcing = None;
         for p in &mut self.payments {
             p.external_reference = "***".to_owned();
         }

@@ -65,7 +65,10 @@ async fn payment_notification(State(app): State<AppState>, Path(name): Path<Stri
     };
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts, body).await?;
-    let n = provider.verify(&parts.headers, &bytes, app.db.now()).map_err(refused)?;
+    let n = provider.verify(&parts.headers, &bytes, app.db.now()).map_err(|why| {
+        tracing::warn!(provider = %name, address = %peer.0, refusal = ?why, "payment notification not believed");
+        refused(why)
+    })?;
     let principal = format!("provider:{name}");
     let scope = format!("{principal} POST /api/v1/payment-notifications/{name}");
     // The same transaction is the same request whatever nonce or time it was re-signed with.
@@ -83,6 +86,13 @@ async fn payment_notification(State(app): State<AppState>, Path(name): Path<Stri
     let m = Mutation { body: (), key: Some(n.transaction_id.clone()), scope, request_hash, audit };
     let payment = NewPayment { amount: n.amount, external_reference: n.transaction_id, method: name };
     let policy = app.policy;
-    tracing::info!(order_id = %n.order_id, provider = %payment.method, "payment notification verified");
-    Ok(app.mutate(&m, StatusCode::OK, &render, async |idem| app.db.pay_order(n.order_id, payment, &policy, idem).await).await)
+    let (order_id, provider) = (n.order_id, payment.method.clone());
+    tracing::info!(%order_id, %provider, "payment notification verified");
+    let res = app.mutate(&m, StatusCode::OK, &render, async |idem| app.db.pay_order(order_id, payment, &policy, idem).await).await;
+    if !res.status().is_success() {
+        // The provider took money the order flow would not accept (an order cancelled,
+        // expired or already paid, or another amount): someone must pay it back.
+        tracing::warn!(%order_id, %provider, status = res.status().as_u16(), "a verified payment was refused: refund it through the provider");
+    }
+    Ok(res)
 }

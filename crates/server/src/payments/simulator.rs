@@ -90,7 +90,7 @@ impl PaymentProvider for Simulator {
         let timestamp: i64 = header(headers, TIMESTAMP_HEADER)?.parse().map_err(|_| NotificationRefusal::BadSignature)?;
         let nonce = header(headers, NONCE_HEADER)?;
         let signature = hex::decode(header(headers, SIGNATURE_HEADER)?).map_err(|_| NotificationRefusal::BadSignature)?;
-        if nonce.is_empty() || nonce.len() > 64 {
+        if nonce.is_empty() || nonce.len() > 64 || !nonce.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(NotificationRefusal::BadSignature);
         }
         // `verify_slice` compares in constant time.
