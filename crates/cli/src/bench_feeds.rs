@@ -92,9 +92,14 @@ pub async fn feeds(setup: Setup) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let base = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
     let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(tongjia_server::serve(listener, db.clone(), tongjia_server::Settings::default(), async move {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(tongjia_server::serve(
+        listener,
+        db.clone(),
+        tongjia_server::Settings { streams_per_principal: usize::MAX, ..Default::default() },
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let client = crate::bench::signed_client(&db, "bench", 64).await?;
     let span = Duration::from_secs(setup.seconds);
     let idle = probe(&client, &base, span).await;

@@ -66,6 +66,8 @@ pub struct AppState {
     pub(crate) providers: payments::Providers,
     /// Whether `/metrics` is served on an address of its own (and not on the API's).
     pub(crate) metrics_apart: bool,
+    /// Event streams open on this server, by principal (`http::events`).
+    pub(crate) streams: std::sync::Arc<http::StreamCounts>,
 }
 
 /// Server settings.
@@ -100,6 +102,9 @@ pub struct Settings {
     pub refund_interval: Duration,
     /// Serve `/metrics` on this address only (an operations network), not on the API's.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Event streams one principal may hold open on one server; one more is `429
+    /// too_many_streams`.
+    pub streams_per_principal: usize,
 }
 
 impl Default for Settings {
@@ -118,6 +123,7 @@ impl Default for Settings {
             payment_providers: payments::Providers::default(),
             refund_interval: Duration::from_secs(1),
             metrics_listen: None,
+            streams_per_principal: 64,
         }
     }
 }
@@ -280,6 +286,7 @@ pub async fn serve(
         code_sender: settings.code_sender.clone(),
         providers: settings.payment_providers.clone(),
         metrics_apart: settings.metrics_listen.is_some(),
+        streams: std::sync::Arc::new(http::StreamCounts::new(settings.streams_per_principal)),
     };
     let metrics_server = match settings.metrics_listen {
         Some(addr) => Some(serve_metrics(TcpListener::bind(addr).await?, state.clone(), stop_rx.clone())),

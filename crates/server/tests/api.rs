@@ -591,6 +591,17 @@ async fn a_tills_stream_carries_its_stores_events_and_every_price_change(backend
     assert!(!after.contains("\"on_hand_delta\":7"), "nothing after the account was disabled: {after}");
 }
 
+async fn one_caller_holds_only_so_many_event_streams(backend: Backend) {
+    let settings =
+        tongjia_server::Settings { sweep_interval: std::time::Duration::from_secs(3600), streams_per_principal: 2, ..Default::default() };
+    let app = spawn_app_with(backend, settings).await;
+    let open = |app: &common::TestApp| app.client.get(app.url("/api/v1/events/stream")).send();
+    let (a, b) = (open(&app).await.unwrap(), open(&app).await.unwrap());
+    assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+    let (s, p) = read(open(&app).await.unwrap()).await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("too_many_streams")));
+}
+
 async fn metrics_can_be_served_on_an_address_of_their_own(backend: Backend) {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let settings =
@@ -687,5 +698,6 @@ tongjia_storage::backend_tests!(
     metrics_count_requests_by_route_and_report_holds_streams_and_outbox,
     a_tills_stream_carries_its_stores_events_and_every_price_change,
     metrics_can_be_served_on_an_address_of_their_own,
+    one_caller_holds_only_so_many_event_streams,
     nul_and_control_characters_are_refused_everywhere_alike,
 );

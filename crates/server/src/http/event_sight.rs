@@ -77,10 +77,15 @@ impl Reader {
     }
 }
 
-/// Whether the payload names one of `own`'s locations anywhere.
+/// Whether the event names one of `own`'s locations: its `locations` when it lists them (an
+/// order's and points' events), else any location key of the payload at any depth — but
+/// never the sourcing explanation, whose candidates were only looked at, not used.
 fn touches(v: &Value, own: &HashSet<String>) -> bool {
+    if let Some(Value::Array(codes)) = v.get("locations") {
+        return codes.iter().any(|c| c.as_str().is_some_and(|c| own.contains(c)));
+    }
     match v {
-        Value::Object(fields) => fields.iter().any(|(k, v)| {
+        Value::Object(fields) => fields.iter().filter(|(k, _)| k.as_str() != "sourcing").any(|(k, v)| {
             let named = match (k.as_str(), v) {
                 ("locations", Value::Array(codes)) => codes.iter().any(|c| c.as_str().is_some_and(|c| own.contains(c))),
                 (k, Value::String(code)) if LOCATION_KEYS.contains(&k) => own.contains(code),
@@ -127,6 +132,11 @@ mod tests {
         assert!(touches(&json!({"order_id": "x", "locations": ["D-1", "T-1"]}), &own));
         assert!(touches(&json!({"transfer": {"from_location_code": "WH", "to_location_code": "T-1"}}), &own));
         assert!(!touches(&json!({"entries": [{"location_code": "T-10"}], "note": "T-1"}), &own));
+        // A store the sourcer only considered is not the order's.
+        let placed = json!({"store_code": null, "allocations": [{"location_code": "A-9"}],
+            "sourcing": {"considered": [{"location_code": "T-1", "ships_whole_order": false}]}});
+        assert!(!touches(&placed, &own));
+        assert!(!touches(&json!({"locations": ["D-1"], "store_code": "T-1"}), &own), "an event's own list is the whole answer");
     }
 
     #[test]

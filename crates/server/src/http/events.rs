@@ -113,6 +113,52 @@ impl From<Event> for EventView {
     }
 }
 
+/// Event streams open on this server, by principal, against a cap per principal: one token
+/// cannot hold the server's connections and outbox reads for itself.
+pub(crate) struct StreamCounts {
+    cap: usize,
+    open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl StreamCounts {
+    pub(crate) fn new(cap: usize) -> Self {
+        StreamCounts { cap, open: Default::default() }
+    }
+
+    /// A place for one more stream of `principal`, or `429 too_many_streams`.
+    fn take(self: &std::sync::Arc<Self>, principal: &str) -> ApiResult<StreamPlace> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(principal.to_owned()).or_default();
+        if *n >= self.cap {
+            return Err(crate::ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_streams",
+                format!("{} event streams are open for this caller on this server already: close one first", self.cap),
+            ));
+        }
+        *n += 1;
+        Ok(StreamPlace { counts: self.clone(), principal: principal.to_owned() })
+    }
+}
+
+/// One open stream's place; given back when the stream ends.
+struct StreamPlace {
+    counts: std::sync::Arc<StreamCounts>,
+    principal: String,
+}
+
+impl Drop for StreamPlace {
+    fn drop(&mut self) {
+        let mut open = self.counts.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.principal) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.principal);
+            }
+        }
+    }
+}
+
 /// Events read from the outbox at once by a stream catching up.
 const STREAM_BATCH_MAX: u32 = 200;
 
@@ -134,6 +180,8 @@ struct Cursor {
     /// token, an ended session or a disabled or rebound account ends the stream.
     credentials: HeaderMap,
     checked_at: std::time::Instant,
+    /// Counts this stream against its principal's cap until it ends.
+    _place: StreamPlace,
     event_type: Option<String>,
     /// Every event up to here has been looked at (sent, or not of the type asked for).
     after_seq: i64,
@@ -225,7 +273,7 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// ones as they commit. Each event's `id` is its `seq`, its `event` its type, its `data` the
 /// event as JSON. The stream ends when the server shuts down; reconnect with Last-Event-ID.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events", params(StreamQuery),
-    responses((status = 200, content_type = "text/event-stream", description = "A stream of EventView objects"), (status = 400, body = Problem), (status = 410, body = Problem, description = "Last-Event-ID or after_seq is before events trimmed past the outbox's retention"), (status = 422, body = Problem)))]
+    responses((status = 200, content_type = "text/event-stream", description = "A stream of EventView objects"), (status = 400, body = Problem), (status = 429, body = Problem, description = "The caller holds as many streams open on this server as it may"), (status = 410, body = Problem, description = "Last-Event-ID or after_seq is before events trimmed past the outbox's retention"), (status = 422, body = Problem)))]
 async fn stream_events(
     State(app): State<AppState>,
     caller: crate::auth::Caller,
@@ -255,11 +303,13 @@ async fn stream_events(
     let after_seq = asked.unwrap_or(0);
     let ticket = app.metrics.ticket(after_seq);
     let credentials = credentials_of(&headers);
+    let _place = app.streams.take(&reader.principal().id)?;
     let start = Cursor {
         app,
         reader,
         credentials,
         checked_at: std::time::Instant::now(),
+        _place,
         event_type: q.event_type,
         after_seq,
         ready: VecDeque::new(),
@@ -296,4 +346,20 @@ async fn stream_events(
         }
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_principal_holds_at_most_its_cap_of_streams_and_gets_each_back_when_it_ends() {
+        let counts = std::sync::Arc::new(StreamCounts::new(2));
+        let a = counts.take("account:a").unwrap();
+        let _b = counts.take("account:a").unwrap();
+        assert_eq!(counts.take("account:a").err().map(|e| e.code), Some("too_many_streams".to_owned()));
+        assert!(counts.take("account:other").is_ok(), "the cap is per principal");
+        drop(a);
+        assert!(counts.take("account:a").is_ok());
+    }
 }

@@ -17,6 +17,7 @@ mod scope;
 mod sessions;
 mod stock;
 
+pub(crate) use events::StreamCounts;
 pub(crate) use health::watch_damage;
 
 use serde::Serialize;

@@ -136,11 +136,17 @@ async fn sign_in(State(app): State<AppState>, Peer(address): Peer, m: Mutation<S
     }
     let account = app.db.account(&m.body.username).await?;
     let matches = secrets::verify_password(&m.body.password, account.as_ref().map(|a| a.password_hash.as_str())).await;
+    let known = account.is_some();
     let account = account.filter(|a| matches && !a.disabled);
     let Some(account) = account else {
         app.db.record_sign_in_failure(&m.body.username, &address).await?;
-        // Debug-formatted: a username is the caller's text, and must not forge log lines.
-        tracing::warn!(username = ?m.body.username, %address, "sign-in failed");
+        // An account's name only: text that names no account may be a password typed in
+        // the wrong field.
+        if known {
+            tracing::warn!(username = %m.body.username, %address, "sign-in failed");
+        } else {
+            tracing::warn!(%address, "sign-in failed: no such username");
+        }
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the username or password is wrong"));
     };
     tracing::info!(username = %account.username, %address, "signed in");
