@@ -14,6 +14,7 @@ mod metrics;
 pub mod network_chart;
 mod openapi;
 mod outbox_watch;
+mod pages;
 pub mod payments;
 mod problem;
 mod retention;
@@ -200,7 +201,8 @@ pub fn app(state: AppState) -> Router {
     let (api, openapi) = http::router().split_for_parts();
     let mut router = Router::new()
         .merge(utoipa_swagger_ui::SwaggerUi::new("/api/v1/docs").external_url_unchecked("/api/v1/openapi.json", openapi::finish(&openapi)))
-        .merge(api);
+        .merge(api)
+        .merge(pages::router());
     if !state.metrics_apart {
         router = router.route("/metrics", axum::routing::get(metrics::scrape));
     }

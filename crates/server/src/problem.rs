@@ -164,7 +164,9 @@ impl IntoResponse for ApiError {
 /// with a code named after its status and the original text as detail.
 pub(crate) async fn ensure_problem(res: Response) -> Response {
     let status = res.status();
-    let is_problem = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == "application/problem+json");
+    // A page's refusal is a page (`pages::error_page`); everything else a problem document.
+    let is_problem =
+        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == "application/problem+json" || v.as_bytes().starts_with(b"text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return res;
     }

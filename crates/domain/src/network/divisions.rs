@@ -124,6 +124,12 @@ impl Divisions {
         self.get(code.get(..2)?)
     }
 
+    /// The divisions directly under `code` (a province's prefectures, a prefecture's
+    /// counties…), in code order.
+    pub fn children_of<'a>(&'a self, code: &'a str) -> impl Iterator<Item = &'a Division> + 'a {
+        self.all.iter().filter(move |d| d.parent.as_deref() == Some(code))
+    }
+
     /// Townships of a county, in code order.
     pub fn townships_of<'a>(&'a self, county: &'a str) -> impl Iterator<Item = &'a Division> + 'a {
         self.all.iter().filter(move |d| d.level == DivisionLevel::Township && d.parent.as_deref() == Some(county))

@@ -51,6 +51,8 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/health/live", PUBLIC, ""),
     rule("GET", "/health/ready", PUBLIC, ""),
     rule("GET", "/metrics", PUBLIC, "route templates and counts only, no personal data"),
+    rule("GET", "/", PUBLIC, "the storefront (a page)"),
+    rule("GET", "/p/{sku_code}", PUBLIC, "the shopper's price check (a page)"),
     rule("GET", "/api/v1/openapi.json", PUBLIC, ""),
     rule("GET", "/api/v1/docs", PUBLIC, "and everything under it (Swagger UI)"),
     // Signing in and out, tokens, accounts.

@@ -19,6 +19,7 @@ mod stock;
 
 pub(crate) use events::StreamCounts;
 pub(crate) use health::watch_damage;
+pub(crate) use network::{NearbyStore, nearest_with_stock};
 
 use serde::Serialize;
 use tongjia_domain::DomainError;

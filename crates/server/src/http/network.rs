@@ -319,10 +319,10 @@ pub(crate) struct NearestQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct NearbyStore {
-    store_code: String,
-    distance_m: i64,
+    pub(crate) store_code: String,
+    pub(crate) distance_m: i64,
     /// Available to promise of the SKU asked about.
-    available: Option<i64>,
+    pub(crate) available: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -330,6 +330,41 @@ pub(crate) struct NearestView {
     longitude: f64,
     latitude: f64,
     items: Vec<NearbyStore>,
+}
+
+/// The `k` nearest stores open today to `point`; with `sku`, only those that can promise it
+/// now, with how many (the storefront's and the price check's "in stock near you" too).
+pub(crate) async fn nearest_with_stock(app: &AppState, point: &GeoPoint, sku: Option<&SkuCode>, k: usize) -> ApiResult<Vec<NearbyStore>> {
+    let day = today();
+    let open: Vec<(String, GeoPoint)> =
+        app.db.store_sites().await?.into_iter().filter(|s| s.open_on(day)).map(|s| (s.code, s.point)).collect();
+    let available: Option<HashMap<String, i64>> = match sku {
+        None => None,
+        Some(sku) => {
+            if app.db.sku(sku.as_str()).await?.is_none() {
+                return Err(ApiError::not_found("sku_not_found", format!("no SKU {sku}")));
+            }
+            Some(
+                app.db
+                    .availability(sku, None)
+                    .await?
+                    .into_iter()
+                    .filter(|(_, status, a)| *status == tongjia_domain::location::LocationStatus::Open && a.available > 0)
+                    .map(|(l, _, a)| (l.to_string(), a.available))
+                    .collect(),
+            )
+        }
+    };
+    let locator = Locator::new(open);
+    Ok(locator
+        .nearest(point, k, |code| available.as_ref().is_none_or(|m| m.contains_key(code)))
+        .into_iter()
+        .map(|(code, d)| NearbyStore {
+            store_code: code.to_owned(),
+            distance_m: d,
+            available: available.as_ref().and_then(|m| m.get(code).copied()),
+        })
+        .collect())
 }
 
 /// The nearest open stores to a point or division, optionally only those with a SKU
@@ -345,36 +380,7 @@ async fn nearest_stores(State(app): State<AppState>, Params(q): Params<NearestQu
         }
         _ => return Err(DomainError::invalid("longitude", "invalid_point", "give longitude and latitude, or division_code").into()),
     };
-    let day = today();
-    let open: Vec<(String, GeoPoint)> =
-        app.db.store_sites().await?.into_iter().filter(|s| s.open_on(day)).map(|s| (s.code, s.point)).collect();
-    let available: Option<HashMap<String, i64>> = match q.sku_code.as_deref() {
-        None => None,
-        Some(raw) => {
-            let sku = SkuCode::parse(raw).map_err(|e| e.at("sku_code"))?;
-            if app.db.sku(raw).await?.is_none() {
-                return Err(ApiError::not_found("sku_not_found", format!("no SKU {raw}")));
-            }
-            Some(
-                app.db
-                    .availability(&sku, None)
-                    .await?
-                    .into_iter()
-                    .filter(|(_, status, a)| *status == tongjia_domain::location::LocationStatus::Open && a.available > 0)
-                    .map(|(l, _, a)| (l.to_string(), a.available))
-                    .collect(),
-            )
-        }
-    };
-    let locator = Locator::new(open);
-    let items = locator
-        .nearest(&point, k, |code| available.as_ref().is_none_or(|m| m.contains_key(code)))
-        .into_iter()
-        .map(|(code, d)| NearbyStore {
-            store_code: code.to_owned(),
-            distance_m: d,
-            available: available.as_ref().and_then(|m| m.get(code).copied()),
-        })
-        .collect();
+    let sku = q.sku_code.as_deref().map(|raw| SkuCode::parse(raw).map_err(|e| e.at("sku_code"))).transpose()?;
+    let items = nearest_with_stock(&app, &point, sku.as_ref(), k).await?;
     Ok(Json(NearestView { longitude: point.longitude, latitude: point.latitude, items }))
 }

@@ -1,0 +1,166 @@
+//! `/p/{sku_code}`: the shopper's price check, public — the one price, its version and since
+//! when it holds, the member price, the next change if one is announced, and stock at the
+//! stores nearest to a place the shopper picks (province → city → county, China's real
+//! divisions). The shelf label's QR code points here.
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use jiff::Timestamp;
+use maud::{Markup, html};
+use serde::Deserialize;
+use tongjia_domain::codes::SkuCode;
+use tongjia_domain::network::DivisionLevel;
+use tongjia_domain::pricing::{PriceVersion, Quote};
+use tongjia_storage::reference::divisions;
+
+use super::{Lang, error_page, layout};
+use crate::AppState;
+use crate::http::{NearbyStore, nearest_with_stock};
+use crate::problem::{ApiError, ApiResult};
+
+/// Stores listed under "in stock near you".
+const NEAREST_SHOWN: usize = 5;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CheckQuery {
+    /// Where the shopper is: a province, prefecture or county code.
+    division_code: Option<String>,
+    lang: Option<String>,
+}
+
+/// Everything the page shows.
+struct Check {
+    sku_code: String,
+    name: String,
+    quote: Option<Quote>,
+    next: Option<PriceVersion>,
+    place: Vec<(String, String)>,
+    nearest: Option<Vec<(NearbyStore, String)>>,
+}
+
+async fn load(app: &AppState, raw: &str, q: &CheckQuery) -> ApiResult<Check> {
+    let code = SkuCode::parse(raw)?;
+    let Some(sku) = app.db.sku(code.as_str()).await? else {
+        return Err(ApiError::not_found("sku_not_found", format!("no SKU {code}")));
+    };
+    let now = Timestamp::now();
+    // The price book's quote and history: the same calls as the API's.
+    let quote = app.db.quote(&code, now, false).await.ok();
+    let next = app.db.price_versions(&code).await?.into_iter().filter(|v| v.effective_at > now).min_by_key(|v| v.effective_at);
+    let chosen = q.division_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let place = match chosen {
+        Some(c) => trail(c).ok_or_else(|| ApiError::not_found("division_not_found", format!("no division {c}")))?,
+        None => vec![],
+    };
+    let nearest = match chosen.and_then(|c| divisions().point_of(c)) {
+        Some(point) => {
+            let mut shown = vec![];
+            for store in nearest_with_stock(app, &point, Some(&code), NEAREST_SHOWN).await? {
+                let name = app.db.location(&store.store_code).await?.map(|l| l.location.name).unwrap_or_default();
+                shown.push((store, name));
+            }
+            Some(shown)
+        }
+        None => None,
+    };
+    Ok(Check { sku_code: code.to_string(), name: sku.sku.name, quote, next, place, nearest })
+}
+
+/// The province, prefecture and county of `code`, each with its name; None if unknown.
+fn trail(code: &str) -> Option<Vec<(String, String)>> {
+    let all = divisions();
+    let mut out = vec![];
+    let mut at = all.get(code)?;
+    loop {
+        out.push((at.code.clone(), at.name.clone()));
+        match at.parent.as_deref().and_then(|p| all.get(p)) {
+            Some(parent) => at = parent,
+            None => break,
+        }
+    }
+    out.reverse();
+    Some(out)
+}
+
+pub(crate) async fn check(State(app): State<AppState>, Path(raw): Path<String>, Query(q): Query<CheckQuery>) -> Response {
+    let lang = Lang::from_query(q.lang.as_deref());
+    match load(&app, &raw, &q).await {
+        Ok(check) => super::page(render(lang, &check)),
+        Err(e) => error_page(lang, e),
+    }
+}
+
+/// A time as shoppers in China read it.
+fn local(t: Timestamp) -> String {
+    t.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8))).strftime("%Y-%m-%d %H:%M").to_string()
+}
+
+fn render(lang: Lang, c: &Check) -> Markup {
+    let here = format!("/p/{}", c.sku_code);
+    let body = html! {
+        div.card {
+            h1 { (c.name) }
+            div.muted { (c.sku_code) }
+            @match &c.quote {
+                Some(q) => {
+                    div.price data-price-fen=(q.list_price.get()) { (q.list_price) }
+                    @if let Some(m) = q.member_price { div { (lang.t("member_price")) ": " strong { (m) } } }
+                    div.muted { (lang.t("price_version")) " v" (q.price_version) " · " (lang.t("since")) " " (local(q.effective_at)) }
+                    p { (lang.t("same_everywhere")) }
+                }
+                None => { div.price { (lang.t("no_price")) } }
+            }
+            @match &c.next {
+                Some(v) => div { (lang.t("next_change")) ": " strong { (v.list_price) } " · " (local(v.effective_at)) (v.note.as_deref().map(|n| format!(" · {n}")).unwrap_or_default()) },
+                None => div.muted { (lang.t("none_announced")) },
+            }
+        }
+        div.card {
+            h2 { (lang.t("stock_near")) }
+            (place_picker(lang, &here, &c.place))
+            @if let Some(nearest) = &c.nearest {
+                @if nearest.is_empty() { p { (lang.t("none_near")) } }
+                @else {
+                    table {
+                        tr { th { (lang.t("store")) } th { (lang.t("distance")) } th { (lang.t("available")) } }
+                        @for (s, name) in nearest {
+                            tr { td { (name) " " span.muted { (s.store_code) } } td { (format!("{:.1} km", s.distance_m as f64 / 1000.0)) } td { (s.available.unwrap_or(0)) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout(lang, lang.t("price_check"), &here, body)
+}
+
+/// Three chained pickers (province, city, county) as plain forms: each choice reloads the
+/// page with the deeper list, no script needed.
+fn place_picker(lang: Lang, here: &str, place: &[(String, String)]) -> Markup {
+    let all = divisions();
+    let provinces: Vec<_> = all.at_level(DivisionLevel::Province).collect();
+    let levels = [("province", None), ("city", place.first()), ("county", place.get(1))];
+    html! {
+        p.muted { (lang.t("choose_place")) }
+        @for (i, (label, parent)) in levels.iter().enumerate() {
+            @let options: Vec<(String, String)> = match parent {
+                None if i == 0 => provinces.iter().map(|d| (d.code.clone(), d.name.clone())).collect(),
+                Some((code, _)) => all.children_of(code).filter(|d| d.level != DivisionLevel::Township).map(|d| (d.code.clone(), d.name.clone())).collect(),
+                None => vec![],
+            };
+            @if !options.is_empty() {
+                form.inline method="get" action=(here) {
+                    label { (lang.t(label)) " "
+                        select name="division_code" {
+                            @for (code, name) in &options {
+                                option value=(code) selected[place.get(i).is_some_and(|p| &p.0 == code)] { (name) }
+                            }
+                        }
+                    }
+                    @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
+                    button type="submit" { (lang.t("show")) }
+                }
+            }
+        }
+    }
+}
