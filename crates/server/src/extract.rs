@@ -29,7 +29,7 @@ pub struct Mutation<T> {
     pub audit: tongjia_storage::AuditEntry,
 }
 
-fn idempotency_key(parts: &Parts) -> Result<Option<String>, ApiError> {
+pub(crate) fn idempotency_key(parts: &Parts) -> Result<Option<String>, ApiError> {
     let Some(raw) = parts.headers.get("idempotency-key") else { return Ok(None) };
     let key = raw.to_str().ok().filter(|k| !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_LEN_MAX && k.bytes().all(|b| b.is_ascii_graphic()));
     match key {
@@ -68,18 +68,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Mutation<T> {
             // No text anywhere holds a NUL (PostgreSQL cannot store one), whatever field it is in.
             return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_text", "text must not contain NUL characters"));
         }
+        let body = from_value(value.clone())?;
+        Ok(Mutation::new(&parts, body, &value, key, ""))
+    }
+}
+
+impl<T> Mutation<T> {
+    /// A mutation of `body`, parsed from `value` (the request as JSON: it is fingerprinted
+    /// and audited); `step` tells apart the several changes one request makes (a till sale
+    /// places an order, then pays it), each under its own key.
+    pub(crate) fn new(parts: &Parts, body: T, value: &serde_json::Value, key: Option<String>, step: &str) -> Self {
         // The fingerprint is of the parsed body in a canonical form (keys sorted, no spacing),
         // so the same request written differently is still the same request.
-        let canonical = serde_json::to_vec(&value).unwrap_or_default();
-        let audit = audit_entry(&parts, &value);
-        let body = from_value(value)?;
+        let canonical = serde_json::to_vec(value).unwrap_or_default();
+        let audit = audit_entry(parts, value);
         let caller = parts.extensions.get::<crate::auth::Caller>().map_or("anonymous", |c| c.id());
-        let scope = format!("{caller} {} {}", parts.method, parts.uri.path());
+        let scope = format!("{caller} {} {}{step}", parts.method, parts.uri.path());
         let mut hasher = Sha256::new();
         hasher.update(scope.as_bytes());
         hasher.update([0]);
         hasher.update(&canonical);
-        Ok(Mutation { body, key, scope, request_hash: hex::encode(hasher.finalize()), audit })
+        Mutation { body, key, scope, request_hash: hex::encode(hasher.finalize()), audit }
     }
 }
 

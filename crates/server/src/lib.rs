@@ -16,6 +16,7 @@ mod openapi;
 mod outbox_watch;
 mod pages;
 pub mod payments;
+mod price_clock;
 mod problem;
 mod retention;
 mod sweeper;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub(crate) metrics_apart: bool,
     /// Event streams open on this server, by principal (`http::events`).
     pub(crate) streams: std::sync::Arc<http::StreamCounts>,
+    /// Price versions as they take effect, for the open tills (`price_clock`).
+    pub(crate) price_clock: std::sync::Arc<price_clock::PriceClock>,
 }
 
 /// Server settings.
@@ -142,6 +145,22 @@ impl AppState {
         render: &(dyn Fn(&T) -> String + Send + Sync),
         work: impl AsyncFnOnce(Option<&Idem<'_, T>>) -> StoreResult<T>,
     ) -> Response {
+        match self.run_mutation(m, status, render, work).await {
+            Ok(done) => done.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+
+    /// [`AppState::mutate`] for a caller that wants the answer's body rather than a
+    /// response (a page renders the stored JSON its own way): the same key handling, the same
+    /// refusal rules.
+    pub(crate) async fn run_mutation<T, B>(
+        &self,
+        m: &Mutation<B>,
+        status: StatusCode,
+        render: &(dyn Fn(&T) -> String + Send + Sync),
+        work: impl AsyncFnOnce(Option<&Idem<'_, T>>) -> StoreResult<T>,
+    ) -> Result<Done, ApiError> {
         // Every change is audited, with its key when it has one.
         let idem = Some(Idem {
             scope: m.scope.clone(),
@@ -158,7 +177,7 @@ impl AppState {
                 Ok(running) => Some(running),
                 Err(in_flight::StillRunning) => {
                     let detail = "a request with this Idempotency-Key is still running: retry it later to get its answer";
-                    return ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", detail).into_response();
+                    return Err(ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_flight", detail));
                 }
             },
             None => None,
@@ -166,14 +185,13 @@ impl AppState {
         let mark = self.db.write_mark();
         match work(idem.as_ref()).await {
             // A keyed success was rendered once, at commit.
-            Ok(v) => json_response(status, idem.as_ref().and_then(|i| i.rendered.get().cloned()).unwrap_or_else(|| render(&v))),
+            Ok(v) => Ok(Done {
+                status,
+                body: idem.as_ref().and_then(|i| i.rendered.get().cloned()).unwrap_or_else(|| render(&v)),
+                replayed: false,
+            }),
             Err(StoreError::Replay(stored)) => {
-                let mut res = json_response(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK), stored.body);
-                res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-                if stored.status >= 400 {
-                    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-                }
-                res
+                Ok(Done { status: StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK), body: stored.body, replayed: true })
             }
             Err(e) => {
                 // A refusal is given only once the writes it was decided beside are known to
@@ -181,11 +199,32 @@ impl AppState {
                 if matches!(e, StoreError::Domain(_))
                     && let Err(e) = self.db.refusal_stands(mark).await
                 {
-                    return ApiError::from(e).into_response();
+                    return Err(ApiError::from(e));
                 }
-                ApiError::from(e).into_response()
+                Err(ApiError::from(e))
             }
         }
+    }
+}
+
+/// A mutation's answer: its status and JSON body, and whether it is a stored answer given
+/// again (a replayed refusal keeps its problem status).
+pub(crate) struct Done {
+    pub(crate) status: StatusCode,
+    pub(crate) body: String,
+    pub(crate) replayed: bool,
+}
+
+impl IntoResponse for Done {
+    fn into_response(self) -> Response {
+        let mut res = json_response(self.status, self.body);
+        if self.replayed {
+            res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            if self.status.as_u16() >= 400 {
+                res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+            }
+        }
+        res
     }
 }
 
@@ -289,11 +328,13 @@ pub async fn serve(
         providers: settings.payment_providers.clone(),
         metrics_apart: settings.metrics_listen.is_some(),
         streams: std::sync::Arc::new(http::StreamCounts::new(settings.streams_per_principal)),
+        price_clock: std::sync::Arc::new(price_clock::PriceClock::new()),
     };
     let metrics_server = match settings.metrics_listen {
         Some(addr) => Some(serve_metrics(TcpListener::bind(addr).await?, state.clone(), stop_rx.clone())),
         None => None,
     };
+    let clock = tokio::spawn(price_clock::run(db.clone(), outbox_feed.clone(), state.price_clock.clone(), stop_rx.clone()));
     let watcher = tokio::spawn(outbox_watch::run(db.clone(), outbox_feed, outbox_reads, stop_rx.clone()));
     let purger =
         tokio::spawn(retention::run(db.clone(), settings.retention, settings.retention_interval, retention_metrics, stop_rx.clone()));
@@ -308,6 +349,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
     let _ = watcher.await;
+    let _ = clock.await;
     let _ = purger.await;
     let _ = refunder.await;
     if let Some(m) = metrics_server {

@@ -42,8 +42,10 @@ pub struct SkuFilter {
     pub product_code: Option<String>,
     pub category: Option<String>,
     pub active: Option<bool>,
-    /// Case-insensitive substring of the SKU's name or code.
+    /// Case-insensitive substring of the SKU's name or code, or its exact barcode.
     pub q: Option<String>,
+    /// The SKU with this barcode (GTIN-13), exactly: what a till's scanner sends.
+    pub gtin: Option<String>,
 }
 
 /// The columns of a SKU with its product, as one literal for `concat!`.
@@ -223,8 +225,8 @@ impl Db {
         let rows = sqlx::query(concat!(
             sku_select!(),
             "WHERE s.code > $1 AND ($2 IS NULL OR s.product_code = $3) AND ($4 IS NULL OR p.category = $5) \
-             AND ($6 IS NULL OR s.active = $7) AND ($8 IS NULL OR lower(s.name) LIKE $9 ESCAPE '\\' OR lower(s.code) LIKE $10 ESCAPE '\\') \
-             ORDER BY s.code LIMIT $11"
+             AND ($6 IS NULL OR s.active = $7) AND ($8 IS NULL OR lower(s.name) LIKE $9 ESCAPE '\\' OR lower(s.code) LIKE $10 ESCAPE '\\' OR s.gtin = $11) \
+             AND ($12 IS NULL OR s.gtin = $13) ORDER BY s.code LIMIT $14"
         ))
         .bind(page.after_key()?)
         .bind(&f.product_code)
@@ -236,6 +238,9 @@ impl Db {
         .bind(&q)
         .bind(&q)
         .bind(&q)
+        .bind(f.q.as_ref().map(|q| q.trim()))
+        .bind(&f.gtin)
+        .bind(&f.gtin)
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.read)
         .await?;

@@ -81,6 +81,20 @@ impl Db {
         versions_of(&mut conn, sku.as_str()).await
     }
 
+    /// The next `limit` versions to take effect after `after`, across all SKUs, soonest
+    /// first (what a server's price clock waits for).
+    pub async fn upcoming_prices(&self, after: Timestamp, limit: u32) -> StoreResult<Vec<PriceVersion>> {
+        let rows = sqlx::query(
+            "SELECT sku_code, version, list_price_fen, member_price_fen, effective_at_us, scheduled_at_us, note \
+             FROM price_versions WHERE effective_at_us > $1 ORDER BY effective_at_us, sku_code, version LIMIT $2",
+        )
+        .bind(us(after))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
     /// The one price of a SKU at `at`, for every channel.
     pub async fn quote(&self, sku: &SkuCode, at: Timestamp, member: bool) -> StoreResult<Quote> {
         let mut conn = self.read.acquire().await?;

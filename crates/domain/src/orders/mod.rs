@@ -180,6 +180,11 @@ pub struct OrderLine {
     pub returned_quantity: i64,
 }
 
+/// What the shopper pays for priced lines: the sum of what each line pays.
+pub fn total_paid(lines: &[OrderLine]) -> Fen {
+    Fen::new(lines.iter().map(|l| l.paid.get()).sum())
+}
+
 /// Prices lines from quotes (one per line, same order) and spreads a points redemption over
 /// them in proportion to their value (the remainder on the most valuable line).
 pub fn price_lines(lines: &[(SkuCode, Quantity)], quotes: &[Quote], redeem_points: i64, rule: &PointsRule) -> DomainResult<Vec<OrderLine>> {

@@ -47,6 +47,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// The CSRF token of the caller's session, when it signed in with a cookie: a page renders it
+/// for htmx to send with every change.
+#[derive(Debug, Clone, Default)]
+pub struct SessionCsrf(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionCsrf {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Ok(parts.extensions.get::<SessionCsrf>().cloned().unwrap_or_default())
+    }
+}
+
 /// A refusal as an answer: 401 carries `WWW-Authenticate`.
 pub fn denied(d: Denied) -> ApiError {
     ApiError::from(d.into_error())
@@ -170,11 +182,19 @@ pub async fn guard(State(app): State<AppState>, path: MatchedPath, mut req: Requ
             .into_response();
         }
     }
+    let csrf = match &found {
+        Some((_, Proof::Session { csrf })) => Some(csrf.clone()),
+        _ => None,
+    };
     let principal = found.map(|(p, _)| p);
     if let Err(d) = admit(principal.as_ref(), rule.gate, mutation) {
+        if crate::pages::is_page(rule.path) {
+            return crate::pages::denied_page(&req, d);
+        }
         return denied(d).into_response();
     }
     req.extensions_mut().insert(Caller(principal));
+    req.extensions_mut().insert(SessionCsrf(csrf));
     next.run(req).await
 }
 

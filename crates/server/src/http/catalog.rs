@@ -107,8 +107,10 @@ pub(crate) struct SkuQuery {
     product_code: Option<String>,
     category: Option<String>,
     active: Option<bool>,
-    /// Substring of the name or code, any case.
+    /// Substring of the name or code, any case, or the exact barcode.
     q: Option<String>,
+    /// The SKU with this barcode (GTIN-13), as a till's scanner reads it.
+    gtin: Option<String>,
     limit: Option<u32>,
     after: Option<String>,
 }
@@ -172,7 +174,9 @@ async fn list_skus(State(app): State<AppState>, Params(q): Params<SkuQuery>) -> 
     if let Some(category) = &q.category {
         check_category(category)?;
     }
-    let filter = SkuFilter { product_code: code_filter("product_code", q.product_code)?, category: q.category, active: q.active, q: q.q };
+    let gtin = q.gtin.as_deref().map(|g| Gtin13::parse(g.trim()).map(|g| g.to_string())).transpose()?;
+    let filter =
+        SkuFilter { product_code: code_filter("product_code", q.product_code)?, category: q.category, active: q.active, q: q.q, gtin };
     let paging = Paging { limit: q.limit, after: q.after };
     let page = app.db.skus(&filter, &paging.request()).await?;
     Ok(Json(PageView::of(page, |r| SkuView::from(&r))))

@@ -68,7 +68,7 @@ async fn list_events(
 }
 
 /// The headers that carry a request's credentials, kept by a stream to check them again.
-fn credentials_of(headers: &HeaderMap) -> HeaderMap {
+pub(crate) fn credentials_of(headers: &HeaderMap) -> HeaderMap {
     let mut kept = HeaderMap::new();
     for name in [axum::http::header::AUTHORIZATION, axum::http::header::COOKIE] {
         for v in headers.get_all(&name) {
@@ -126,7 +126,7 @@ impl StreamCounts {
     }
 
     /// A place for one more stream of `principal`, or `429 too_many_streams`.
-    fn take(self: &std::sync::Arc<Self>, principal: &str) -> ApiResult<StreamPlace> {
+    pub(crate) fn take(self: &std::sync::Arc<Self>, principal: &str) -> ApiResult<StreamPlace> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(principal.to_owned()).or_default();
         if *n >= self.cap {
@@ -142,7 +142,7 @@ impl StreamCounts {
 }
 
 /// One open stream's place; given back when the stream ends.
-struct StreamPlace {
+pub(crate) struct StreamPlace {
     counts: std::sync::Arc<StreamCounts>,
     principal: String,
 }

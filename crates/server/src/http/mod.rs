@@ -13,11 +13,11 @@ mod network;
 mod orders;
 mod payments;
 mod prices;
-mod scope;
-mod sessions;
+pub(crate) mod scope;
+pub(crate) mod sessions;
 mod stock;
 
-pub(crate) use events::StreamCounts;
+pub(crate) use events::{StreamCounts, StreamPlace, credentials_of};
 pub(crate) use health::watch_damage;
 pub(crate) use network::{NearbyStore, nearest_with_stock};
 

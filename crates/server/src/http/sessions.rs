@@ -108,49 +108,75 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
-/// Starts a session for `principal` and answers with its cookie and view; `asked` is the
-/// sign-in request, recorded in the audit trail as the principal's.
-pub(crate) async fn open_session(app: &AppState, principal: &Principal, asked: &AuditEntry) -> ApiResult<Response> {
+/// A new session: its secret (the cookie's value), CSRF token and end.
+pub(crate) struct NewSession {
+    pub(crate) secret: String,
+    pub(crate) csrf: String,
+    pub(crate) expires_at: Timestamp,
+}
+
+/// Starts a session for `principal`; `asked` is the sign-in request, recorded in the audit
+/// trail as the principal's.
+pub(crate) async fn start_session(app: &AppState, principal: &Principal, asked: &AuditEntry) -> ApiResult<NewSession> {
     let audit = AuditEntry { principal: principal.id.clone(), role: principal.role().as_str().to_owned(), ..asked.clone() };
     let secret = secrets::random_secret("tjs_");
     let csrf = secrets::random_secret("");
     let expires_at = app.db.now().checked_add(SignedDuration::from_secs(access::SESSION_SECS)).unwrap_or(Timestamp::MAX);
     app.db.start_session(&secrets::digest(&secret), &principal.id, &csrf, expires_at, Some(&audit)).await?;
-    let mut res = (StatusCode::CREATED, Json(PrincipalView::new(principal, Some(csrf), Some(expires_at)))).into_response();
-    res.headers_mut().insert(header::SET_COOKIE, session_cookie(Some(&secret), access::SESSION_SECS, app.secure_cookies));
+    Ok(NewSession { secret, csrf, expires_at })
+}
+
+/// Starts a session for `principal` and answers with its cookie and view.
+pub(crate) async fn open_session(app: &AppState, principal: &Principal, asked: &AuditEntry) -> ApiResult<Response> {
+    let s = start_session(app, principal, asked).await?;
+    let mut res = (StatusCode::CREATED, Json(PrincipalView::new(principal, Some(s.csrf), Some(s.expires_at)))).into_response();
+    res.headers_mut().insert(header::SET_COOKIE, session_cookie(Some(&s.secret), access::SESSION_SECS, app.secure_cookies));
     Ok(no_store(res))
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "access", request_body = SignInInput,
-    responses((status = 201, body = PrincipalView, headers(("Set-Cookie" = String, description = "the session cookie"))),
-        (status = 401, body = Problem), (status = 429, body = Problem)))]
-async fn sign_in(State(app): State<AppState>, Peer(address): Peer, m: Mutation<SignInInput>) -> ApiResult<Response> {
+/// Checks a username and password from `address`, within the limits on failed tries: the
+/// account's principal, or (inner `Err`) the seconds to wait before trying again.
+pub(crate) async fn authenticate(app: &AppState, username: &str, password: &str, address: &str) -> ApiResult<Result<Principal, i64>> {
     let since = app.db.now().checked_sub(SignedDuration::from_secs(access::LOGIN_WINDOW_SECS)).unwrap_or(Timestamp::MIN);
-    let (by_account, by_address) = app.db.sign_in_failures(&m.body.username, &address, since).await?;
+    let (by_account, by_address) = app.db.sign_in_failures(username, address, since).await?;
     if let Err(wait) = access::sign_in_allowed(by_account, by_address) {
-        let mut res =
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sign_ins", "too many failed sign-ins: wait before trying again")
-                .into_response();
-        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return Ok(res);
+        return Ok(Err(wait));
     }
-    let account = app.db.account(&m.body.username).await?;
-    let matches = secrets::verify_password(&m.body.password, account.as_ref().map(|a| a.password_hash.as_str())).await;
+    let account = app.db.account(username).await?;
+    let matches = secrets::verify_password(password, account.as_ref().map(|a| a.password_hash.as_str())).await;
     let known = account.is_some();
     let account = account.filter(|a| matches && !a.disabled);
     let Some(account) = account else {
-        app.db.record_sign_in_failure(&m.body.username, &address).await?;
+        app.db.record_sign_in_failure(username, address).await?;
         // An account's name only: text that names no account may be a password typed in
         // the wrong field.
         if known {
-            tracing::warn!(username = %m.body.username, %address, "sign-in failed");
+            tracing::warn!(%username, %address, "sign-in failed");
         } else {
             tracing::warn!(%address, "sign-in failed: no such username");
         }
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the username or password is wrong"));
     };
     tracing::info!(username = %account.username, %address, "signed in");
-    open_session(&app, &account_principal(&account, false), &m.audit).await
+    Ok(Ok(account_principal(&account, false)))
+}
+
+/// The refusal of a sign-in tried too often.
+pub(crate) fn too_many_sign_ins(wait: i64) -> Response {
+    let mut res = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sign_ins", "too many failed sign-ins: wait before trying again")
+        .into_response();
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    res
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "access", request_body = SignInInput,
+    responses((status = 201, body = PrincipalView, headers(("Set-Cookie" = String, description = "the session cookie"))),
+        (status = 401, body = Problem), (status = 429, body = Problem)))]
+async fn sign_in(State(app): State<AppState>, Peer(address): Peer, m: Mutation<SignInInput>) -> ApiResult<Response> {
+    match authenticate(&app, &m.body.username, &m.body.password, &address).await? {
+        Ok(principal) => open_session(&app, &principal, &m.audit).await,
+        Err(wait) => Ok(too_many_sign_ins(wait)),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/sessions/current", tag = "access", responses((status = 200, body = PrincipalView), (status = 401, body = Problem)))]

@@ -1,12 +1,19 @@
-//! Pages for people, rendered on the server (maud): the storefront at `/` and the public
-//! price check at `/p/{sku_code}`. A page reads through the same storage and domain calls
-//! as the API — the price is the price book's quote, stock the ledger's availability, the
-//! nearest stores the locator's — and decides nothing of its own. Chinese by default, English
-//! with `?lang=en`; a refusal is shown as its problem's `detail`, never as JSON.
+//! Pages for people, rendered on the server (maud): the storefront at `/`, the public price
+//! check at `/p/{sku_code}`, signing in at `/login` and the store till at
+//! `/till/{store_code}`. A page reads and writes through the same storage and domain calls as
+//! the API — the price is the price book's quote, stock the ledger's availability, the nearest
+//! stores the locator's, a sale the order flow's — and decides nothing of its own. Chinese by
+//! default, English with `?lang=en`; a refusal is shown as its problem's `detail`, never as
+//! JSON. The little script there is (htmx, installed from npm by `scripts/vendor-assets`, and
+//! the till's own) is embedded in the binary and served from `/assets/`.
 
+mod assets;
+pub(crate) mod form;
+mod login;
 mod price_check;
 mod storefront;
 mod text;
+mod till;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -21,7 +28,19 @@ use crate::problem::ApiError;
 
 /// The page routes (each also has its row in `auth/rules.rs`).
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/", get(storefront::home)).route("/p/{sku_code}", get(price_check::check))
+    Router::new()
+        .route("/", get(storefront::home))
+        .route("/p/{sku_code}", get(price_check::check))
+        .route("/assets/{name}", get(assets::asset))
+        .route("/login", get(login::form).post(login::sign_in))
+        .route("/logout", axum::routing::post(login::sign_out))
+        .merge(till::router())
+}
+
+/// Whether `path` (a route template) is a page's, answered as HTML: not the API, health or
+/// metrics.
+pub(crate) fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/") || path.starts_with("/health") || path == "/metrics")
 }
 
 /// The stylesheet every page shares: readable at 1366 px and at 375 px.
@@ -35,27 +54,64 @@ main{max-width:1100px;margin:0 auto;padding:1rem}
 .price{font-size:1.8rem;font-weight:700;color:#b3121f}.muted{color:#5b6570;font-size:.9rem}
 table{width:100%;border-collapse:collapse}td,th{text-align:left;padding:.35rem .4rem;border-bottom:1px solid #e3e6ea}
 form.inline{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}input,select,button{font:inherit;padding:.4rem .5rem}
-.error{border-left:4px solid #b3121f}
+.error{border-left:4px solid #b3121f}.notice{color:#8a4b00}
+header form.signout{margin:0}header form.signout button{background:none;border:1px solid #fff;color:#fff;border-radius:4px;cursor:pointer}
+button.primary{background:#b3121f;color:#fff;border:0;border-radius:6px;padding:.6rem 1rem;font-size:1.05rem;cursor:pointer}
+.till{display:grid;grid-template-columns:minmax(0,2fr) minmax(0,1fr);gap:1rem}.till input[name=add]{font-size:1.2rem;width:100%}
+.total{font-size:1.6rem;font-weight:700}.num{text-align:right;white-space:nowrap}
+@media (max-width:900px){.till{grid-template-columns:1fr}}
+.receipt{width:80mm;max-width:100%;margin:0 auto;background:#fff;padding:4mm;font-size:12px;font-family:'Noto Sans Mono CJK SC',monospace}
+.receipt td{padding:1mm 0;border:0;vertical-align:top}.receipt .qr svg{width:18mm;height:18mm}
+@media print{header,.no-print{display:none!important}main{padding:0}body{background:#fff}.receipt{box-shadow:none;margin:0}@page{size:80mm auto;margin:0}}
 @media (max-width:600px){main{padding:.6rem}.price{font-size:1.5rem}}
 ";
 
+/// What frames a page: its language, title and address, and who is signed in.
+pub(crate) struct Shell<'a> {
+    pub(crate) lang: Lang,
+    pub(crate) title: &'a str,
+    /// The page's own address, for the language switch.
+    pub(crate) here: &'a str,
+    /// The signed-in staff member's name and session CSRF token (sent by htmx with every
+    /// change the page makes).
+    pub(crate) signed: Option<(&'a str, &'a str)>,
+    /// Scripts under `/assets/` the page runs.
+    pub(crate) scripts: &'a [&'a str],
+}
+
+impl<'a> Shell<'a> {
+    pub(crate) fn public(lang: Lang, title: &'a str, here: &'a str) -> Self {
+        Shell { lang, title, here, signed: None, scripts: &[] }
+    }
+}
+
 /// A whole page: the landing bar, the language switch, then `body`.
-pub(crate) fn layout(lang: Lang, title: &str, here: &str, body: Markup) -> Markup {
+pub(crate) fn layout(shell: &Shell<'_>, body: Markup) -> Markup {
+    let (lang, here) = (shell.lang, shell.here);
     let other = lang.other();
+    let headers = shell.signed.map(|(_, csrf)| serde_json::json!({ "X-CSRF-Token": csrf }).to_string());
     html! {
         (DOCTYPE)
         html lang=(lang.html_code()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · " (lang.t("brand")) }
+                title { (shell.title) " · " (lang.t("brand")) }
                 style { (maud::PreEscaped(STYLE)) }
+                @for script in shell.scripts { script src=(format!("/assets/{script}")) defer {} }
             }
-            body {
+            body hx-headers=[headers] {
                 header {
                     a.brand href=(lang.link("/")) { (lang.t("brand")) }
                     a href=(lang.link("/")) { (lang.t("storefront")) }
+                    a href=(lang.link("/till")) { (lang.t("till")) }
                     a href=(format!("{here}{}lang={}", if here.contains('?') { "&" } else { "?" }, other.code())) { (other.t("language_name")) }
+                    @match shell.signed {
+                        Some((name, _)) => form.inline.signout method="post" action="/logout" {
+                            span { (name) } button type="submit" { (lang.t("sign_out")) }
+                        },
+                        None => a href=(lang.link("/login")) { (lang.t("sign_in")) },
+                    }
                 }
                 main { (body) }
             }
@@ -69,10 +125,40 @@ pub(crate) fn error_page(lang: Lang, e: ApiError) -> Response {
         div.card.error {
             h1 { (lang.t(if e.status == StatusCode::NOT_FOUND { "not_found" } else { "refused" })) }
             p { (e.detail) }
+            p.muted data-code=(e.code) { (e.status.as_u16()) " · " (e.code) }
             p { a href=(lang.link("/")) { (lang.t("back_to_store")) } }
         }
     };
-    (e.status, Html(layout(lang, lang.t("refused"), "/", body).into_string())).into_response()
+    (e.status, Html(layout(&Shell::public(lang, lang.t("refused"), "/"), body).into_string())).into_response()
+}
+
+/// A page the caller may not open: someone not signed in goes to the sign-in page (an htmx
+/// request is told to go there with `HX-Redirect`), anyone else sees the refusal.
+pub(crate) fn denied_page(req: &axum::extract::Request, d: tongjia_domain::access::Denied) -> Response {
+    let lang = Lang::from_query(req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("lang="))));
+    if matches!(d, tongjia_domain::access::Denied::Unauthenticated) {
+        let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let target = format!("/login?{}", serde_urlencoded::to_string([("next", here)]).unwrap_or_default());
+        let target = if lang == Lang::En { format!("{target}&lang=en") } else { target };
+        if req.headers().contains_key("hx-request") {
+            let mut res = StatusCode::UNAUTHORIZED.into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&target) {
+                res.headers_mut().insert("hx-redirect", v);
+            }
+            return res;
+        }
+        return axum::response::Redirect::to(&target).into_response();
+    }
+    error_page(lang, crate::auth::denied(d))
+}
+
+/// This server as the browser reached it (`http://host:port`), for links that leave the
+/// screen: a QR code on a receipt or a shelf label.
+pub(crate) fn origin(app: &AppState, headers: &axum::http::HeaderMap) -> String {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).filter(|h| {
+        !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    });
+    format!("{}://{}", if app.secure_cookies { "https" } else { "http" }, host.unwrap_or("localhost"))
 }
 
 /// A page answer.

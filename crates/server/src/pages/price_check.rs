@@ -13,7 +13,7 @@ use tongjia_domain::network::DivisionLevel;
 use tongjia_domain::pricing::{PriceVersion, Quote};
 use tongjia_storage::reference::divisions;
 
-use super::{Lang, error_page, layout};
+use super::{Lang, Shell, error_page, layout};
 use crate::AppState;
 use crate::http::{NearbyStore, nearest_with_stock};
 use crate::problem::{ApiError, ApiResult};
@@ -131,7 +131,7 @@ fn render(lang: Lang, c: &Check) -> Markup {
             }
         }
     };
-    layout(lang, lang.t("price_check"), &here, body)
+    layout(&Shell::public(lang, lang.t("price_check"), &here), body)
 }
 
 /// Three chained pickers (province, city, county) as plain forms: each choice reloads the

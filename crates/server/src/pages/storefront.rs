@@ -9,7 +9,7 @@ use serde::Deserialize;
 use tongjia_domain::catalog::{check_category, check_text};
 use tongjia_storage::{PageRequest, SkuFilter};
 
-use super::{Lang, error_page, layout, page};
+use super::{Lang, Shell, error_page, layout, page};
 use crate::AppState;
 use crate::problem::ApiResult;
 
@@ -87,5 +87,5 @@ fn render(lang: Lang, q: &HomeQuery, items: &[Item]) -> maud::Markup {
             }
         }
     };
-    layout(lang, lang.t("storefront"), "/", body)
+    layout(&Shell::public(lang, lang.t("storefront"), "/"), body)
 }

@@ -1,0 +1,141 @@
+//! `/till/{store_code}`: the store till, for the store's staff. A clerk scans (a barcode
+//! typed or sent by a keyboard-wedge scanner ending in Enter) or searches by name; each scan
+//! is one request that returns the whole cart priced by the price book; a sale is one more
+//! request that places and pays the order and returns its receipt. Three scanned items to a
+//! receipt: four requests. Prices that take effect while the till is open arrive by
+//! server-sent events (`live`) and reprice the cart without a reload.
+
+mod cart;
+mod live;
+mod sale;
+mod view;
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use tongjia_domain::codes::LocationCode;
+use tongjia_domain::customer::Mobile;
+
+use super::form::PageForm;
+use super::{Lang, error_page, page};
+use crate::AppState;
+use crate::auth::{Caller, SessionCsrf};
+use crate::http::scope;
+use crate::problem::{ApiError, ApiResult};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/till", get(choose))
+        .route("/till/{store_code}", get(till))
+        .route("/till/{store_code}/cart", get(cart))
+        .route("/till/{store_code}/sale", post(sell))
+        .route("/till/{store_code}/prices", get(prices))
+}
+
+/// A query string's fields, repeats kept (`line=A*1&line=B*2`).
+fn fields(raw: Option<&str>) -> ApiResult<Vec<(String, String)>> {
+    serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|_| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", "the query string could not be read"))
+}
+
+fn first<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+}
+
+fn lang_of(fields: &[(String, String)]) -> Lang {
+    Lang::from_query(first(fields, "lang"))
+}
+
+/// The store of a till, if the caller may sell there: its code and name.
+async fn store_for(app: &AppState, caller: &Caller, raw: &str) -> ApiResult<(LocationCode, String)> {
+    let code = LocationCode::parse(raw).map_err(|e| e.at("store_code"))?;
+    scope::act_at(caller, &code)?;
+    let store = app.db.location(code.as_str()).await?.ok_or_else(|| ApiError::not_found("store_not_found", format!("no store {code}")))?;
+    if !store.location.kind.is_store() {
+        return Err(ApiError::not_found("store_not_found", format!("{code} is not a store")));
+    }
+    Ok((code, store.location.name))
+}
+
+/// `/till`: straight to the till of the clerk's own store; others pick a store.
+async fn choose(caller: Caller, RawQuery(raw): RawQuery) -> Response {
+    let f = fields(raw.as_deref()).unwrap_or_default();
+    let lang = lang_of(&f);
+    let stores = caller.0.as_ref().map(|p| p.binding.stores().to_vec()).unwrap_or_default();
+    match (first(&f, "store_code"), stores.as_slice()) {
+        (Some(code), _) => Redirect::to(&lang.link(&format!("/till/{}", urlencode(code)))).into_response(),
+        (None, [only]) => Redirect::to(&lang.link(&format!("/till/{only}"))).into_response(),
+        _ => page(view::chooser(lang, caller.0.as_ref().map(|p| p.name.as_str()), &stores)),
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    serde_urlencoded::to_string([("", text)]).unwrap_or_default().trim_start_matches('=').to_owned()
+}
+
+async fn till(State(app): State<AppState>, caller: Caller, csrf: SessionCsrf, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let f = fields(q.as_deref()).unwrap_or_default();
+    let lang = lang_of(&f);
+    let (code, name) = match store_for(&app, &caller, &raw).await {
+        Ok(s) => s,
+        Err(e) => return error_page(lang, e),
+    };
+    let clerk = caller.0.as_ref().map_or("", |p| p.name.as_str());
+    page(view::till(lang, &code, &name, clerk, csrf.0.as_deref().unwrap_or("")))
+}
+
+/// The cart after one scan or change: the fragment the till swaps in.
+async fn cart(State(app): State<AppState>, caller: Caller, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let f = fields(q.as_deref()).unwrap_or_default();
+    let lang = lang_of(&f);
+    let built = async {
+        let (code, _) = store_for(&app, &caller, &raw).await?;
+        let lines = cart::parse_lines(f.iter().filter(|(k, _)| k == "line").map(|(_, v)| v.as_str()))?;
+        let member = first(&f, "mobile").map(Mobile::parse).transpose()?;
+        if let Some(m) = &member {
+            scope::member(&caller, m)?;
+        }
+        let cart = cart::build(&app, &code, lines, first(&f, "add"), first(&f, "remove"), member).await?;
+        ApiResult::Ok((code, cart))
+    };
+    match built.await {
+        Ok((code, cart)) => page(view::cart(lang, &code, &cart, first(&f, "county_code"))),
+        Err(e) => view::fragment_error(lang, e),
+    }
+}
+
+async fn sell(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+    form: PageForm,
+) -> Response {
+    let lang = lang_of(&fields(q.as_deref()).unwrap_or_default());
+    let sold = async {
+        let (code, name) = store_for(&app, &caller, &raw).await?;
+        let order = sale::sell(&app, &caller, &code, &form).await?;
+        ApiResult::Ok((code, name, order))
+    };
+    match sold.await {
+        Ok((code, name, order)) => match view::receipt(&app, lang, &super::origin(&app, &headers), (&code, &name), &order).await {
+            Ok(markup) => page(markup),
+            Err(e) => view::fragment_error(lang, e),
+        },
+        Err(e) => view::fragment_error(lang, e),
+    }
+}
+
+async fn prices(State(app): State<AppState>, caller: Caller, headers: HeaderMap, Path(raw): Path<String>) -> Response {
+    let opened = match store_for(&app, &caller, &raw).await {
+        Ok((code, _)) => caller.signed().and_then(|who| live::stream(app.clone(), code, who.clone(), headers)),
+        Err(e) => Err(e),
+    };
+    match opened {
+        Ok(sse) => sse.into_response(),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,102 @@
+//! A sale at the till in one request: the cart's lines placed as an order at this store (a
+//! carry-out sale, or an endless-aisle order the engine sources from elsewhere and delivers),
+//! then paid at the counter, by the same storage and domain calls as `POST /orders` and
+//! `POST /orders/{id}/payments`, each under its own step of the form's idempotency key — a
+//! double click or a resend of the same form changes nothing twice and shows the same receipt.
+
+use axum::http::StatusCode;
+use tongjia_domain::codes::LocationCode;
+use tongjia_domain::customer::Mobile;
+use tongjia_domain::ledger::Quantity;
+use tongjia_domain::location::CountyCode;
+use tongjia_domain::orders::Fulfilment;
+use tongjia_domain::pricing::Channel;
+use tongjia_storage::{Destination, NewOrder, NewPayment, OrderRecord};
+use uuid::Uuid;
+
+use super::cart::parse_lines;
+use crate::AppState;
+use crate::auth::{Caller, denied};
+use crate::http::scope;
+use crate::pages::form::PageForm;
+use crate::problem::{ApiError, ApiResult};
+
+/// The fields of the sale form.
+const FIELDS: &[&str] = &["line", "method", "mobile", "fulfilment", "county_code"];
+
+/// A step's stored answer: the order's id (the page renders the order itself).
+fn render_id(o: &OrderRecord) -> String {
+    serde_json::json!({ "order_id": o.id }).to_string()
+}
+
+/// The order id in a step's answer, or the refusal it stored.
+fn order_id_of(done: crate::Done) -> ApiResult<Uuid> {
+    let body: serde_json::Value = serde_json::from_str(&done.body).unwrap_or_default();
+    if done.status.as_u16() >= 400 {
+        let detail = body.get("detail").and_then(|d| d.as_str()).unwrap_or("refused");
+        let code = body.get("code").and_then(|d| d.as_str()).unwrap_or("refused");
+        return Err(ApiError::new(done.status, code, detail));
+    }
+    body.get("order_id").and_then(|i| i.as_str()).and_then(|i| Uuid::parse_str(i).ok()).ok_or_else(|| {
+        ApiError::new(StatusCode::CONFLICT, "idempotency_key_reused", "this form's key was used for another change: start a new sale")
+    })
+}
+
+/// The order the form asks for.
+fn new_order(store: &LocationCode, form: &PageForm) -> ApiResult<NewOrder> {
+    form.only(FIELDS)?;
+    let lines = parse_lines(form.all("line"))?;
+    if lines.is_empty() {
+        return Err(ApiError::field("line", "no_lines", "scan at least one item"));
+    }
+    let fulfilment = Fulfilment::parse(form.one("fulfilment").unwrap_or("carry_out"))?;
+    let destination = match fulfilment {
+        Fulfilment::EndlessAisle => {
+            let Some(county) = form.one("county_code") else {
+                return Err(ApiError::field("county_code", "destination_required", "an endless-aisle order needs the county it goes to"));
+            };
+            Some(Destination::County(CountyCode::parse(county).map_err(|e| e.at("county_code"))?.to_string()))
+        }
+        Fulfilment::CarryOut => None,
+        _ => return Err(ApiError::field("fulfilment", "invalid_fulfilment", "a till sells to carry out or from the endless aisle")),
+    };
+    Ok(NewOrder {
+        channel: Channel::Store(store.clone()),
+        fulfilment,
+        customer: form.one("mobile").map(Mobile::parse).transpose()?,
+        lines: lines.into_iter().map(|(s, q)| Ok((s, Quantity::new(q)?))).collect::<ApiResult<Vec<_>>>()?,
+        destination,
+        pickup_store: None,
+        redeem_points: 0,
+    })
+}
+
+/// Places and pays the sale; the paid order.
+pub(crate) async fn sell(app: &AppState, caller: &Caller, store: &LocationCode, form: &PageForm) -> ApiResult<OrderRecord> {
+    let new = new_order(store, form)?;
+    let method = form.one("method").unwrap_or("cash").to_owned();
+    let who = caller.signed()?;
+    who.may_place(Some(store), new.customer.as_ref(), 0, false).map_err(denied)?;
+    let policy = app.policy;
+    let placed = app
+        .run_mutation(&form.step("order", ()), StatusCode::CREATED, &render_id, async |idem| app.db.place_order(new, &policy, idem).await)
+        .await?;
+    let id = order_id_of(placed)?;
+    let (order, places) = scope::order_with_places(app, caller, id, tongjia_domain::access::OrderAccess::Work).await?;
+    if order.paid_at.is_none() {
+        who.may_record_payment(&places, &method).map_err(denied)?;
+        let payment = NewPayment { amount: order.total, external_reference: format!("till {store} {}", short(id)), method };
+        let paid = app
+            .run_mutation(&form.step("payment", ()), StatusCode::CREATED, &render_id, async |idem| {
+                app.db.pay_order(id, payment, &policy, idem).await
+            })
+            .await?;
+        order_id_of(paid)?;
+    }
+    app.db.order(id).await?.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))
+}
+
+/// The first eight hex digits of an order id: what a receipt and a clerk quote.
+pub(crate) fn short(id: Uuid) -> String {
+    id.simple().to_string()[..8].to_owned()
+}
