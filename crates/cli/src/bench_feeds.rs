@@ -35,7 +35,7 @@ async fn probe(client: &reqwest::Client, base: &str, span: Duration) -> Vec<u64>
     latencies
 }
 
-fn percentile_ms(latencies: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile_ms(latencies: &[u64], p: f64) -> f64 {
     let mut l = latencies.to_vec();
     l.sort_unstable();
     let i = ((l.len() as f64 - 1.0) * p).round() as usize;

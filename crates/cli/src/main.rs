@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod bench_feeds;
+mod bench_till;
 mod demo;
 mod gateways;
 mod import;
@@ -187,6 +188,19 @@ enum BenchKind {
         #[arg(long, default_value_t = 1)]
         servers: usize,
     },
+    /// A carry-out sale of three scanned items at the store till, by the till's pages and by
+    /// the API, with each number of tills at once (fresh temporary database per run).
+    Till {
+        /// Tills selling at once, comma-separated: one run each.
+        #[arg(long, value_delimiter = ',', default_value = "1,16")]
+        tills: Vec<usize>,
+        /// Sales each till makes by each path.
+        #[arg(long, default_value_t = 200)]
+        sales: usize,
+        /// Run on PostgreSQL: a fresh schema in the database this URL names.
+        #[arg(long, env = "TONGJIA_BENCH_PG")]
+        pg: Option<String>,
+    },
     /// FEEDS store price feeds open while prices and receipts are written: how ordinary GETs
     /// fare against the same GETs with nothing open (fresh temporary database).
     Feeds {
@@ -267,6 +281,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Bench { which: BenchKind::FlashSale { buyers, units, concurrency, pg, servers } } => {
             return bench::flash_sale(bench::Setup { buyers, units, concurrency, pg, servers }).await;
+        }
+        Command::Bench { which: BenchKind::Till { tills, sales, pg } } => {
+            return bench_till::till(bench_till::Setup { tills, sales, pg }).await;
         }
         Command::Bench { which: BenchKind::Feeds { feeds, seconds, pg } } => {
             return bench_feeds::feeds(bench_feeds::Setup { feeds, seconds, pg }).await;

@@ -146,21 +146,21 @@ impl AppState {
         work: impl AsyncFnOnce(Option<&Idem<'_, T>>) -> StoreResult<T>,
     ) -> Response {
         match self.run_mutation(m, status, render, work).await {
-            Ok(done) => done.into_response(),
+            Ok((done, _)) => done.into_response(),
             Err(e) => e.into_response(),
         }
     }
 
     /// [`AppState::mutate`] for a caller that wants the answer's body rather than a
     /// response (a page renders the stored JSON its own way): the same key handling, the same
-    /// refusal rules.
+    /// refusal rules. A change made now comes back as well (a replay has only its answer).
     pub(crate) async fn run_mutation<T, B>(
         &self,
         m: &Mutation<B>,
         status: StatusCode,
         render: &(dyn Fn(&T) -> String + Send + Sync),
         work: impl AsyncFnOnce(Option<&Idem<'_, T>>) -> StoreResult<T>,
-    ) -> Result<Done, ApiError> {
+    ) -> Result<(Done, Option<T>), ApiError> {
         // Every change is audited, with its key when it has one.
         let idem = Some(Idem {
             scope: m.scope.clone(),
@@ -185,13 +185,13 @@ impl AppState {
         let mark = self.db.write_mark();
         match work(idem.as_ref()).await {
             // A keyed success was rendered once, at commit.
-            Ok(v) => Ok(Done {
-                status,
-                body: idem.as_ref().and_then(|i| i.rendered.get().cloned()).unwrap_or_else(|| render(&v)),
-                replayed: false,
-            }),
+            Ok(v) => {
+                let body = idem.as_ref().and_then(|i| i.rendered.get().cloned()).unwrap_or_else(|| render(&v));
+                Ok((Done { status, body, replayed: false }, Some(v)))
+            }
             Err(StoreError::Replay(stored)) => {
-                Ok(Done { status: StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK), body: stored.body, replayed: true })
+                let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+                Ok((Done { status, body: stored.body, replayed: true }, None))
             }
             Err(e) => {
                 // A refusal is given only once the writes it was decided beside are known to

@@ -4,12 +4,10 @@
 
 mod common;
 
-use common::{TestApp, ok, spawn_app};
+use common::{CLERK_PASSWORD, TestApp, ok, spawn_app};
 use reqwest::{Client, StatusCode, header};
 use serde_json::{Value, json};
 use tongjia_storage::Backend;
-
-const CLERK_PASSWORD: &str = "till-password-1";
 
 /// A signed-in browser: its cookie, and the CSRF token its pages carry.
 struct Browser {
@@ -17,11 +15,8 @@ struct Browser {
     csrf: String,
 }
 
-/// Makes store staff `username` at `stores` and signs them in through the sign-in page.
+/// Signs the store staff `username` (made by `seed_till`) in through the sign-in page.
 async fn clerk(app: &TestApp, username: &str, stores: &[&str]) -> Browser {
-    ok(app
-        .post("/api/v1/accounts", json!({"username": username, "password": CLERK_PASSWORD, "role": "store_staff", "stores": stores}))
-        .await);
     let bare = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let res = bare
         .post(app.url("/login"))
@@ -68,21 +63,9 @@ fn sale_form(cart: &str) -> Vec<(String, String)> {
     out
 }
 
-async fn seed(app: &TestApp) {
-    app.seed_basics().await;
-    ok(app.post("/api/v1/products", json!({"product_code": "CASE", "name": "Case", "category": "accessory"})).await);
-    ok(app
-        .post("/api/v1/skus", json!({"sku_code": "CASE-1", "product_code": "CASE", "name": "Lumen Note 13 Case", "gtin": "6901234567823"}))
-        .await);
-    ok(app.post("/api/v1/skus/CASE-1/prices", json!({"list_price_fen": 9900})).await);
-    for (sku, n) in [("NOTE13-BLK", 5), ("CASE-1", 10)] {
-        ok(app.post("/api/v1/stock/receipts", json!({"location_code": "D-1", "sku_code": sku, "quantity": n})).await);
-    }
-}
-
 async fn a_clerk_scans_three_items_and_sells_them_in_one_more_request(backend: Backend) {
     let app = spawn_app(backend).await;
-    seed(&app).await;
+    app.seed_till("clerk", &["D-1"]).await;
     let b = clerk(&app, "clerk", &["D-1"]).await;
     // The API finds a SKU by its barcode.
     let (_, found) = app.get("/api/v1/skus?gtin=6901234567892").await;
@@ -125,7 +108,7 @@ async fn a_clerk_scans_three_items_and_sells_them_in_one_more_request(backend: B
 
 async fn a_forged_sale_cannot_set_a_price_and_a_sale_needs_the_pages_csrf_token(backend: Backend) {
     let app = spawn_app(backend).await;
-    seed(&app).await;
+    app.seed_till("clerk", &["D-1"]).await;
     let b = clerk(&app, "clerk", &["D-1"]).await;
     let (s, refused) = b.post(&app, "/till/D-1/sale", &[("line", "NOTE13-BLK*1"), ("unit_price_fen", "1"), ("method", "cash")]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
@@ -168,7 +151,7 @@ async fn read_until(res: &mut reqwest::Response, done: impl Fn(&str) -> bool) ->
 
 async fn an_open_till_hears_a_price_change_the_moment_it_takes_effect(backend: Backend) {
     let app = spawn_app(backend).await;
-    seed(&app).await;
+    app.seed_till("clerk", &["D-1"]).await;
     let b = clerk(&app, "clerk", &["D-1"]).await;
     let mut stream = b.client.get(app.url("/till/D-1/prices")).send().await.unwrap();
     assert_eq!(stream.status(), StatusCode::OK);

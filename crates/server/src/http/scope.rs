@@ -52,7 +52,7 @@ pub(crate) fn member(caller: &Caller, mobile: &Mobile) -> ApiResult<()> {
 
 /// The places an order touches, with their partners when the caller is a partner (the only
 /// role that needs them).
-async fn places(app: &AppState, who: &Principal, o: &OrderRecord) -> ApiResult<OrderPlaces> {
+pub(crate) async fn places(app: &AppState, who: &Principal, o: &OrderRecord) -> ApiResult<OrderPlaces> {
     let mut codes: Vec<&str> = o.store_code.iter().chain(o.pickup_store_code.iter()).map(String::as_str).collect();
     codes.extend(o.allocations.iter().map(|a| a.location_code.as_str()));
     codes.sort_unstable();

@@ -60,8 +60,10 @@ button.primary{background:#b3121f;color:#fff;border:0;border-radius:6px;padding:
 .till{display:grid;grid-template-columns:minmax(0,2fr) minmax(0,1fr);gap:1rem}.till input[name=add]{font-size:1.2rem;width:100%}
 .total{font-size:1.6rem;font-weight:700}.num{text-align:right;white-space:nowrap}
 @media (max-width:900px){.till{grid-template-columns:1fr}}
+@media (max-width:600px){table.cart tr.head{display:none}table.cart tr{display:grid;grid-template-columns:1fr 1fr 1fr;gap:0 .4rem;border-bottom:1px solid #e3e6ea;padding:.3rem 0}
+table.cart td{border:0;padding:.1rem}table.cart td.name{grid-column:1/-1}table.cart td[data-label]::before{content:attr(data-label) ' ';color:#5b6570;font-size:.8rem}}
 .receipt{width:80mm;max-width:100%;margin:0 auto;background:#fff;padding:4mm;font-size:12px;font-family:'Noto Sans Mono CJK SC',monospace}
-.receipt td{padding:1mm 0;border:0;vertical-align:top}.receipt .qr svg{width:18mm;height:18mm}
+.receipt td{padding:1mm 0;border:0;vertical-align:top}.receipt .muted{font-size:11px}.receipt .qr svg{width:18mm;height:18mm}
 @media print{header,.no-print{display:none!important}main{padding:0}body{background:#fff}.receipt{box-shadow:none;margin:0}@page{size:80mm auto;margin:0}}
 @media (max-width:600px){main{padding:.6rem}.price{font-size:1.5rem}}
 ";

@@ -32,6 +32,8 @@ pub(crate) struct CheckQuery {
 struct Check {
     sku_code: String,
     name: String,
+    /// The barcode printed on the box and the shelf label.
+    gtin: String,
     quote: Option<Quote>,
     next: Option<PriceVersion>,
     place: Vec<(String, String)>,
@@ -63,7 +65,7 @@ async fn load(app: &AppState, raw: &str, q: &CheckQuery) -> ApiResult<Check> {
         }
         None => None,
     };
-    Ok(Check { sku_code: code.to_string(), name: sku.sku.name, quote, next, place, nearest })
+    Ok(Check { sku_code: code.to_string(), name: sku.sku.name, gtin: sku.sku.gtin.to_string(), quote, next, place, nearest })
 }
 
 /// The province, prefecture and county of `code`, each with its name; None if unknown.
@@ -100,7 +102,7 @@ fn render(lang: Lang, c: &Check) -> Markup {
     let body = html! {
         div.card {
             h1 { (c.name) }
-            div.muted { (c.sku_code) }
+            div.muted { (c.sku_code) " · " (lang.t("barcode")) " " span.gtin { (c.gtin) } }
             @match &c.quote {
                 Some(q) => {
                     div.price data-price-fen=(q.list_price.get()) { (q.list_price) }

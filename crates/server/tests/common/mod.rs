@@ -155,6 +155,30 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// [`TestApp::seed_basics`], a second SKU (a case, ¥99.00), stock of both at D-1, and
+    /// the store_staff account `username` (password [`CLERK_PASSWORD`]) at `stores`.
+    pub async fn seed_till(&self, username: &str, stores: &[&str]) {
+        self.seed_basics().await;
+        ok(self.post("/api/v1/products", json!({"product_code": "CASE", "name": "Case", "category": "accessory"})).await);
+        ok(self
+            .post(
+                "/api/v1/skus",
+                json!({"sku_code": "CASE-1", "product_code": "CASE", "name": "Lumen Note 13 Case", "gtin": "6901234567823"}),
+            )
+            .await);
+        ok(self.post("/api/v1/skus/CASE-1/prices", json!({"list_price_fen": 9900})).await);
+        for (sku, n) in [("NOTE13-BLK", 5), ("CASE-1", 10)] {
+            ok(self.post("/api/v1/stock/receipts", json!({"location_code": "D-1", "sku_code": sku, "quantity": n})).await);
+        }
+        let account = json!({"username": username, "password": CLERK_PASSWORD, "role": "store_staff", "stores": stores});
+        ok(self.post("/api/v1/accounts", account).await);
+    }
+}
+
+/// The password of the clerks [`TestApp::seed_till`] makes.
+pub const CLERK_PASSWORD: &str = "till-password-1";
+
 /// Sends the payment simulator's signed notification `body` to the server at `base`.
 pub async fn notify_at(client: &Client, base: &str, body: &Value) -> (StatusCode, Value) {
     let bytes = serde_json::to_vec(body).unwrap();

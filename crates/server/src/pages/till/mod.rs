@@ -60,14 +60,14 @@ async fn store_for(app: &AppState, caller: &Caller, raw: &str) -> ApiResult<(Loc
 }
 
 /// `/till`: straight to the till of the clerk's own store; others pick a store.
-async fn choose(caller: Caller, RawQuery(raw): RawQuery) -> Response {
+async fn choose(caller: Caller, csrf: SessionCsrf, RawQuery(raw): RawQuery) -> Response {
     let f = fields(raw.as_deref()).unwrap_or_default();
     let lang = lang_of(&f);
     let stores = caller.0.as_ref().map(|p| p.binding.stores().to_vec()).unwrap_or_default();
     match (first(&f, "store_code"), stores.as_slice()) {
         (Some(code), _) => Redirect::to(&lang.link(&format!("/till/{}", urlencode(code)))).into_response(),
         (None, [only]) => Redirect::to(&lang.link(&format!("/till/{only}"))).into_response(),
-        _ => page(view::chooser(lang, caller.0.as_ref().map(|p| p.name.as_str()), &stores)),
+        _ => page(view::chooser(lang, caller.0.as_ref().map(|p| (p.name.as_str(), csrf.0.as_deref().unwrap_or(""))), &stores)),
     }
 }
 

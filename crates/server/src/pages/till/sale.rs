@@ -29,17 +29,22 @@ fn render_id(o: &OrderRecord) -> String {
     serde_json::json!({ "order_id": o.id }).to_string()
 }
 
-/// The order id in a step's answer, or the refusal it stored.
-fn order_id_of(done: crate::Done) -> ApiResult<Uuid> {
+/// The order a step made now, or (a replay) the one its stored answer names; a stored
+/// refusal is given again.
+async fn order_of(app: &AppState, (done, fresh): (crate::Done, Option<OrderRecord>)) -> ApiResult<OrderRecord> {
+    if let Some(o) = fresh {
+        return Ok(o);
+    }
     let body: serde_json::Value = serde_json::from_str(&done.body).unwrap_or_default();
     if done.status.as_u16() >= 400 {
         let detail = body.get("detail").and_then(|d| d.as_str()).unwrap_or("refused");
         let code = body.get("code").and_then(|d| d.as_str()).unwrap_or("refused");
         return Err(ApiError::new(done.status, code, detail));
     }
-    body.get("order_id").and_then(|i| i.as_str()).and_then(|i| Uuid::parse_str(i).ok()).ok_or_else(|| {
+    let id = body.get("order_id").and_then(|i| i.as_str()).and_then(|i| Uuid::parse_str(i).ok()).ok_or_else(|| {
         ApiError::new(StatusCode::CONFLICT, "idempotency_key_reused", "this form's key was used for another change: start a new sale")
-    })
+    })?;
+    app.db.order(id).await?.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))
 }
 
 /// The order the form asks for.
@@ -81,19 +86,20 @@ pub(crate) async fn sell(app: &AppState, caller: &Caller, store: &LocationCode, 
     let placed = app
         .run_mutation(&form.step("order", ()), StatusCode::CREATED, &render_id, async |idem| app.db.place_order(new, &policy, idem).await)
         .await?;
-    let id = order_id_of(placed)?;
-    let (order, places) = scope::order_with_places(app, caller, id, tongjia_domain::access::OrderAccess::Work).await?;
-    if order.paid_at.is_none() {
-        who.may_record_payment(&places, &method).map_err(denied)?;
-        let payment = NewPayment { amount: order.total, external_reference: format!("till {store} {}", short(id)), method };
-        let paid = app
-            .run_mutation(&form.step("payment", ()), StatusCode::CREATED, &render_id, async |idem| {
-                app.db.pay_order(id, payment, &policy, idem).await
-            })
-            .await?;
-        order_id_of(paid)?;
+    let order = order_of(app, placed).await?;
+    if order.paid_at.is_some() {
+        return Ok(order);
     }
-    app.db.order(id).await?.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))
+    let places = scope::places(app, who, &order).await?;
+    who.may_record_payment(&places, &method).map_err(denied)?;
+    let id = order.id;
+    let payment = NewPayment { amount: order.total, external_reference: format!("till {store} {}", short(id)), method };
+    let paid = app
+        .run_mutation(&form.step("payment", ()), StatusCode::CREATED, &render_id, async |idem| {
+            app.db.pay_order(id, payment, &policy, idem).await
+        })
+        .await?;
+    order_of(app, paid).await
 }
 
 /// The first eight hex digits of an order id: what a receipt and a clerk quote.

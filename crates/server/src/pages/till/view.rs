@@ -14,11 +14,10 @@ use crate::pages::{Lang, Shell, layout};
 use crate::problem::{ApiError, ApiResult};
 
 /// `/till` for someone who works at no single store: a store code to open.
-pub(super) fn chooser(lang: Lang, who: Option<&str>, stores: &[LocationCode]) -> Markup {
+pub(super) fn chooser(lang: Lang, signed: Option<(&str, &str)>, stores: &[LocationCode]) -> Markup {
     let body = html! {
         div.card {
             h1 { (lang.t("till")) }
-            @if let Some(who) = who { p.muted { (who) } }
             @for s in stores { p { a href=(lang.link(&format!("/till/{s}"))) { (s) } } }
             form.inline method="get" action="/till" {
                 label { (lang.t("store_code")) " " input name="store_code" required; }
@@ -27,7 +26,7 @@ pub(super) fn chooser(lang: Lang, who: Option<&str>, stores: &[LocationCode]) ->
             }
         }
     };
-    layout(&Shell::public(lang, lang.t("till"), "/till"), body)
+    layout(&Shell { signed, ..Shell::public(lang, lang.t("till"), "/till") }, body)
 }
 
 /// The whole till page, with an empty cart.
@@ -82,15 +81,15 @@ pub(super) fn cart(lang: Lang, code: &LocationCode, cart: &Cart, county: Option<
                 input type="hidden" name="idempotency_key" value=(key);
                 @if cart.lines.is_empty() { p.muted { (lang.t("cart_empty")) } }
                 @else {
-                    table {
-                        tr { th { (lang.t("item")) } th.num { (lang.t("quantity")) } th.num { (lang.t("price")) } th.num { (lang.t("line_total")) } th.num { (lang.t("here")) } th {} }
+                    table.cart {
+                        tr.head { th { (lang.t("item")) } th.num { (lang.t("quantity")) } th.num { (lang.t("price")) } th.num { (lang.t("line_total")) } th.num { (lang.t("here")) } th {} }
                         @for l in &cart.lines {
                             tr data-sku=(l.priced.sku_code) {
-                                td { (l.name) br; span.muted { (l.priced.sku_code) " · " (lang.t("price_version")) " v" (l.priced.price_version) } }
-                                td.num { (l.priced.quantity.get()) input type="hidden" name="line" value=(format!("{}*{}", l.priced.sku_code, l.priced.quantity.get())); }
-                                td.num.unit-price { (l.priced.unit_price) }
-                                td.num { (l.priced.paid) }
-                                td.num { (l.here) }
+                                td.name { (l.name) br; span.muted { (l.priced.sku_code) " · " (lang.t("price_version")) " v" (l.priced.price_version) } }
+                                td.num data-label=(lang.t("quantity")) { (l.priced.quantity.get()) input type="hidden" name="line" value=(format!("{}*{}", l.priced.sku_code, l.priced.quantity.get())); }
+                                td.num.unit-price data-label=(lang.t("price")) { (l.priced.unit_price) }
+                                td.num data-label=(lang.t("line_total")) { (l.priced.paid) }
+                                td.num data-label=(lang.t("here")) { (l.here) }
                                 td { button type="button" hx-get=(format!("{cart_url}{}remove={}", sep(&cart_url), l.priced.sku_code)) hx-include="#sale"
                                     hx-target="#cart" hx-swap="outerHTML" aria-label=(lang.t("remove")) { "✕" } }
                             }
@@ -176,7 +175,16 @@ pub(super) async fn receipt(
     for l in &o.lines {
         names.push(app.db.sku(l.sku_code.as_str()).await?.map(|r| r.sku.name).unwrap_or_default());
     }
-    let paid = o.payments.iter().map(|p| p.method.as_str()).collect::<Vec<_>>().join(", ");
+    let paid = o
+        .payments
+        .iter()
+        .map(|p| match p.method.as_str() {
+            "cash" => lang.t("cash"),
+            "card" => lang.t("card"),
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let local = |t: jiff::Timestamp| t.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8))).strftime("%Y-%m-%d %H:%M:%S").to_string();
     Ok(html! {
         div #cart.card {
