@@ -279,6 +279,8 @@ fn every_environment_variable_is_documented() {
         &["plan", "--help"],
         &["import", "--help"],
         &["bench", "flash-sale", "--help"],
+        &["bench", "feeds", "--help"],
+        &["bench", "till", "--help"],
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongjia")).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
