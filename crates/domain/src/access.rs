@@ -454,6 +454,22 @@ impl Principal {
     }
 }
 
+/// Whether someone not signed in may place an order: a guest shops online only (delivered,
+/// or collected at a store), gives a mobile to follow the order by, and spends no points —
+/// only a member's own session, or a code texted to them, spends points.
+pub fn guest_may_place(store: Option<&LocationCode>, has_mobile: bool, redeem_points: i64) -> Result<(), Denied> {
+    if store.is_some() {
+        return Err(Denied::Unauthenticated);
+    }
+    if !has_mobile {
+        return Err(Denied::OutsideScope("a guest order needs a mobile number to follow it by".into()));
+    }
+    if redeem_points > 0 {
+        return Err(Denied::OutsideScope("only the member may spend their points: sign in first".into()));
+    }
+    Ok(())
+}
+
 /// Usernames: 3–64 lower-case letters, digits, `.`, `-`, `_`, starting with a letter.
 pub fn check_username(raw: &str) -> DomainResult<()> {
     let ok = (3..=64).contains(&raw.len())
@@ -571,6 +587,14 @@ pub fn check_code(sent: Option<&SentCode>, matches: bool, now_us: i64) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guest_orders_online_with_a_mobile_and_spends_no_points() {
+        assert!(guest_may_place(None, true, 0).is_ok());
+        assert_eq!(guest_may_place(Some(&LocationCode::parse("D-1").unwrap()), true, 0), Err(Denied::Unauthenticated));
+        assert!(matches!(guest_may_place(None, false, 0), Err(Denied::OutsideScope(_))));
+        assert!(matches!(guest_may_place(None, true, 10), Err(Denied::OutsideScope(_))));
+    }
 
     fn principal(role: Role, stores: &[&str], partner: Option<&str>) -> Principal {
         let stores = stores.iter().map(|s| LocationCode::parse(s).unwrap()).collect();

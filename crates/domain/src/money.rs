@@ -35,6 +35,19 @@ impl Fen {
         }
         Ok(Fen(fen))
     }
+    /// An amount as a person types it in yuan: `1299`, `1,299.5`, `¥1,299.50` (at most two
+    /// decimals; no sign). Parsed as digits, never through floating point.
+    pub fn parse_yuan(raw: &str, field: &str) -> DomainResult<Self> {
+        let bad = || DomainError::invalid(field, "invalid_amount", "an amount in yuan, like 1299 or 1,299.50");
+        let text: String = raw.trim().trim_start_matches(['¥', '￥']).chars().filter(|c| *c != ',').collect();
+        let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+        if whole.is_empty() || whole.len() > 12 || frac.len() > 2 || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let yuan: i64 = whole.parse().map_err(|_| bad())?;
+        let fen: i64 = format!("{frac:0<2}").parse().map_err(|_| bad())?;
+        yuan.checked_mul(100).and_then(|y| y.checked_add(fen)).map(Fen).ok_or_else(bad)
+    }
     pub fn checked_add(self, other: Fen) -> Option<Fen> {
         self.0.checked_add(other.0).map(Fen)
     }
@@ -65,6 +78,16 @@ impl fmt::Display for Fen {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yuan_as_typed_becomes_fen_without_floating_point() {
+        for (raw, fen) in [("1299", 129_900), ("1,299.5", 129_950), ("¥1,299.50", 129_950), (" 0.07 ", 7), ("99.", 9_900)] {
+            assert_eq!(Fen::parse_yuan(raw, "price").unwrap(), Fen::new(fen), "{raw}");
+        }
+        for raw in ["", "-1", "1.234", "12a", ".5", "1e3", "9999999999999"] {
+            assert!(Fen::parse_yuan(raw, "price").is_err(), "{raw}");
+        }
+    }
 
     #[test]
     fn displays_yuan_with_grouping_and_two_decimals() {

@@ -128,6 +128,20 @@ pub struct Quote {
     pub effective_at: Timestamp,
 }
 
+/// What `units` (on hand, by SKU) are worth at the list prices in force at `at`; SKUs
+/// without a price count nothing. `versions` are every SKU's, in any order.
+pub fn stock_value(units: &[(SkuCode, i64)], versions: &[PriceVersion], at: Timestamp) -> Fen {
+    let mut by_sku: std::collections::BTreeMap<&SkuCode, Vec<PriceVersion>> = std::collections::BTreeMap::new();
+    for v in versions {
+        by_sku.entry(&v.sku_code).or_default().push(v.clone());
+    }
+    let total: i128 = units
+        .iter()
+        .filter_map(|(sku, n)| by_sku.get(sku).and_then(|vs| version_at(vs, at)).map(|v| i128::from(v.list_price.get()) * i128::from(*n)))
+        .sum();
+    Fen::new(i64::try_from(total).unwrap_or(i64::MAX))
+}
+
 /// The version in force at `at`: the latest effective time not after `at`; of versions with
 /// the same effective time, the one scheduled last. `versions` may be in any order.
 pub fn version_at(versions: &[PriceVersion], at: Timestamp) -> Option<&PriceVersion> {
@@ -166,6 +180,17 @@ mod tests {
     }
     fn change(price: i64, at: i64) -> PriceChange {
         PriceChange { sku_code: sku(), list_price: Fen::new(price), member_price: None, effective_at: Some(ts(at)), note: None }
+    }
+
+    #[test]
+    fn stock_is_valued_at_the_list_price_in_force_and_unpriced_stock_at_nothing() {
+        let v1 = change(100, 0).into_version(0, ts(0));
+        let v2 = change(80, 100).into_version(1, ts(10));
+        let other = SkuCode::parse("NO-PRICE").unwrap();
+        let units = [(sku(), 3), (other, 50)];
+        assert_eq!(stock_value(&units, &[v1.clone(), v2.clone()], ts(50)), Fen::new(300));
+        assert_eq!(stock_value(&units, &[v2, v1], ts(100)), Fen::new(240));
+        assert_eq!(stock_value(&units, &[], ts(100)), Fen::new(0));
     }
 
     #[test]

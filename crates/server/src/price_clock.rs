@@ -22,14 +22,45 @@ const PUBLISHED_KEPT: usize = 1024;
 /// The longest the clock sleeps before it looks again (a clock of the database's).
 const WAKE_AT_LEAST_EVERY: Duration = Duration::from_secs(30);
 
-/// The price versions taking effect now, as they do.
+/// A SKU's price version: its code and number.
+type VersionKey = (String, i64);
+
+/// Versions whose reach (the stores whose tills got them) is remembered.
+const REACH_KEPT: usize = 1024;
+
+/// The price versions taking effect now, as they do, and which stores' open tills this
+/// server has told of each (a console behind several servers sees its own server's count).
 pub(crate) struct PriceClock {
     pub(crate) effective: broadcast::Sender<Arc<PriceVersion>>,
+    reach: std::sync::Mutex<std::collections::VecDeque<(VersionKey, std::collections::HashSet<String>)>>,
 }
 
 impl PriceClock {
     pub(crate) fn new() -> PriceClock {
-        PriceClock { effective: broadcast::channel(PUBLISHED_KEPT).0 }
+        PriceClock { effective: broadcast::channel(PUBLISHED_KEPT).0, reach: Default::default() }
+    }
+
+    /// Notes that an open till at `store` was sent `v`.
+    pub(crate) fn delivered(&self, v: &PriceVersion, store: &str) {
+        let key = (v.sku_code.to_string(), v.version);
+        let mut reach = self.reach.lock().unwrap_or_else(|e| e.into_inner());
+        match reach.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, stores)) => {
+                stores.insert(store.to_owned());
+            }
+            None => {
+                if reach.len() >= REACH_KEPT {
+                    reach.pop_front();
+                }
+                reach.push_back((key, std::iter::once(store.to_owned()).collect()));
+            }
+        }
+    }
+
+    /// How many stores' open tills this server has sent version `version` of `sku`.
+    pub(crate) fn reach(&self, sku: &str, version: i64) -> usize {
+        let reach = self.reach.lock().unwrap_or_else(|e| e.into_inner());
+        reach.iter().find(|((s, n), _)| s == sku && *n == version).map_or(0, |(_, stores)| stores.len())
     }
 }
 
@@ -138,6 +169,16 @@ mod tests {
         assert_eq!(u.wait(t0), Duration::from_secs(30), "at most the wake-up interval");
         assert_eq!(u.take_due(later).len(), 1);
         assert!(u.due.is_empty());
+    }
+
+    #[test]
+    fn reach_counts_each_store_once() {
+        let clock = PriceClock::new();
+        let v = version("A", 2, "2027-01-01T00:00:00Z".parse().unwrap());
+        for store in ["T-1", "T-2", "T-1"] {
+            clock.delivered(&v, store);
+        }
+        assert_eq!((clock.reach("A", 2), clock.reach("A", 1)), (2, 0));
     }
 
     #[test]

@@ -23,7 +23,7 @@ struct Chromium {
     client: Client,
     /// chromedriver's own address.
     driver_url: String,
-    _turn: tokio::sync::MutexGuard<'static, ()>,
+    _turn: Option<tokio::sync::MutexGuard<'static, ()>>,
     driver: std::process::Child,
     _profile: tempfile::TempDir,
 }
@@ -39,8 +39,19 @@ fn chromedriver() -> Option<&'static str> {
     ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"].into_iter().find(|p| std::path::Path::new(p).exists())
 }
 
-/// Starts Chromium, or None (with a note) where the machine has none and none is required.
+/// Starts Chromium (the test's turn), or None (with a note) where the machine has none and
+/// none is required.
 async fn chromium() -> Option<Chromium> {
+    let turn = ONE_AT_A_TIME.lock().await;
+    launch(Some(turn)).await
+}
+
+/// A second browser in the same test (another person at another screen).
+async fn second() -> Chromium {
+    launch(None).await.expect("chromedriver, as for the first")
+}
+
+async fn launch(turn: Option<tokio::sync::MutexGuard<'static, ()>>) -> Option<Chromium> {
     let Some(driver_bin) = chromedriver() else {
         assert!(
             std::env::var("TONGJIA_BROWSER_TESTS").as_deref() != Ok("require"),
@@ -49,7 +60,6 @@ async fn chromium() -> Option<Chromium> {
         eprintln!("skipped: no chromedriver (apt-get install chromium chromium-driver fonts-noto-cjk)");
         return None;
     };
-    let turn = ONE_AT_A_TIME.lock().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let driver = std::process::Command::new(driver_bin)
         .arg(format!("--port={port}"))
@@ -177,6 +187,19 @@ async fn a_clerk_scans_three_items_and_sells_them_at_the_price_books_prices(back
     }
     browser.wait_for_text("#cart-total", "¥1,597.00").await;
     assert!(browser.client.find(Locator::Css("input[name*=price]")).await.is_err(), "no field for a price");
+    // A forged post from the page itself, with its CSRF token: refused, nothing sold.
+    let forged = browser
+        .client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               const token = JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token'];
+               fetch('/till/D-1/sale', {method: 'POST', headers: {'X-CSRF-Token': token, 'Content-Type': 'application/x-www-form-urlencoded'},
+                 body: 'line=NOTE13-BLK*1&unit_price_fen=1&method=cash'}).then(r => done(r.status));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(forged, json!(422));
     browser.photograph("till-cart").await;
     browser.client.find(Locator::Css("button[name=method][value=cash]")).await.unwrap().click().await.unwrap();
     browser.wait_for_text("#receipt-total", "¥1,597.00").await;
@@ -226,7 +249,130 @@ async fn a_shopper_checks_the_price_and_browses_the_storefront(backend: Backend)
     assert!(browser.text("main").await.contains("no SKU NO-SUCH-SKU"));
 }
 
+/// An `hq_admin` who signs in with a password (the tests' own `admin` has only a token).
+async fn headquarters(app: &TestApp) {
+    ok(app.post("/api/v1/accounts", json!({"username": "hqadmin", "password": CLERK_PASSWORD, "role": "hq_admin"})).await);
+}
+
+async fn a_shopper_orders_for_pickup_the_till_hands_it_over_and_the_dashboard_shows_it(backend: Backend) {
+    let Some(browser) = chromium().await else { return };
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    headquarters(&app).await;
+    browser.goto(&app, "/").await;
+    browser.client.find(Locator::Css("a.buy")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("main", "省份").await;
+    browser.goto(&app, "/buy/NOTE13-BLK?division_code=330106").await;
+    browser.client.wait().for_element(Locator::Css("input[value='pickup:D-1']")).await.unwrap().click().await.unwrap();
+    browser.client.find(Locator::Css("input[name=mobile]")).await.unwrap().send_keys("13800138000").await.unwrap();
+    browser.photograph("checkout").await;
+    browser.client.find(Locator::Css("#checkout button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("#order-status", "待支付").await;
+    browser.client.find(Locator::Css("#pay")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("#order-status", "已支付").await;
+    let code = browser.text("#pickup-code strong").await;
+    assert_eq!(code.len(), 6, "{code}");
+    browser.photograph("order-paid").await;
+    // At the store: the clerk marks it ready and hands it over against the code.
+    browser.sign_in(&app, "clerk", "/till/D-1").await;
+    browser.client.wait().for_element(Locator::Css("#till[data-live=true]")).await.unwrap();
+    browser.client.find(Locator::XPath("//button[contains(., '查看待自提订单')]")).await.unwrap().click().await.unwrap();
+    browser.client.wait().for_element(Locator::Css("#pickups .pickup button")).await.unwrap().click().await.unwrap();
+    browser.scan("#pickups input[name=code]", &code).await;
+    browser.client.wait().for_element(Locator::Css("#handed[data-status=completed]")).await.expect("handed over");
+    browser.photograph("till-pickup").await;
+    // Headquarters sees the sale on the dashboard.
+    browser.sign_in(&app, "hqadmin", "/console").await;
+    // A shopper who gives a mobile is a member, and pays the member price.
+    browser.wait_for_text("#by-channel", "¥1,329.00").await;
+    assert!(browser.text("#by-channel").await.contains("线上"));
+    browser.photograph("console-dashboard").await;
+}
+
+async fn a_price_change_scheduled_in_the_console_reaches_an_open_till(backend: Backend) {
+    let Some(till) = chromium().await else { return };
+    let hq = second().await;
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    headquarters(&app).await;
+    till.sign_in(&app, "clerk", "/till/D-1").await;
+    till.client.wait().for_element(Locator::Css("#till[data-live=true]")).await.unwrap();
+    till.scan("#scan-input", "6901234567892").await;
+    till.wait_for_text("#cart-total", "¥1,399.00").await;
+    till.client.execute("window.tongjiaMark = 'open'", vec![]).await.unwrap();
+    hq.sign_in(&app, "hqadmin", "/console/prices?sku_code=NOTE13-BLK").await;
+    hq.client.wait().for_element(Locator::Css("input[name=list_price]")).await.unwrap().send_keys("1299").await.unwrap();
+    // Three seconds from now, in China's time, as the form's clock field takes it.
+    let at = jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_secs(3)).unwrap();
+    let local = at.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8))).strftime("%Y-%m-%dT%H:%M:%S").to_string();
+    hq.client.execute("document.querySelector('input[name=effective_at]').value = arguments[0]", vec![json!(local)]).await.unwrap();
+    hq.photograph("console-price-form").await;
+    hq.client.find(Locator::Css("#schedule button[type=submit]")).await.unwrap().click().await.unwrap();
+    hq.client.wait().for_element(Locator::Css("#history tr[data-version='2']")).await.expect("the history");
+    till.wait_for_text("#cart-total", "¥1,299.00").await;
+    let shown = jiff::Timestamp::now();
+    let at = jiff::Timestamp::from_second(at.as_second()).unwrap();
+    assert!(shown >= at && shown.duration_since(at) < jiff::SignedDuration::from_millis(1500), "shown {}", shown.duration_since(at));
+    assert_eq!(till.client.execute("return window.tongjiaMark || null", vec![]).await.unwrap(), json!("open"), "no reload");
+    // The console counts the till told, without a reload either.
+    hq.wait_for_text("#history tr[data-version='2'] .reach", "1").await;
+    hq.photograph("console-prices").await;
+}
+
+async fn a_township_store_takes_back_an_online_order_at_its_till(backend: Backend) {
+    let Some(browser) = chromium().await else { return };
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    ok(app
+        .post("/api/v1/accounts", json!({"username": "township", "password": CLERK_PASSWORD, "role": "store_staff", "stores": ["T-1"]}))
+        .await);
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "WH-S", "sku_code": "CASE-1", "quantity": 3})).await);
+    let order: serde_json::Value = ok(app
+        .post(
+            "/api/v1/orders",
+            json!({"fulfilment": "delivery", "customer_mobile": "13800138000", "destination": {"county_code": "330106"},
+            "lines": [{"sku_code": "CASE-1", "quantity": 1}]}),
+        )
+        .await);
+    let id = order["order_id"].as_str().unwrap().to_owned();
+    ok(app.pay_online(&order, "tx-return-1").await);
+    for step in ["fulfilment", "shipment", "delivery"] {
+        ok(app.post(&format!("/api/v1/orders/{id}/{step}"), json!({})).await);
+    }
+    browser.sign_in(&app, "township", "/till/T-1").await;
+    browser.scan("input[name=order_id]", &id).await;
+    browser.client.wait().for_element(Locator::Css("#returns input[name=return_1]")).await.unwrap();
+    browser.client.execute("document.querySelector('#returns input[name=return_1]').value = '1'", vec![]).await.unwrap();
+    browser.client.find(Locator::Css("#returns button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("#refund", "¥99.00").await;
+    browser.photograph("till-return").await;
+    let (_, after) = app.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!(after["refunded_fen"], 9900);
+}
+
+async fn the_console_draws_the_coverage_map_and_a_sheet_of_shelf_labels(backend: Backend) {
+    let Some(browser) = chromium().await else { return };
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    headquarters(&app).await;
+    browser.sign_in(&app, "hqadmin", "/console/map").await;
+    browser.client.wait().for_element(Locator::Css("#coverage-map #provinces path")).await.expect("the map");
+    let drawn: i64 =
+        browser.client.execute("return document.querySelectorAll('#coverage-map circle').length", vec![]).await.unwrap().as_i64().unwrap();
+    assert!(drawn > 2_800, "{drawn}");
+    browser.photograph("console-map").await;
+    browser.goto(&app, "/console/labels").await;
+    browser.client.wait().for_element(Locator::Css("#label-sheet .label")).await.expect("labels");
+    browser.photograph("shelf-labels").await;
+    browser.goto(&app, "/console/orders").await;
+    browser.photograph("console-orders").await;
+}
+
 tongjia_storage::backend_tests!(
+    a_shopper_orders_for_pickup_the_till_hands_it_over_and_the_dashboard_shows_it,
+    a_price_change_scheduled_in_the_console_reaches_an_open_till,
+    a_township_store_takes_back_an_online_order_at_its_till,
+    the_console_draws_the_coverage_map_and_a_sheet_of_shelf_labels,
     a_clerk_scans_three_items_and_sells_them_at_the_price_books_prices,
     a_price_change_at_headquarters_appears_in_an_open_till_without_a_reload,
     a_shopper_checks_the_price_and_browses_the_storefront,

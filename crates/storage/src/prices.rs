@@ -13,7 +13,7 @@ use crate::tx::Idem;
 use crate::{Db, ts, us};
 use tongjia_domain::events::EventType;
 
-fn version_from_row(r: &AnyRow) -> StoreResult<PriceVersion> {
+pub(crate) fn version_from_row(r: &AnyRow) -> StoreResult<PriceVersion> {
     Ok(PriceVersion {
         sku_code: parse(SkuCode::parse(r.try_get("sku_code")?))?,
         version: r.try_get("version")?,

@@ -43,6 +43,33 @@ pub struct EntryRecord {
     pub recorded_at: Timestamp,
 }
 
+/// The columns of a ledger entry, as one literal for `concat!`.
+macro_rules! entry_columns {
+    () => {
+        "seq, id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, damaged_delta, reservation_id, transfer_id, \
+         reference, recorded_at_us"
+    };
+}
+
+fn entry_from_row(r: &sqlx::any::AnyRow) -> StoreResult<EntryRecord> {
+    Ok(EntryRecord {
+        seq: r.try_get("seq")?,
+        id: r.try_get("id")?,
+        command_id: r.try_get("command_id")?,
+        entry: tongjia_domain::ledger::Entry {
+            kind: parse(EntryKind::parse(r.try_get("kind")?))?,
+            key: key_from_row(r, "location_code")?,
+            on_hand_delta: r.try_get("on_hand_delta")?,
+            reserved_delta: r.try_get("reserved_delta")?,
+            damaged_delta: r.try_get("damaged_delta")?,
+            reservation_id: uuid(r.try_get("reservation_id")?)?,
+            transfer_id: uuid(r.try_get("transfer_id")?)?,
+            reference: r.try_get("reference")?,
+        },
+        recorded_at: ts(r.try_get("recorded_at_us")?)?,
+    })
+}
+
 /// Filters for balances and entries; all optional.
 #[derive(Debug, Clone, Default)]
 pub struct StockFilter {
@@ -554,37 +581,36 @@ impl Db {
             .collect()
     }
 
+    /// The ledger entries of order `id`, oldest first: those of its holds and transfers, and
+    /// of its returns (at most 1,000).
+    pub async fn order_entries(&self, id: Uuid) -> StoreResult<Vec<EntryRecord>> {
+        let order = id.to_string();
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM stock_entries WHERE reservation_id IN (SELECT reservation_id FROM order_allocations WHERE order_id = $1) \
+             OR transfer_id IN (SELECT transfer_id FROM order_allocations WHERE order_id = $2) OR reference = $3 ORDER BY seq LIMIT 1000"
+        ))
+        .bind(&order)
+        .bind(&order)
+        .bind(format!("return of order {id}"))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
     /// Ledger entries, filtered, oldest first.
     pub async fn entries(&self, f: &StockFilter, page: &PageRequest) -> StoreResult<Page<EntryRecord>> {
         let limit = page.limit()?;
         let after: i64 = page.after_seq()?;
-        let query = sqlx::query(
-            "SELECT seq, id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, damaged_delta, reservation_id, transfer_id, \
-             reference, recorded_at_us FROM stock_entries WHERE seq > $1 AND ($2 IS NULL OR location_code = $3) AND ($4 IS NULL OR sku_code = $5) \
-             AND ($6 IS NULL OR owner = $7) ORDER BY seq LIMIT $8",
-        );
+        let query = sqlx::query(concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM stock_entries WHERE seq > $1 AND ($2 IS NULL OR location_code = $3) AND ($4 IS NULL OR sku_code = $5) \
+             AND ($6 IS NULL OR owner = $7) ORDER BY seq LIMIT $8"
+        ));
         let rows = f.bind(query.bind(after)).bind(i64::from(limit) + 1).fetch_all(&self.read).await?;
-        let items = rows
-            .iter()
-            .map(|r| {
-                Ok(EntryRecord {
-                    seq: r.try_get("seq")?,
-                    id: r.try_get("id")?,
-                    command_id: r.try_get("command_id")?,
-                    entry: tongjia_domain::ledger::Entry {
-                        kind: parse(EntryKind::parse(r.try_get("kind")?))?,
-                        key: key_from_row(r, "location_code")?,
-                        on_hand_delta: r.try_get("on_hand_delta")?,
-                        reserved_delta: r.try_get("reserved_delta")?,
-                        damaged_delta: r.try_get("damaged_delta")?,
-                        reservation_id: uuid(r.try_get("reservation_id")?)?,
-                        transfer_id: uuid(r.try_get("transfer_id")?)?,
-                        reference: r.try_get("reference")?,
-                    },
-                    recorded_at: ts(r.try_get("recorded_at_us")?)?,
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let items = rows.iter().map(entry_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(items, limit, |e| e.seq.to_string()))
     }
 

@@ -11,7 +11,7 @@ mod locations;
 mod members;
 mod network;
 mod orders;
-mod payments;
+pub(crate) mod payments;
 mod prices;
 pub(crate) mod scope;
 pub(crate) mod sessions;

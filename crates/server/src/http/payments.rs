@@ -60,12 +60,20 @@ fn refused(why: NotificationRefusal) -> ApiError {
         (status = 409, body = Problem), (status = 422, body = Problem)),
     security(()))]
 async fn payment_notification(State(app): State<AppState>, Path(name): Path<String>, peer: Peer, req: Request) -> ApiResult<Response> {
-    let Some(provider) = app.providers.get(&name).cloned() else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_provider", "no payment provider of that name is configured here"));
-    };
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts, body).await?;
-    let n = provider.verify(&parts.headers, &bytes, app.db.now()).map_err(|why| {
+    accept(&app, &name, &parts.headers, &bytes, peer).await
+}
+
+/// Believes a notification of provider `name` only once the provider verified it, then
+/// pays the order it names under its transaction id (also how a demo provider's own checkout
+/// page confirms a payment: through exactly this).
+pub(crate) async fn accept(app: &AppState, name: &str, headers: &axum::http::HeaderMap, bytes: &[u8], peer: Peer) -> ApiResult<Response> {
+    let Some(provider) = app.providers.get(name).cloned() else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_provider", "no payment provider of that name is configured here"));
+    };
+    let name = name.to_owned();
+    let n = provider.verify(headers, bytes, app.db.now()).map_err(|why| {
         tracing::warn!(provider = %name, address = %peer.0, refusal = ?why, "payment notification not believed");
         refused(why)
     })?;
@@ -74,13 +82,13 @@ async fn payment_notification(State(app): State<AppState>, Path(name): Path<Stri
     // The same transaction is the same request whatever nonce or time it was re-signed with.
     let request = serde_json::json!({ "transaction_id": n.transaction_id, "order_id": n.order_id, "amount_fen": n.amount.get() });
     let request_hash = hex::encode(Sha256::digest(format!("{scope}\0{request}").as_bytes()));
-    let user_agent = parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let user_agent = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let audit = AuditEntry {
         principal,
         role: "provider".into(),
         address: peer.0,
         user_agent: user_agent.chars().take(200).collect(),
-        action: format!("POST {}", parts.uri.path()),
+        action: format!("POST /api/v1/payment-notifications/{name}"),
         request: request.to_string(),
     };
     let m = Mutation { body: (), key: Some(n.transaction_id.clone()), scope, request_hash, audit };

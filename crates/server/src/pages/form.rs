@@ -12,6 +12,16 @@ use crate::problem::ApiError;
 /// The field holding the key a page rendered into its form.
 pub(crate) const KEY_FIELD: &str = "idempotency_key";
 
+/// The refusal of a field a form does not have: a price is a forgery
+/// (`client_price_refused`), anything else `unknown_field`.
+pub(crate) fn unknown_field(name: &str) -> ApiError {
+    if name.contains("price") {
+        ApiError::field(name, "client_price_refused", "prices come from the price book, never from the caller")
+    } else {
+        ApiError::field(name, "unknown_field", format!("this form has no field {name}"))
+    }
+}
+
 /// A posted form.
 pub(crate) struct PageForm {
     /// Fields in the order sent (a name may repeat: one `line` per cart line).
@@ -36,10 +46,7 @@ impl PageForm {
     pub(crate) fn only(&self, known: &[&str]) -> Result<(), ApiError> {
         match self.fields.iter().find(|(k, _)| k != KEY_FIELD && !known.contains(&k.as_str())) {
             None => Ok(()),
-            Some((k, _)) if k.contains("price") => {
-                Err(ApiError::field(k, "client_price_refused", "prices come from the price book, never from the caller"))
-            }
-            Some((k, _)) => Err(ApiError::field(k, "unknown_field", format!("this form has no field {k}"))),
+            Some((k, _)) => Err(unknown_field(k)),
         }
     }
 

@@ -8,9 +8,14 @@
 //! the till's own) is embedded in the binary and served from `/assets/`.
 
 mod assets;
+mod checkout;
+mod console;
 pub(crate) mod form;
 mod login;
+mod places;
 mod price_check;
+mod qr;
+mod step;
 mod storefront;
 mod text;
 mod till;
@@ -34,7 +39,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/assets/{name}", get(assets::asset))
         .route("/login", get(login::form).post(login::sign_in))
         .route("/logout", axum::routing::post(login::sign_out))
+        .route("/buy/{sku_code}", get(checkout::form).post(checkout::place))
+        .route("/order", get(checkout::status))
+        .route("/order/{order_id}/payment", axum::routing::post(checkout::pay))
         .merge(till::router())
+        .merge(console::router())
 }
 
 /// Whether `path` (a route template) is a page's, answered as HTML: not the API, health or
@@ -65,6 +74,8 @@ table.cart td{border:0;padding:.1rem}table.cart td.name{grid-column:1/-1}table.c
 .receipt{width:80mm;max-width:100%;margin:0 auto;background:#fff;padding:4mm;font-size:12px;font-family:'Noto Sans Mono CJK SC',monospace}
 .receipt td{padding:1mm 0;border:0;vertical-align:top}.receipt .muted{font-size:11px}.receipt .qr svg{width:18mm;height:18mm}
 @media print{header,.no-print{display:none!important}main{padding:0}body{background:#fff}.receipt{box-shadow:none;margin:0}@page{size:80mm auto;margin:0}}
+nav.sections{display:flex;flex-wrap:wrap;gap:.4rem 1rem}nav.sections a[aria-current]{font-weight:700}
+.labels svg,.map svg{max-width:100%;height:auto;display:block}.map{background:#eef3f7}
 @media (max-width:600px){main{padding:.6rem}.price{font-size:1.5rem}}
 ";
 
@@ -83,7 +94,7 @@ pub(crate) struct Shell<'a> {
 
 impl<'a> Shell<'a> {
     pub(crate) fn public(lang: Lang, title: &'a str, here: &'a str) -> Self {
-        Shell { lang, title, here, signed: None, scripts: &[] }
+        Shell { lang, title, here, signed: None, scripts: &["htmx.min.js"] }
     }
 }
 
@@ -98,6 +109,8 @@ pub(crate) fn layout(shell: &Shell<'_>, body: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // A refusal's page is shown where the request would have put its answer.
+                meta name="htmx-config" content=r#"{"responseHandling":[{"code":"204","swap":false},{"code":"[2345]..","swap":true}]}"#;
                 title { (shell.title) " · " (lang.t("brand")) }
                 style { (maud::PreEscaped(STYLE)) }
                 @for script in shell.scripts { script src=(format!("/assets/{script}")) defer {} }
@@ -106,7 +119,9 @@ pub(crate) fn layout(shell: &Shell<'_>, body: Markup) -> Markup {
                 header {
                     a.brand href=(lang.link("/")) { (lang.t("brand")) }
                     a href=(lang.link("/")) { (lang.t("storefront")) }
+                    a href=(lang.link("/order")) { (lang.t("my_order")) }
                     a href=(lang.link("/till")) { (lang.t("till")) }
+                    a href=(lang.link("/console")) { (lang.t("console")) }
                     a href=(format!("{here}{}lang={}", if here.contains('?') { "&" } else { "?" }, other.code())) { (other.t("language_name")) }
                     @match shell.signed {
                         Some((name, _)) => form.inline.signout method="post" action="/logout" {
@@ -161,6 +176,29 @@ pub(crate) fn origin(app: &AppState, headers: &axum::http::HeaderMap) -> String 
         !h.is_empty() && h.len() <= 255 && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
     });
     format!("{}://{}", if app.secure_cookies { "https" } else { "http" }, host.unwrap_or("localhost"))
+}
+
+/// A query string's fields, in order, repeats kept (`line=A*1&line=B*2`); an unreadable
+/// one reads as none.
+pub(crate) fn fields(raw: Option<&str>) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(raw.unwrap_or("")).unwrap_or_default()
+}
+
+/// The first value of `name` among `fields`, trimmed; None when absent or blank.
+pub(crate) fn first<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+}
+
+/// Goes to `target` after a change, whether the form was posted by htmx (`HX-Redirect`) or
+/// by the browser itself (303).
+pub(crate) fn go_to(headers: &axum::http::HeaderMap, target: &str) -> Response {
+    let Ok(value) = axum::http::HeaderValue::from_str(target) else { return StatusCode::BAD_REQUEST.into_response() };
+    if headers.contains_key("hx-request") {
+        let mut res = StatusCode::OK.into_response();
+        res.headers_mut().insert("hx-redirect", value);
+        return res;
+    }
+    (StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, value)]).into_response()
 }
 
 /// A page answer.

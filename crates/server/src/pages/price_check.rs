@@ -9,10 +9,10 @@ use jiff::Timestamp;
 use maud::{Markup, html};
 use serde::Deserialize;
 use tongjia_domain::codes::SkuCode;
-use tongjia_domain::network::DivisionLevel;
 use tongjia_domain::pricing::{PriceVersion, Quote};
 use tongjia_storage::reference::divisions;
 
+use super::places::{place_picker, trail};
 use super::{Lang, Shell, error_page, layout};
 use crate::AppState;
 use crate::http::{NearbyStore, nearest_with_stock};
@@ -68,22 +68,6 @@ async fn load(app: &AppState, raw: &str, q: &CheckQuery) -> ApiResult<Check> {
     Ok(Check { sku_code: code.to_string(), name: sku.sku.name, gtin: sku.sku.gtin.to_string(), quote, next, place, nearest })
 }
 
-/// The province, prefecture and county of `code`, each with its name; None if unknown.
-fn trail(code: &str) -> Option<Vec<(String, String)>> {
-    let all = divisions();
-    let mut out = vec![];
-    let mut at = all.get(code)?;
-    loop {
-        out.push((at.code.clone(), at.name.clone()));
-        match at.parent.as_deref().and_then(|p| all.get(p)) {
-            Some(parent) => at = parent,
-            None => break,
-        }
-    }
-    out.reverse();
-    Some(out)
-}
-
 pub(crate) async fn check(State(app): State<AppState>, Path(raw): Path<String>, Query(q): Query<CheckQuery>) -> Response {
     let lang = Lang::from_query(q.lang.as_deref());
     match load(&app, &raw, &q).await {
@@ -109,6 +93,7 @@ fn render(lang: Lang, c: &Check) -> Markup {
                     @if let Some(m) = q.member_price { div { (lang.t("member_price")) ": " strong { (m) } } }
                     div.muted { (lang.t("price_version")) " v" (q.price_version) " · " (lang.t("since")) " " (local(q.effective_at)) }
                     p { (lang.t("same_everywhere")) }
+                    p { a.buy href=(lang.link(&format!("/buy/{}", c.sku_code))) { (lang.t("buy")) } }
                 }
                 None => { div.price { (lang.t("no_price")) } }
             }
@@ -119,7 +104,7 @@ fn render(lang: Lang, c: &Check) -> Markup {
         }
         div.card {
             h2 { (lang.t("stock_near")) }
-            (place_picker(lang, &here, &c.place))
+            (place_picker(lang, &here, &c.place, &[]))
             @if let Some(nearest) = &c.nearest {
                 @if nearest.is_empty() { p { (lang.t("none_near")) } }
                 @else {
@@ -134,35 +119,4 @@ fn render(lang: Lang, c: &Check) -> Markup {
         }
     };
     layout(&Shell::public(lang, lang.t("price_check"), &here), body)
-}
-
-/// Three chained pickers (province, city, county) as plain forms: each choice reloads the
-/// page with the deeper list, no script needed.
-fn place_picker(lang: Lang, here: &str, place: &[(String, String)]) -> Markup {
-    let all = divisions();
-    let provinces: Vec<_> = all.at_level(DivisionLevel::Province).collect();
-    let levels = [("province", None), ("city", place.first()), ("county", place.get(1))];
-    html! {
-        p.muted { (lang.t("choose_place")) }
-        @for (i, (label, parent)) in levels.iter().enumerate() {
-            @let options: Vec<(String, String)> = match parent {
-                None if i == 0 => provinces.iter().map(|d| (d.code.clone(), d.name.clone())).collect(),
-                Some((code, _)) => all.children_of(code).filter(|d| d.level != DivisionLevel::Township).map(|d| (d.code.clone(), d.name.clone())).collect(),
-                None => vec![],
-            };
-            @if !options.is_empty() {
-                form.inline method="get" action=(here) {
-                    label { (lang.t(label)) " "
-                        select name="division_code" {
-                            @for (code, name) in &options {
-                                option value=(code) selected[place.get(i).is_some_and(|p| &p.0 == code)] { (name) }
-                            }
-                        }
-                    }
-                    @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
-                    button type="submit" { (lang.t("show")) }
-                }
-            }
-        }
-    }
 }

@@ -42,6 +42,108 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("check_price", "查看价格与库存", "Price and stock"),
     ("till", "收银台", "Till"),
     ("barcode", "条码", "Barcode"),
+    ("buy", "购买", "Buy"),
+    ("console", "总部后台", "Console"),
+    ("dashboard", "概览", "Dashboard"),
+    ("prices", "价格", "Prices"),
+    ("coverage_map", "门店覆盖地图", "Coverage map"),
+    ("orders", "订单", "Orders"),
+    ("audit", "操作日志", "Audit trail"),
+    ("shelf_labels", "价签", "Shelf labels"),
+    ("sales", "销售额", "Sales"),
+    ("no_sales_yet", "今天还没有销售", "No sales yet today"),
+    ("channel_online", "线上", "Online"),
+    ("channel_store", "门店", "In store"),
+    ("kind_direct", "直营店", "Direct stores"),
+    ("kind_authorized", "授权店", "Authorized stores"),
+    ("kind_township", "乡镇授权店", "Township stores"),
+    ("other", "其他", "Other"),
+    ("today_by_channel", "今日销售（按渠道）", "Today's sales by channel"),
+    ("today_by_store_kind", "今日销售（按门店类型）", "Today's sales by store kind"),
+    ("orders_by_state", "订单状态", "Orders by state"),
+    ("stock_value", "库存价值", "Stock value"),
+    ("units_at_list_price", "件，按现行售价计", "units, at the list prices in force"),
+    ("sales_30_days", "近 30 天销售（扣除退款）", "Sales, last 30 days (net of refunds)"),
+    ("schedule_price", "调价", "Schedule a price"),
+    (
+        "one_price_note",
+        "一个价格适用于所有渠道和门店，从生效时间起。",
+        "One price for every channel and store, from the moment it takes effect.",
+    ),
+    ("sku_code", "商品编码", "SKU code"),
+    ("list_price_yuan", "售价（元）", "List price (yuan)"),
+    ("member_price_yuan", "会员价（元，可选）", "Member price (yuan, optional)"),
+    ("effective_at_local", "生效时间（北京时间）", "Takes effect (China time)"),
+    ("blank_is_now", "留空即立即生效", "blank: at once"),
+    ("note", "备注", "Note"),
+    ("schedule", "提交调价", "Schedule"),
+    ("tills_told", "已通知收银台", "Tills told"),
+    ("in_force", "现行", "in force"),
+    ("scheduled", "待生效", "scheduled"),
+    (
+        "tills_told_note",
+        "生效时本服务器已推送到的门店收银台数量，每 2 秒刷新。",
+        "Stores whose open tills this server told when the version took effect; refreshed every 2 s.",
+    ),
+    ("counties_covered", "区县覆盖率", "Counties covered"),
+    ("open_stores", "营业门店", "Open stores"),
+    ("covered", "已覆盖区县", "Covered county"),
+    ("not_covered", "未覆盖区县", "Uncovered county"),
+    ("farthest_gaps", "离门店最远的空白区县", "Farthest gaps"),
+    ("planned_sites", "规划新店", "Planned sites"),
+    ("plan_note", "按规划新开这些店，新覆盖区县：", "Opening these would newly cover counties:"),
+    ("more", "更多", "More"),
+    ("status", "状态", "Status"),
+    ("any_status", "全部状态", "Any status"),
+    ("channel", "渠道", "Channel"),
+    ("placed_at", "时间", "When"),
+    ("returned", "已退", "Returned"),
+    ("allocations", "货源分配", "Allocations"),
+    ("moved", "调拨", "moved"),
+    ("payments", "支付与退款", "Payments and refunds"),
+    ("sourcing", "货源决策及原因", "Sourcing and why"),
+    ("ledger_entries", "库存流水", "Ledger entries"),
+    ("kind", "类型", "Kind"),
+    ("on_hand", "在库", "On hand"),
+    ("reserved_units", "占用", "Reserved"),
+    ("who", "操作人", "Who"),
+    ("action", "操作", "Action"),
+    ("from_where", "来源地址", "From"),
+    (
+        "labels_note",
+        "A4 纸，每张 24 个价签；二维码打开该商品的价格查询页。",
+        "A4, 24 labels a sheet; each QR code opens the SKU's price check.",
+    ),
+    ("checkout", "结算", "Checkout"),
+    (
+        "member_by_mobile",
+        "留下手机号即为会员，按会员价结算并累计积分",
+        "give your mobile and you are a member: the member price, and points",
+    ),
+    ("deliver_or_collect", "送货或到店自提", "Delivered or collected"),
+    ("delivery_to", "送货到", "Deliver to"),
+    (
+        "choose_county_for_delivery",
+        "选到区县即可送货上门；也可以在下面的门店自提。",
+        "Choose down to a county for delivery; or collect at a store below.",
+    ),
+    ("pickup_at", "到店自提：", "Collect at"),
+    ("your_mobile", "手机号", "Mobile"),
+    (
+        "mobile_note",
+        "凭订单号和手机号查询订单；会员按手机号累计积分。",
+        "Follow the order by its id and this mobile; members earn points by it.",
+    ),
+    ("place_order", "提交订单", "Place the order"),
+    ("my_order", "我的订单", "My order"),
+    ("order_id", "订单号", "Order id"),
+    ("pickup_code_note", "到店时向店员出示此提货码。", "Show this code at the store to collect."),
+    ("pay_simulator", "用支付模拟器付款", "Pay with the payment simulator"),
+    (
+        "pay_simulator_note",
+        "演示用：模拟器像微信支付一样签名支付通知，服务器验证后才认为已支付。",
+        "Demo: the simulator signs its payment notification as WeChat Pay would; the server believes it only once verified.",
+    ),
     ("sign_in", "登录", "Sign in"),
     ("sign_out", "退出", "Sign out"),
     ("username", "用户名", "Username"),
@@ -87,6 +189,28 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("points_earned", "本单积分", "Points earned"),
     ("scan_to_check", "扫描二维码查看该商品的统一价格。", "Scan a code to check the item's one price."),
     ("print", "打印小票", "Print receipt"),
+    ("pickups", "到店自提", "Pickups"),
+    ("show_pickups", "查看待自提订单", "Show pickups waiting"),
+    ("no_pickups", "暂无待自提订单", "No pickups waiting"),
+    ("mark_ready", "货已到店，可提货", "Goods are here: ready"),
+    ("pickup_code", "提货码", "Pickup code"),
+    ("hand_over", "核验并交付", "Check code and hand over"),
+    ("returns", "退货", "Returns"),
+    ("order_id_hint", "订单号（任意渠道）", "Order id (any channel)"),
+    ("find_order", "查找订单", "Find order"),
+    ("take_back", "退回数量", "Take back"),
+    ("damaged", "已损坏", "Damaged"),
+    ("all_returned", "已全部退回", "All returned"),
+    ("take_back_button", "办理退货退款", "Take back and refund"),
+    ("refunded", "已退款", "Refunded"),
+    ("placed", "已下单", "Placed"),
+    ("reserved", "待支付", "Awaiting payment"),
+    ("paid", "已支付", "Paid"),
+    ("fulfilling", "备货中", "Being prepared"),
+    ("shipped", "已发货", "Shipped"),
+    ("ready_for_pickup", "待提货", "Ready for pickup"),
+    ("completed", "已完成", "Completed"),
+    ("cancelled", "已取消", "Cancelled"),
 ];
 
 impl Lang {
@@ -141,5 +265,32 @@ mod tests {
             assert!(WORDS[..i].iter().all(|(other, ..)| other != k), "{k} twice");
         }
         assert_eq!(Lang::En.link("/p/X?division_code=1"), "/p/X?division_code=1&lang=en");
+    }
+
+    /// Every key the pages' source looks up has its words here.
+    #[test]
+    fn every_key_the_pages_use_has_words() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    sources(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(std::fs::read_to_string(path).unwrap());
+                }
+            }
+        }
+        let mut texts = vec![];
+        sources(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/pages"), &mut texts);
+        let mut missing = vec![];
+        for text in &texts {
+            for (i, _) in text.match_indices(".t(\"") {
+                let key: String = text[i + 4..].chars().take_while(|c| *c != '"').collect();
+                if !WORDS.iter().any(|(k, ..)| *k == key) {
+                    missing.push(key);
+                }
+            }
+        }
+        assert!(missing.is_empty(), "keys without words: {missing:?}");
     }
 }

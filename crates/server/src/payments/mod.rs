@@ -25,6 +25,14 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
     /// after a failure or a restart, so it must be idempotent on `refund.id` (the provider's
     /// refund number). `Err` leaves the refund pending, to be tried again.
     fn refund(&self, refund: &PendingRefund) -> Result<(), String>;
+
+    /// Pays `amount` for `order_id` as a shopper at the provider's own checkout would, and
+    /// returns the notification the provider then sends (headers and body). Only a demo
+    /// provider can: a real one's checkout is its own app or page, and its notification
+    /// arrives on its own. The notification is verified like any other.
+    fn shopper_checkout(&self, _order_id: uuid::Uuid, _amount: tongjia_domain::Fen) -> Option<(HeaderMap, Vec<u8>)> {
+        None
+    }
 }
 
 /// The providers a server accepts, by the name in their notification URL

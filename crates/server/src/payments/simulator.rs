@@ -67,9 +67,13 @@ fn mac(secret: &[u8], timestamp: i64, nonce: &str, body: &[u8]) -> Hmac<Sha256> 
 
 /// The headers of a signed notification of `body`, as the simulator sends it now.
 pub fn signed_headers(secret: &str, body: &[u8]) -> [(&'static str, String); 3] {
+    signed_with(secret.as_bytes(), body)
+}
+
+fn signed_with(secret: &[u8], body: &[u8]) -> [(&'static str, String); 3] {
     let timestamp = Timestamp::now().as_second();
     let nonce = secrets::random_secret("")[..32].to_owned();
-    let signature = sign(secret, timestamp, &nonce, body);
+    let signature = hex::encode(mac(secret, timestamp, &nonce, body).finalize().into_bytes());
     [(TIMESTAMP_HEADER, timestamp.to_string()), (NONCE_HEADER, nonce), (SIGNATURE_HEADER, signature)]
 }
 
@@ -108,6 +112,17 @@ impl PaymentProvider for Simulator {
             return Err(NotificationRefusal::Malformed("amount_fen cannot be negative".into()));
         }
         Ok(Notification { transaction_id: tx.to_owned(), order_id, amount: Fen::new(b.amount_fen) })
+    }
+
+    fn shopper_checkout(&self, order_id: uuid::Uuid, amount: Fen) -> Option<(HeaderMap, Vec<u8>)> {
+        let transaction = format!("sim-{}", uuid::Uuid::now_v7().simple());
+        let body =
+            serde_json::json!({ "transaction_id": transaction, "order_id": order_id, "amount_fen": amount.get() }).to_string().into_bytes();
+        let mut headers = HeaderMap::new();
+        for (name, value) in signed_with(&self.secret, &body) {
+            headers.insert(name, value.parse().ok()?);
+        }
+        Some((headers, body))
     }
 
     fn refund(&self, refund: &PendingRefund) -> Result<(), String> {

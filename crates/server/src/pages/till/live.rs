@@ -3,7 +3,7 @@
 //! till gets an `price` event (`{"sku_code", "price_version", "list_price", "effective_at"}`)
 //! and reprices its cart — no reload. The stream opens with a `ready` event, checks its
 //! credentials again every few seconds (a signed-out clerk's till stops hearing), and ends
-//! when the server stops.
+//! when the server stops. Each delivery is counted for the console ("tills told").
 
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -76,6 +76,7 @@ pub(crate) fn stream(
             return Some((Ok(SseEvent::default().retry(Duration::from_secs(1)).event("ready").data(till.store.to_string())), till));
         }
         let v = till.next_price().await?;
+        till.app.price_clock.delivered(&v, till.store.as_str());
         let data = serde_json::json!({
             "sku_code": v.sku_code,
             "price_version": v.version,

@@ -6,6 +6,7 @@
 //! server-sent events (`live`) and reprice the cart without a reload.
 
 mod cart;
+mod counter;
 mod live;
 mod sale;
 mod view;
@@ -19,7 +20,7 @@ use tongjia_domain::codes::LocationCode;
 use tongjia_domain::customer::Mobile;
 
 use super::form::PageForm;
-use super::{Lang, error_page, page};
+use super::{Lang, error_page, fields, first, page};
 use crate::AppState;
 use crate::auth::{Caller, SessionCsrf};
 use crate::http::scope;
@@ -32,16 +33,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/till/{store_code}/cart", get(cart))
         .route("/till/{store_code}/sale", post(sell))
         .route("/till/{store_code}/prices", get(prices))
-}
-
-/// A query string's fields, repeats kept (`line=A*1&line=B*2`).
-fn fields(raw: Option<&str>) -> ApiResult<Vec<(String, String)>> {
-    serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|_| ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_query", "the query string could not be read"))
-}
-
-fn first<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+        .route("/till/{store_code}/pickups", get(pickups))
+        .route("/till/{store_code}/pickups/{order_id}", post(pickup_step))
+        .route("/till/{store_code}/returns", get(returnable))
+        .route("/till/{store_code}/returns/{order_id}", post(take_back))
 }
 
 fn lang_of(fields: &[(String, String)]) -> Lang {
@@ -61,7 +56,7 @@ async fn store_for(app: &AppState, caller: &Caller, raw: &str) -> ApiResult<(Loc
 
 /// `/till`: straight to the till of the clerk's own store; others pick a store.
 async fn choose(caller: Caller, csrf: SessionCsrf, RawQuery(raw): RawQuery) -> Response {
-    let f = fields(raw.as_deref()).unwrap_or_default();
+    let f = fields(raw.as_deref());
     let lang = lang_of(&f);
     let stores = caller.0.as_ref().map(|p| p.binding.stores().to_vec()).unwrap_or_default();
     match (first(&f, "store_code"), stores.as_slice()) {
@@ -76,7 +71,7 @@ fn urlencode(text: &str) -> String {
 }
 
 async fn till(State(app): State<AppState>, caller: Caller, csrf: SessionCsrf, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let f = fields(q.as_deref()).unwrap_or_default();
+    let f = fields(q.as_deref());
     let lang = lang_of(&f);
     let (code, name) = match store_for(&app, &caller, &raw).await {
         Ok(s) => s,
@@ -88,7 +83,7 @@ async fn till(State(app): State<AppState>, caller: Caller, csrf: SessionCsrf, Pa
 
 /// The cart after one scan or change: the fragment the till swaps in.
 async fn cart(State(app): State<AppState>, caller: Caller, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let f = fields(q.as_deref()).unwrap_or_default();
+    let f = fields(q.as_deref());
     let lang = lang_of(&f);
     let built = async {
         let (code, _) = store_for(&app, &caller, &raw).await?;
@@ -102,7 +97,7 @@ async fn cart(State(app): State<AppState>, caller: Caller, Path(raw): Path<Strin
     };
     match built.await {
         Ok((code, cart)) => page(view::cart(lang, &code, &cart, first(&f, "county_code"))),
-        Err(e) => view::fragment_error(lang, e),
+        Err(e) => view::fragment_error(lang, "cart", e),
     }
 }
 
@@ -114,7 +109,7 @@ async fn sell(
     RawQuery(q): RawQuery,
     form: PageForm,
 ) -> Response {
-    let lang = lang_of(&fields(q.as_deref()).unwrap_or_default());
+    let lang = lang_of(&fields(q.as_deref()));
     let sold = async {
         let (code, name) = store_for(&app, &caller, &raw).await?;
         let order = sale::sell(&app, &caller, &code, &form).await?;
@@ -123,9 +118,9 @@ async fn sell(
     match sold.await {
         Ok((code, name, order)) => match view::receipt(&app, lang, &super::origin(&app, &headers), (&code, &name), &order).await {
             Ok(markup) => page(markup),
-            Err(e) => view::fragment_error(lang, e),
+            Err(e) => view::fragment_error(lang, "cart", e),
         },
-        Err(e) => view::fragment_error(lang, e),
+        Err(e) => view::fragment_error(lang, "cart", e),
     }
 }
 
@@ -137,5 +132,77 @@ async fn prices(State(app): State<AppState>, caller: Caller, headers: HeaderMap,
     match opened {
         Ok(sse) => sse.into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+async fn pickups(State(app): State<AppState>, caller: Caller, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let lang = lang_of(&fields(q.as_deref()));
+    let listed = async {
+        let (code, _) = store_for(&app, &caller, &raw).await?;
+        let orders = counter::pickups(&app, &caller, &code).await?;
+        ApiResult::Ok(counter::pickups_view(lang, &code, &orders))
+    };
+    match listed.await {
+        Ok(markup) => page(markup),
+        Err(e) => view::fragment_error(lang, "pickups", e),
+    }
+}
+
+/// Marks a pickup ready, or (with `code`) hands it over; answers the list again.
+async fn pickup_step(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((raw, order)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    form: PageForm,
+) -> Response {
+    let lang = lang_of(&fields(q.as_deref()));
+    let stepped = async {
+        let (code, _) = store_for(&app, &caller, &raw).await?;
+        let done = counter::pickup_step(&app, &caller, &code, &order, &form).await?;
+        let orders = counter::pickups(&app, &caller, &code).await?;
+        ApiResult::Ok((code, done, orders))
+    };
+    match stepped.await {
+        Ok((code, done, orders)) => page(maud::html! {
+            div #pickups {
+                p.notice #handed data-order=(done.id) data-status=(done.status.as_str()) { (lang.t("order")) " " (crate::pages::step::short(done.id)) " · " (lang.t(done.status.as_str())) }
+                (counter::pickups_view(lang, &code, &orders))
+            }
+        }),
+        Err(e) => view::fragment_error(lang, "pickups", e),
+    }
+}
+
+async fn returnable(State(app): State<AppState>, caller: Caller, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let f = fields(q.as_deref());
+    let lang = lang_of(&f);
+    let found = async {
+        let (code, _) = store_for(&app, &caller, &raw).await?;
+        let order = counter::returnable(&app, &caller, &code, first(&f, "order_id").unwrap_or("")).await?;
+        ApiResult::Ok(counter::return_view(lang, &code, &order, false))
+    };
+    match found.await {
+        Ok(markup) => page(markup),
+        Err(e) => view::fragment_error(lang, "returns", e),
+    }
+}
+
+async fn take_back(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((raw, order)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    form: PageForm,
+) -> Response {
+    let lang = lang_of(&fields(q.as_deref()));
+    let taken = async {
+        let (code, _) = store_for(&app, &caller, &raw).await?;
+        let order = counter::take_back(&app, &caller, &code, &order, &form).await?;
+        ApiResult::Ok(counter::return_view(lang, &code, &order, true))
+    };
+    match taken.await {
+        Ok(markup) => page(markup),
+        Err(e) => view::fragment_error(lang, "returns", e),
     }
 }

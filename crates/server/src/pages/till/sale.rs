@@ -12,40 +12,17 @@ use tongjia_domain::location::CountyCode;
 use tongjia_domain::orders::Fulfilment;
 use tongjia_domain::pricing::Channel;
 use tongjia_storage::{Destination, NewOrder, NewPayment, OrderRecord};
-use uuid::Uuid;
 
 use super::cart::parse_lines;
 use crate::AppState;
 use crate::auth::{Caller, denied};
 use crate::http::scope;
 use crate::pages::form::PageForm;
+use crate::pages::step::{order_of, render_id, short};
 use crate::problem::{ApiError, ApiResult};
 
 /// The fields of the sale form.
 const FIELDS: &[&str] = &["line", "method", "mobile", "fulfilment", "county_code"];
-
-/// A step's stored answer: the order's id (the page renders the order itself).
-fn render_id(o: &OrderRecord) -> String {
-    serde_json::json!({ "order_id": o.id }).to_string()
-}
-
-/// The order a step made now, or (a replay) the one its stored answer names; a stored
-/// refusal is given again.
-async fn order_of(app: &AppState, (done, fresh): (crate::Done, Option<OrderRecord>)) -> ApiResult<OrderRecord> {
-    if let Some(o) = fresh {
-        return Ok(o);
-    }
-    let body: serde_json::Value = serde_json::from_str(&done.body).unwrap_or_default();
-    if done.status.as_u16() >= 400 {
-        let detail = body.get("detail").and_then(|d| d.as_str()).unwrap_or("refused");
-        let code = body.get("code").and_then(|d| d.as_str()).unwrap_or("refused");
-        return Err(ApiError::new(done.status, code, detail));
-    }
-    let id = body.get("order_id").and_then(|i| i.as_str()).and_then(|i| Uuid::parse_str(i).ok()).ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "idempotency_key_reused", "this form's key was used for another change: start a new sale")
-    })?;
-    app.db.order(id).await?.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))
-}
 
 /// The order the form asks for.
 fn new_order(store: &LocationCode, form: &PageForm) -> ApiResult<NewOrder> {
@@ -100,9 +77,4 @@ pub(crate) async fn sell(app: &AppState, caller: &Caller, store: &LocationCode, 
         })
         .await?;
     order_of(app, paid).await
-}
-
-/// The first eight hex digits of an order id: what a receipt and a clerk quote.
-pub(crate) fn short(id: Uuid) -> String {
-    id.simple().to_string()[..8].to_owned()
 }

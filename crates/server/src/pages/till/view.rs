@@ -8,8 +8,8 @@ use tongjia_domain::orders::Fulfilment;
 use tongjia_storage::OrderRecord;
 
 use super::cart::Cart;
-use super::sale::short;
 use crate::AppState;
+use crate::pages::step::short;
 use crate::pages::{Lang, Shell, layout};
 use crate::problem::{ApiError, ApiResult};
 
@@ -47,6 +47,19 @@ pub(super) fn till(lang: Lang, code: &LocationCode, name: &str, clerk: &str, csr
                 (cart(lang, code, &Cart::default(), None))
             }
             aside {
+                div.card {
+                    h2 { (lang.t("pickups")) }
+                    button type="button" hx-get=(lang.link(&format!("/till/{code}/pickups"))) hx-target="#pickups" hx-swap="outerHTML" { (lang.t("show_pickups")) }
+                    div #pickups {}
+                }
+                div.card {
+                    h2 { (lang.t("returns")) }
+                    form.inline hx-get=(lang.link(&format!("/till/{code}/returns"))) hx-target="#returns" hx-swap="outerHTML" {
+                        input name="order_id" placeholder=(lang.t("order_id_hint")) autocomplete="off" required;
+                        button type="submit" { (lang.t("find_order")) }
+                    }
+                    div #returns {}
+                }
                 div.card {
                     h2 { (lang.t("price_news")) }
                     p.muted { (lang.t("price_news_hint")) }
@@ -137,29 +150,30 @@ fn sep(url: &str) -> &'static str {
     if url.contains('?') { "&" } else { "?" }
 }
 
-/// A refusal inside the till: the cart area shows the problem's detail (status kept).
-pub(super) fn fragment_error(lang: Lang, e: ApiError) -> Response {
+/// A refusal inside the till: the area `target` (`cart`, `pickups`, `returns`) shows the
+/// problem's detail, with its status.
+pub(super) fn fragment_error(lang: Lang, target: &'static str, e: ApiError) -> Response {
     let status = if e.status.is_server_error() { StatusCode::SERVICE_UNAVAILABLE } else { e.status };
     let body = html! {
-        div #cart.card.error role="alert" {
+        div.card.error id=(target) role="alert" {
             h2 { (lang.t("refused")) }
             p { (e.detail) }
-            (new_sale(lang, None))
+            p.muted data-code=(e.code) { (e.code) }
+            @if target == "cart" { (new_sale(lang, None)) }
         }
     };
     // htmx swaps only 2xx answers unless told: the till shows refusals in place.
     let mut res = (status, axum::response::Html(body.into_string())).into_response();
-    res.headers_mut().insert("hx-retarget", axum::http::HeaderValue::from_static("#cart"));
+    res.headers_mut().insert(
+        "hx-retarget",
+        axum::http::HeaderValue::from_static(match target {
+            "pickups" => "#pickups",
+            "returns" => "#returns",
+            _ => "#cart",
+        }),
+    );
     res.headers_mut().insert("hx-reswap", axum::http::HeaderValue::from_static("outerHTML"));
     res
-}
-
-/// A QR code (SVG) for `url`.
-fn qr(url: &str) -> Markup {
-    match qrcode::QrCode::new(url.as_bytes()) {
-        Ok(code) => PreEscaped(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(72, 72).quiet_zone(false).build()),
-        Err(_) => html! {},
-    }
 }
 
 /// The receipt of a paid sale, 80 mm wide when printed: every line with its price version and
@@ -192,6 +206,7 @@ pub(super) async fn receipt(
                 h2 style="text-align:center;margin:0" { (lang.t("brand")) }
                 div style="text-align:center" { (store_name) " · " (code) }
                 div { (lang.t("order")) " " (short(o.id)) " · " (local(o.paid_at.unwrap_or(o.placed_at))) }
+                div.muted.order-id { (o.id) }
                 div { (lang.t(match o.fulfilment { Fulfilment::EndlessAisle => "endless_aisle_kind", _ => "carry_out" })) }
                 table {
                     @for (l, name) in o.lines.iter().zip(&names) {
@@ -201,7 +216,7 @@ pub(super) async fn receipt(
                                 div { (l.quantity.get()) " × " (l.unit_price) " = " strong { (l.paid) } }
                                 div.muted { (l.sku_code) " · " (lang.t("price_version")) " v" (l.price_version) }
                             }
-                            td.qr { (qr(&format!("{origin}/p/{}", l.sku_code))) }
+                            td.qr { (PreEscaped(crate::pages::qr::svg(&format!("{origin}/p/{}", l.sku_code), 72))) }
                         }
                     }
                 }

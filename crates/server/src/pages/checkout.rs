@@ -1,0 +1,306 @@
+//! The storefront's checkout and order page: buy a SKU for delivery to a county or for
+//! pickup at a store near a place the shopper picks, as a guest or a member, by mobile; then
+//! follow the order by its id and that mobile, pay it online, and see the pickup code once it
+//! is paid. The order is placed by the same `Db::place_order` as `POST /orders`, priced by
+//! the price book; a payment is believed only as the provider's verified notification.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use jiff::Timestamp;
+use maud::{Markup, html};
+use tongjia_domain::codes::{LocationCode, SkuCode};
+use tongjia_domain::customer::Mobile;
+use tongjia_domain::ledger::Quantity;
+use tongjia_domain::location::CountyCode;
+use tongjia_domain::network::DivisionLevel;
+use tongjia_domain::orders::{Fulfilment, OrderStatus};
+use tongjia_domain::pricing::Channel;
+use tongjia_storage::reference::divisions;
+use tongjia_storage::{Destination, NewOrder, OrderRecord};
+use uuid::Uuid;
+
+use super::form::PageForm;
+use super::places::{place_picker, trail};
+use super::{Lang, Shell, error_page, fields, first, go_to, layout, page};
+use crate::AppState;
+use crate::auth::{Caller, SessionCsrf, denied};
+use crate::http::nearest_with_stock;
+use crate::http::sessions::Peer;
+use crate::problem::{ApiError, ApiResult};
+
+/// Stores offered for pickup near the chosen place.
+const PICKUP_STORES_SHOWN: usize = 5;
+/// The most units of a SKU one checkout buys.
+const QUANTITY_MAX: i64 = 20;
+
+/// The signed-in name and CSRF token, for the page's frame.
+fn signed<'a>(caller: &'a Caller, csrf: &'a SessionCsrf) -> Option<(&'a str, &'a str)> {
+    caller.0.as_ref().map(|p| (p.name.as_str(), csrf.0.as_deref().unwrap_or("")))
+}
+
+/// `/buy/{sku_code}`: the checkout form.
+pub(crate) async fn form(
+    State(app): State<AppState>,
+    caller: Caller,
+    csrf: SessionCsrf,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let q = fields(q.as_deref());
+    let lang = Lang::from_query(first(&q, "lang"));
+    match checkout_page(&app, lang, &raw, &q, signed(&caller, &csrf)).await {
+        Ok(markup) => page(markup),
+        Err(e) => error_page(lang, e),
+    }
+}
+
+async fn checkout_page(app: &AppState, lang: Lang, raw: &str, q: &[(String, String)], who: Option<(&str, &str)>) -> ApiResult<Markup> {
+    let code = SkuCode::parse(raw)?;
+    let sku = app.db.sku(code.as_str()).await?.ok_or_else(|| ApiError::not_found("sku_not_found", format!("no SKU {code}")))?;
+    let quote = app.db.quote(&code, Timestamp::now(), false).await?;
+    let place = match first(q, "division_code") {
+        Some(c) => trail(c).ok_or_else(|| ApiError::not_found("division_not_found", format!("no division {c}")))?,
+        None => vec![],
+    };
+    let chosen = place.last().map(|(c, _)| c.clone());
+    let county = chosen.as_deref().and_then(|c| divisions().get(c)).filter(|d| d.level == DivisionLevel::County).map(|d| d.code.clone());
+    let mut stores = vec![];
+    if let Some(point) = chosen.as_deref().and_then(|c| divisions().point_of(c)) {
+        for s in nearest_with_stock(app, &point, None, PICKUP_STORES_SHOWN).await? {
+            let name = app.db.location(&s.store_code).await?.map(|l| l.location.name).unwrap_or_default();
+            stores.push((s, name));
+        }
+    }
+    let here = format!("/buy/{code}");
+    let quantity = first(q, "quantity").unwrap_or("1").to_owned();
+    let body = html! {
+        div.card {
+            h1 { (sku.sku.name) }
+            div.price { (quote.list_price) }
+            @if let Some(m) = quote.member_price { div { (lang.t("member_price")) ": " strong { (m) } " " span.muted { (lang.t("member_by_mobile")) } } }
+            div.muted { (lang.t("price_version")) " v" (quote.price_version) " · " a href=(lang.link(&format!("/p/{code}"))) { (lang.t("price_check")) } }
+        }
+        div.card {
+            h2 { (lang.t("deliver_or_collect")) }
+            (place_picker(lang, &here, &place, &[("quantity", quantity.as_str())]))
+        }
+        @if chosen.is_some() {
+            form.card #checkout method="post" action=(lang.link(&here)) hx-post=(lang.link(&here)) hx-target="body" {
+                input type="hidden" name="idempotency_key" value=(Uuid::now_v7().to_string());
+                p { label { (lang.t("quantity")) " " input type="number" name="quantity" min="1" max=(QUANTITY_MAX) value=(quantity) required; } }
+                @if let Some(county) = &county {
+                    p { label { input type="radio" name="fulfilment" value="delivery" checked; " " (lang.t("delivery_to")) " " (place.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(" ")) }
+                        input type="hidden" name="county_code" value=(county); }
+                } @else {
+                    p.muted { (lang.t("choose_county_for_delivery")) }
+                }
+                @for (i, (s, name)) in stores.iter().enumerate() {
+                    p { label { input type="radio" name="fulfilment" value=(format!("pickup:{}", s.store_code)) checked[county.is_none() && i == 0];
+                        " " (lang.t("pickup_at")) " " (name) " " span.muted { (s.store_code) " · " (format!("{:.1} km", s.distance_m as f64 / 1000.0)) } } }
+                }
+                p { label { (lang.t("your_mobile")) " " input name="mobile" inputmode="numeric" autocomplete="tel" required; } }
+                p.muted { (lang.t("mobile_note")) }
+                button.primary type="submit" { (lang.t("place_order")) }
+            }
+        }
+    };
+    Ok(layout(&Shell { signed: who, ..Shell::public(lang, lang.t("checkout"), &here) }, body))
+}
+
+/// The order the checkout form asks for.
+fn new_order(sku: SkuCode, form: &PageForm) -> ApiResult<NewOrder> {
+    form.only(&["quantity", "fulfilment", "county_code", "mobile"])?;
+    let quantity = form.one("quantity").unwrap_or("1").parse::<i64>().ok().filter(|q| (1..=QUANTITY_MAX).contains(q));
+    let Some(quantity) = quantity else {
+        return Err(ApiError::field("quantity", "invalid_quantity", format!("buy 1 to {QUANTITY_MAX} at once")));
+    };
+    let mobile = form.one("mobile").map(Mobile::parse).transpose()?;
+    let (fulfilment, destination, pickup_store) = match form.one("fulfilment").unwrap_or("") {
+        "delivery" => {
+            let county =
+                form.one("county_code").ok_or_else(|| ApiError::field("county_code", "destination_required", "choose a county"))?;
+            (Fulfilment::Delivery, Some(Destination::County(CountyCode::parse(county).map_err(|e| e.at("county_code"))?.to_string())), None)
+        }
+        other => match other.strip_prefix("pickup:") {
+            Some(store) => (Fulfilment::Pickup, None, Some(LocationCode::parse(store).map_err(|e| e.at("fulfilment"))?)),
+            None => return Err(ApiError::field("fulfilment", "invalid_fulfilment", "choose delivery or a store to collect from")),
+        },
+    };
+    Ok(NewOrder {
+        channel: Channel::Online,
+        fulfilment,
+        customer: mobile,
+        lines: vec![(sku, Quantity::new(quantity)?)],
+        destination,
+        pickup_store,
+        redeem_points: 0,
+    })
+}
+
+/// Places the order and goes to its page (htmx is told with `HX-Redirect`).
+pub(crate) async fn place(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+    form: PageForm,
+) -> Response {
+    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let placed = async {
+        let new = new_order(SkuCode::parse(&raw)?, &form)?;
+        match &caller.0 {
+            Some(who) => who.may_place(None, new.customer.as_ref(), 0, false).map_err(denied)?,
+            None => tongjia_domain::access::guest_may_place(None, new.customer.is_some(), 0).map_err(denied)?,
+        }
+        let mobile = new.customer.clone();
+        let policy = app.policy;
+        let done = app
+            .run_mutation(&form.step("order", ()), StatusCode::CREATED, &super::step::render_id, async |idem| {
+                app.db.place_order(new, &policy, idem).await
+            })
+            .await?;
+        let order = super::step::order_of(&app, done).await?;
+        ApiResult::Ok((order, mobile))
+    };
+    match placed.await {
+        Ok((order, mobile)) => {
+            let target = order_url(lang, order.id, mobile.as_ref());
+            go_to(&headers, &target)
+        }
+        Err(e) => error_page(lang, e),
+    }
+}
+
+/// The order page's address (the mobile is how a guest proves the order is theirs).
+fn order_url(lang: Lang, id: Uuid, mobile: Option<&Mobile>) -> String {
+    let q = serde_urlencoded::to_string([("order_id", id.to_string()), ("mobile", mobile.map(|m| m.to_string()).unwrap_or_default())])
+        .unwrap_or_default();
+    lang.link(&format!("/order?{q}"))
+}
+
+/// The order `id`, if `mobile` is its shopper's (anything else is "no such order").
+async fn shoppers_order(app: &AppState, id: Option<&str>, mobile: Option<&str>) -> ApiResult<OrderRecord> {
+    let raw = id.unwrap_or("");
+    let not_found = || ApiError::not_found("order_not_found", format!("no order {raw} for that mobile"));
+    let id = Uuid::parse_str(raw).map_err(|_| not_found())?;
+    let mobile = mobile.map(Mobile::parse).transpose().map_err(|_| not_found())?.ok_or_else(not_found)?;
+    let order = app.db.order(id).await?.ok_or_else(not_found)?;
+    if order.customer_mobile.as_deref() != Some(mobile.as_str()) {
+        return Err(not_found());
+    }
+    Ok(order)
+}
+
+/// `/order?order_id=…&mobile=…`: the order's status; without them, the form to find it.
+pub(crate) async fn status(State(app): State<AppState>, caller: Caller, csrf: SessionCsrf, RawQuery(q): RawQuery) -> Response {
+    let q = fields(q.as_deref());
+    let lang = Lang::from_query(first(&q, "lang"));
+    let who = signed(&caller, &csrf);
+    if first(&q, "order_id").is_none() {
+        return page(layout(&Shell { signed: who, ..Shell::public(lang, lang.t("my_order"), "/order") }, find_form(lang)));
+    }
+    match shoppers_order(&app, first(&q, "order_id"), first(&q, "mobile")).await {
+        Ok(order) => match order_view(&app, lang, &order).await {
+            Ok(body) => {
+                let here = order_url(lang, order.id, order.customer_mobile.as_deref().and_then(|m| Mobile::parse(m).ok()).as_ref());
+                page(layout(&Shell { signed: who, ..Shell::public(lang, lang.t("my_order"), &here) }, body))
+            }
+            Err(e) => error_page(lang, e),
+        },
+        Err(e) => error_page(lang, e),
+    }
+}
+
+fn find_form(lang: Lang) -> Markup {
+    html! {
+        form.card method="get" action="/order" {
+            h1 { (lang.t("my_order")) }
+            p { label { (lang.t("order_id")) " " input name="order_id" required; } }
+            p { label { (lang.t("your_mobile")) " " input name="mobile" inputmode="numeric" required; } }
+            @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
+            button.primary type="submit" { (lang.t("find_order")) }
+        }
+    }
+}
+
+async fn order_view(app: &AppState, lang: Lang, o: &OrderRecord) -> ApiResult<Markup> {
+    let mut names = vec![];
+    for l in &o.lines {
+        names.push(app.db.sku(l.sku_code.as_str()).await?.map(|r| r.sku.name).unwrap_or_default());
+    }
+    let pickup_store = match &o.pickup_store_code {
+        Some(c) => app.db.location(c).await?.map(|l| l.location.name),
+        None => None,
+    };
+    let paid = matches!(o.status, OrderStatus::Paid | OrderStatus::Fulfilling | OrderStatus::ReadyForPickup);
+    let payable = o.status == OrderStatus::Reserved && app.providers.get("simulator").is_some();
+    let mobile = o.customer_mobile.clone().unwrap_or_default();
+    Ok(html! {
+        div.card #order data-order=(o.id) data-status=(o.status.as_str()) {
+            h1 { (lang.t("order")) " " (super::step::short(o.id)) }
+            div.muted { (o.id) }
+            p.total #order-status { (lang.t(o.status.as_str())) }
+            table {
+                @for (l, name) in o.lines.iter().zip(&names) {
+                    tr { td { (name) br; span.muted { (l.sku_code) " · " (lang.t("price_version")) " v" (l.price_version) } } td.num { (l.quantity.get()) " × " (l.unit_price) } td.num { (l.paid) } }
+                }
+            }
+            p.total { (lang.t("total")) " " (o.total) }
+            @match &pickup_store {
+                Some(name) => p { (lang.t("pickup_at")) " " (name) " " span.muted { (o.pickup_store_code.clone().unwrap_or_default()) } },
+                None => p { (lang.t("delivery_to")) " " (o.destination_county_code.as_deref().and_then(trail).map(|t| t.into_iter().map(|(_, n)| n).collect::<Vec<_>>().join(" ")).unwrap_or_default()) },
+            }
+            @if paid && o.fulfilment == Fulfilment::Pickup {
+                @if let Some(code) = &o.pickup_code {
+                    div.card #pickup-code { (lang.t("pickup_code")) ": " strong.price { (code) } p.muted { (lang.t("pickup_code_note")) } }
+                }
+            }
+            @if payable {
+                form method="post" action=(lang.link(&format!("/order/{}/payment", o.id))) hx-post=(lang.link(&format!("/order/{}/payment", o.id))) hx-target="body" {
+                    input type="hidden" name="mobile" value=(mobile);
+                    button.primary #pay type="submit" { (lang.t("pay_simulator")) " " (o.total) }
+                    p.muted { (lang.t("pay_simulator_note")) }
+                }
+            }
+        }
+    })
+}
+
+/// Pays the order at the demo provider's checkout: the provider signs a notification and
+/// the server believes it only as it would from outside (`http::payments::accept`).
+pub(crate) async fn pay(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    peer: Peer,
+    Path(raw): Path<String>,
+    RawQuery(q): RawQuery,
+    form: PageForm,
+) -> Response {
+    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let paid = async {
+        form.only(&["mobile"])?;
+        let order = shoppers_order(&app, Some(&raw), form.one("mobile")).await?;
+        let provider = app.providers.get("simulator").cloned().ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown_provider", "no payment provider with a checkout is configured here")
+        })?;
+        let (notice, body) = provider
+            .shopper_checkout(order.id, order.total)
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_provider", "this provider's checkout is its own app"))?;
+        let answer = crate::http::payments::accept(&app, "simulator", &notice, &body, peer).await?;
+        if !answer.status().is_success() {
+            let bytes = axum::body::to_bytes(answer.into_body(), 64 * 1024).await.unwrap_or_default();
+            let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let detail = problem["detail"].as_str().unwrap_or("the payment was refused").to_owned();
+            return Err(ApiError::new(StatusCode::CONFLICT, problem["code"].as_str().unwrap_or("payment_refused"), detail));
+        }
+        ApiResult::Ok(order)
+    };
+    match paid.await {
+        Ok(order) => {
+            go_to(&headers, &order_url(lang, order.id, order.customer_mobile.as_deref().and_then(|m| Mobile::parse(m).ok()).as_ref()))
+        }
+        Err(e) => error_page(lang, e),
+    }
+}

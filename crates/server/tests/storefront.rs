@@ -1,0 +1,120 @@
+//! The storefront's checkout and the till's counter work over HTTP, as the pages drive them:
+//! a guest orders for pickup, pays at the demo provider's checkout and sees the pickup code;
+//! the till marks the pickup ready and hands it over against that code; a township store
+//! takes the online order back. (tests/browser.rs runs the journey in headless Chromium.)
+
+mod common;
+
+use common::{CLERK_PASSWORD, TestApp, ok, spawn_app};
+use reqwest::{Client, StatusCode, header};
+use serde_json::json;
+use tongjia_storage::Backend;
+
+const MOBILE: &str = "13800138000";
+
+fn no_redirects() -> Client {
+    Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// A signed-in clerk: a client with the session cookie, and the page's CSRF token.
+async fn clerk(app: &TestApp, username: &str, store: &str) -> (Client, String) {
+    let res = no_redirects().post(app.url("/login")).form(&[("username", username), ("password", CLERK_PASSWORD)]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let mut headers = header::HeaderMap::new();
+    headers.insert(header::COOKIE, cookie.parse().unwrap());
+    let client = Client::builder().default_headers(headers).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = client.get(app.url(&format!("/till/{store}"))).send().await.unwrap().text().await.unwrap();
+    let csrf = regex::Regex::new(r#"X-CSRF-Token&quot;:&quot;([0-9a-f]+)&quot;"#).unwrap().captures(&page).expect(&page)[1].to_owned();
+    (client, csrf)
+}
+
+async fn post(client: &Client, csrf: &str, url: String, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let res = client.post(url).header("x-csrf-token", csrf).header("hx-request", "true").form(form).send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+fn attr(html: &str, name: &str) -> String {
+    regex::Regex::new(&format!(r#"{name}="([^"]+)""#)).unwrap().captures(html).unwrap_or_else(|| panic!("no {name} in {html}"))[1]
+        .to_owned()
+}
+
+async fn a_guest_orders_for_pickup_pays_and_the_till_hands_it_over_by_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    let guest = no_redirects();
+    let page = guest.get(app.url("/buy/NOTE13-BLK?division_code=330106")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("¥1,399.00") && page.contains("pickup:D-1") && page.contains(r#"value="delivery""#), "{page}");
+    let form = [("quantity", "1"), ("fulfilment", "pickup:D-1"), ("mobile", MOBILE), ("idempotency_key", "guest-1")];
+    let res = guest.post(app.url("/buy/NOTE13-BLK")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
+    let order_page = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    assert!(order_page.starts_with("/order?order_id="), "{order_page}");
+    // The same form again: the same order.
+    let again = guest.post(app.url("/buy/NOTE13-BLK")).form(&form).send().await.unwrap();
+    assert_eq!(again.headers()[header::LOCATION].to_str().unwrap(), order_page);
+    let page = guest.get(app.url(&order_page)).send().await.unwrap().text().await.unwrap();
+    let id = attr(&page, "data-order");
+    assert!(page.contains(r#"data-status="reserved""#) && page.contains("id=\"pay\"") && !page.contains("pickup-code"), "{page}");
+    // Another mobile: no such order.
+    let res = guest.get(app.url(&format!("/order?order_id={id}&mobile=13900139000"))).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // Paid at the demo provider's checkout: its signed notification, verified.
+    let res = guest.post(app.url(&format!("/order/{id}/payment"))).form(&[("mobile", MOBILE)]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
+    let page = guest.get(app.url(&order_page)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"data-status="paid""#) && page.contains("pickup-code"), "{page}");
+    let code = regex::Regex::new(r#"<strong class="price">(\d+)</strong>"#).unwrap().captures(&page).expect(&page)[1].to_owned();
+    let (_, order) = app.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!((order["channel"].as_str(), order["payments"][0]["method"].as_str()), (Some("online"), Some("simulator")));
+    // At the till: the pickup is listed, marked ready, and handed over against the code.
+    let (till, csrf) = clerk(&app, "clerk", "D-1").await;
+    let listed = till.get(app.url("/till/D-1/pickups")).send().await.unwrap().text().await.unwrap();
+    assert!(listed.contains(&id), "{listed}");
+    let (s, ready) = post(&till, &csrf, app.url(&format!("/till/D-1/pickups/{id}")), &[("idempotency_key", "ready-1")]).await;
+    assert!(s.is_success() && ready.contains(r#"data-status="ready_for_pickup""#), "{s} {ready}");
+    let (s, wrong) =
+        post(&till, &csrf, app.url(&format!("/till/D-1/pickups/{id}")), &[("code", "000000"), ("idempotency_key", "h-1")]).await;
+    assert!(s.is_client_error() && wrong.contains("data-code"), "{s} {wrong}");
+    let (s, done) = post(&till, &csrf, app.url(&format!("/till/D-1/pickups/{id}")), &[("code", &code), ("idempotency_key", "h-2")]).await;
+    assert!(s.is_success() && done.contains(r#"data-status="completed""#), "{s} {done}");
+}
+
+async fn a_township_store_takes_back_an_online_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    ok(app
+        .post("/api/v1/accounts", json!({"username": "township", "password": CLERK_PASSWORD, "role": "store_staff", "stores": ["T-1"]}))
+        .await);
+    // Delivered from the warehouse.
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "WH-S", "sku_code": "CASE-1", "quantity": 3})).await);
+    let guest = no_redirects();
+    let form = [("quantity", "1"), ("fulfilment", "delivery"), ("county_code", "330106"), ("mobile", MOBILE), ("idempotency_key", "g-2")];
+    let res = guest.post(app.url("/buy/CASE-1")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
+    let order_page = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let page = guest.get(app.url(&order_page)).send().await.unwrap().text().await.unwrap();
+    let id = attr(&page, "data-order");
+    guest.post(app.url(&format!("/order/{id}/payment"))).form(&[("mobile", MOBILE)]).send().await.unwrap();
+    for step in ["fulfilment", "shipment", "delivery"] {
+        ok(app.post(&format!("/api/v1/orders/{id}/{step}"), json!({})).await);
+    }
+    let (till, csrf) = clerk(&app, "township", "T-1").await;
+    let shown = till.get(app.url(&format!("/till/T-1/returns?order_id={id}"))).send().await.unwrap().text().await.unwrap();
+    assert!(shown.contains("return_1") && !shown.contains(MOBILE), "the lines, not the shopper's mobile: {shown}");
+    let (s, back) = post(&till, &csrf, app.url(&format!("/till/T-1/returns/{id}")), &[("return_1", "1"), ("idempotency_key", "r-1")]).await;
+    assert!(s.is_success() && back.contains("id=\"refund\"") && back.contains("¥99.00"), "{s} {back}");
+    let (_, order) = app.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!(order["refunded_fen"], 9900);
+    let (_, stock) = app.get("/api/v1/stock?location_code=T-1&sku_code=CASE-1").await;
+    assert_eq!(stock["items"][0]["on_hand"], 1, "back on the township store's shelf");
+    // A field the form does not have is refused.
+    let (s, _) =
+        post(&till, &csrf, app.url(&format!("/till/T-1/returns/{id}")), &[("refund_price", "1"), ("idempotency_key", "r-2")]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+tongjia_storage::backend_tests!(
+    a_guest_orders_for_pickup_pays_and_the_till_hands_it_over_by_code,
+    a_township_store_takes_back_an_online_order,
+);
