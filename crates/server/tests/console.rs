@@ -137,7 +137,34 @@ async fn shelf_labels_carry_the_price_and_a_qr_code_and_only_headquarters_sees_t
     assert!(res.text().await.unwrap().contains(r#"data-code="forbidden""#));
 }
 
+async fn stores_stock_and_a_csv_of_prices(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    let (_, stores) = page(&app, "/console/stores?province=33&kind=township_authorized").await;
+    assert!(stores.contains("/console/stores/T-1") && !stores.contains("/console/stores/D-1"), "{stores}");
+    let (_, store) = page(&app, "/console/stores/D-1").await;
+    assert!(store.contains("CASE-1") && store.contains("<li>clerk</li>"), "stock and staff: {store}");
+    let (_, across) = page(&app, "/console/stock?sku_code=CASE-1").await;
+    assert!(across.contains(r#"id="across""#) && across.contains("/console/stores/D-1"), "{across}");
+    let (_, at) = page(&app, "/console/stock?location_code=D-1").await;
+    assert!(at.contains(r#"id="receipts""#) && at.contains("NOTE13-BLK"), "{at}");
+    // Two lines: both scheduled, in one change; a bad line refuses all (and names its line).
+    let csv = "NOTE13-BLK,1299,,2027-12-12T00:00,Double 12\nCASE-1,89";
+    let res = app.client.post(app.url("/console/prices/batch")).form(&[("csv", csv), ("idempotency_key", "b-1")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("CASE-1"));
+    let (_, versions) = app.get("/api/v1/skus/CASE-1/prices").await;
+    assert_eq!(versions["items"].as_array().unwrap().len(), 2);
+    let res = app.client.post(app.url("/console/prices/batch")).form(&[("csv", "CASE-1,79\nNO-SUCH,1")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = app.client.post(app.url("/console/prices/batch")).form(&[("csv", "CASE-1,79\nCASE-1,1.234")]).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains("line 2"));
+    let (_, versions) = app.get("/api/v1/skus/CASE-1/prices").await;
+    assert_eq!(versions["items"].as_array().unwrap().len(), 2, "nothing of a refused batch");
+}
+
 tongjia_storage::backend_tests!(
+    stores_stock_and_a_csv_of_prices,
     the_dashboard_shows_todays_sale_and_the_stock_value,
     a_price_scheduled_in_the_console_is_in_its_history,
     the_coverage_map_draws_every_county_and_the_province_outlines,

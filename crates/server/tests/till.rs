@@ -170,7 +170,30 @@ async fn an_open_till_hears_a_price_change_the_moment_it_takes_effect(backend: B
     assert!(cart.contains("¥1,299.00") && cart.contains("v2"), "{cart}");
 }
 
+async fn the_till_orders_from_the_endless_aisle_and_shows_where_else_an_item_is(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "A-1", "sku_code": "NOTE13-BLK", "quantity": 2})).await);
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "WH-S", "sku_code": "NOTE13-BLK", "quantity": 9})).await);
+    let b = clerk(&app, "clerk", &["D-1"]).await;
+    let (s, near) = b.get(&app, "/till/D-1/elsewhere?sku_code=NOTE13-BLK").await;
+    assert!(s.is_success() && near.contains("Store A-1") && !near.contains("Store D-1"), "{near}");
+    let (_, cart) = b.get(&app, "/till/D-1/cart?add=6901234567892").await;
+    let mut form = sale_form(&cart);
+    form.push(("fulfilment".into(), "endless_aisle".into()));
+    form.push(("county_code".into(), "440112".into()));
+    form.push(("method".into(), "cash".into()));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (s, receipt) = b.post(&app, "/till/D-1/sale", &form).await;
+    assert_eq!(s, StatusCode::OK, "{receipt}");
+    let id = regex::Regex::new(r#"data-order="([0-9a-f-]+)""#).unwrap().captures(&receipt).unwrap()[1].to_owned();
+    let (_, order) = app.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!((order["fulfilment"].as_str(), order["status"].as_str()), (Some("endless_aisle"), Some("paid")), "{order}");
+    assert_eq!(order["allocations"][0]["location_code"], "WH-S", "sourced by the engine: {}", order["sourcing"]);
+}
+
 tongjia_storage::backend_tests!(
+    the_till_orders_from_the_endless_aisle_and_shows_where_else_an_item_is,
     a_clerk_scans_three_items_and_sells_them_in_one_more_request,
     a_forged_sale_cannot_set_a_price_and_a_sale_needs_the_pages_csrf_token,
     an_open_till_hears_a_price_change_the_moment_it_takes_effect,

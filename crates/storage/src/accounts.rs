@@ -220,6 +220,17 @@ impl Db {
         account_by_name(&mut conn, username).await
     }
 
+    /// The usernames of the enabled accounts that work at `store`.
+    pub async fn staff_of(&self, store: &str) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT a.username FROM account_stores s JOIN accounts a ON a.username = s.username \
+             WHERE s.store_code = $1 AND a.disabled = 0 ORDER BY a.username LIMIT 200",
+        )
+        .bind(store)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     /// Accounts by username, a page at a time.
     pub async fn accounts(&self, page: &PageRequest) -> StoreResult<Page<AccountRecord>> {
         let limit = page.limit()?;

@@ -75,6 +75,24 @@ impl Db {
         tx.commit(v).await
     }
 
+    /// Schedules several price changes in one transaction: all of them, or (the first
+    /// refusal) none.
+    pub async fn schedule_prices(
+        &self,
+        changes: Vec<PriceChange>,
+        idem: Option<&Idem<'_, Vec<PriceVersion>>>,
+    ) -> StoreResult<Vec<PriceVersion>> {
+        let mut tx = self.begin(idem, self.now()).await?;
+        let now = tx.now;
+        let mut out = Vec::with_capacity(changes.len());
+        for change in changes {
+            let v = append_version(tx.conn(), change, now).await?;
+            tx.emit(EventType::PriceScheduled, v.sku_code.as_str(), &v).await?;
+            out.push(v);
+        }
+        tx.commit(out).await
+    }
+
     /// Every version of a SKU's price, oldest first.
     pub async fn price_versions(&self, sku: &SkuCode) -> StoreResult<Vec<PriceVersion>> {
         let mut conn = self.read.acquire().await?;

@@ -6,6 +6,7 @@
 mod dashboard;
 mod labels;
 mod map;
+mod network;
 mod orders;
 mod prices;
 
@@ -22,7 +23,11 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(dashboard::show))
         .route("/console/prices", get(prices::show).post(prices::schedule))
+        .route("/console/prices/batch", axum::routing::post(prices::schedule_batch))
         .route("/console/prices/{sku_code}", get(prices::history))
+        .route("/console/stores", get(network::stores))
+        .route("/console/stores/{store_code}", get(network::store))
+        .route("/console/stock", get(network::stock))
         .route("/console/map", get(map::show))
         .route("/console/orders", get(orders::list))
         .route("/console/orders/{order_id}", get(orders::one))
@@ -34,6 +39,8 @@ pub(crate) fn router() -> Router<AppState> {
 const SECTIONS: &[(&str, &str)] = &[
     ("/console", "dashboard"),
     ("/console/prices", "prices"),
+    ("/console/stores", "stores"),
+    ("/console/stock", "stock"),
     ("/console/map", "coverage_map"),
     ("/console/orders", "orders"),
     ("/console/audit", "audit"),

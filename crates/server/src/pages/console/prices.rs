@@ -23,7 +23,90 @@ use crate::problem::{ApiError, ApiResult};
 pub(super) async fn show(caller: Caller, csrf: SessionCsrf, RawQuery(q): RawQuery) -> Response {
     let f = fields(q.as_deref());
     let lang = Lang::from_query(first(&f, "lang"));
-    page(frame(lang, &caller, &csrf, lang.t("prices"), "/console/prices", schedule_form(lang, first(&f, "sku_code").unwrap_or(""))))
+    let body = html! { (schedule_form(lang, first(&f, "sku_code").unwrap_or(""))) (batch_form(lang)) };
+    page(frame(lang, &caller, &csrf, lang.t("prices"), "/console/prices", body))
+}
+
+fn batch_form(lang: Lang) -> Markup {
+    html! {
+        form.card #batch method="post" hx-post=(lang.link("/console/prices/batch")) hx-target="body" {
+            h2 { (lang.t("csv_prices")) }
+            p.muted { (lang.t("csv_prices_note")) }
+            input type="hidden" name="idempotency_key" value=(uuid::Uuid::now_v7().to_string());
+            textarea name="csv" rows="6" style="width:100%;font-family:monospace" placeholder="NOTE13-BLK-8-256,1299,,2026-12-12T00:00,双十二" required {}
+            button.primary type="submit" { (lang.t("schedule")) }
+        }
+    }
+}
+
+/// The most lines one batch schedules.
+const BATCH_MAX: usize = 500;
+
+/// CSV lines as price changes; a refusal names its line.
+fn batch_of(csv: &str) -> ApiResult<Vec<PriceChange>> {
+    let mut out = vec![];
+    for (i, line) in csv.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        if out.len() == BATCH_MAX {
+            return Err(ApiError::field("csv", "too_many_lines", format!("at most {BATCH_MAX} lines at once")));
+        }
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        let cell = |n: usize| cells.get(n).copied().filter(|c| !c.is_empty());
+        let row = || -> ApiResult<PriceChange> {
+            let sku_code = SkuCode::parse(cell(0).unwrap_or(""))?;
+            Ok(PriceChange {
+                sku_code,
+                list_price: Fen::price(Fen::parse_yuan(cell(1).unwrap_or(""), "list_price")?.get(), "list_price")?,
+                member_price: cell(2)
+                    .map(|m| Fen::parse_yuan(m, "member_price").and_then(|m| Fen::price(m.get(), "member_price")))
+                    .transpose()?,
+                effective_at: cell(3).map(china_time).transpose()?,
+                note: cell(4).map(|n| tongjia_domain::catalog::check_text("note", n, 200)).transpose()?,
+            })
+        };
+        out.push(row().map_err(|e| ApiError::field("csv", &e.code, format!("line {}: {}", i + 1, e.detail)))?);
+    }
+    if out.is_empty() {
+        return Err(ApiError::field("csv", "no_lines", "give at least one line"));
+    }
+    Ok(out)
+}
+
+/// A batch's stored answer: how many versions it scheduled.
+fn render_versions(vs: &[PriceVersion]) -> String {
+    serde_json::json!({ "scheduled": vs.len() }).to_string()
+}
+
+/// Schedules every line's change in one transaction, then lists what it scheduled.
+pub(super) async fn schedule_batch(
+    State(app): State<AppState>,
+    caller: Caller,
+    csrf: SessionCsrf,
+    RawQuery(q): RawQuery,
+    form: PageForm,
+) -> Response {
+    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let done = async {
+        form.only(&["csv"])?;
+        let changes = batch_of(form.one("csv").unwrap_or(""))?;
+        let (_, fresh) = app
+            .run_mutation(&form.step("prices", ()), StatusCode::CREATED, &|vs: &Vec<PriceVersion>| render_versions(vs), async |idem| {
+                app.db.schedule_prices(changes, idem).await
+            })
+            .await?;
+        ApiResult::Ok(fresh.unwrap_or_default())
+    };
+    match done.await {
+        Ok(versions) => {
+            let body = html! {
+                div.card #scheduled {
+                    h1 { (lang.t("scheduled_count")) " " (versions.len()) }
+                    table { @for v in &versions { tr { td { a href=(lang.link(&format!("/console/prices/{}", v.sku_code))) { (v.sku_code) } } td { "v" (v.version) } td.num { (v.list_price) } td { (local(v.effective_at)) } } } }
+                }
+            };
+            page(frame(lang, &caller, &csrf, lang.t("prices"), "/console/prices", body))
+        }
+        Err(e) => error_page(lang, e),
+    }
 }
 
 fn schedule_form(lang: Lang, sku: &str) -> Markup {

@@ -33,6 +33,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/till/{store_code}/cart", get(cart))
         .route("/till/{store_code}/sale", post(sell))
         .route("/till/{store_code}/prices", get(prices))
+        .route("/till/{store_code}/elsewhere", get(elsewhere))
         .route("/till/{store_code}/pickups", get(pickups))
         .route("/till/{store_code}/pickups/{order_id}", post(pickup_step))
         .route("/till/{store_code}/returns", get(returnable))
@@ -204,5 +205,38 @@ async fn take_back(
     match taken.await {
         Ok(markup) => page(markup),
         Err(e) => view::fragment_error(lang, "returns", e),
+    }
+}
+
+/// Stores nearest this one that have the SKU: where else a shopper can get it today.
+const ELSEWHERE_SHOWN: usize = 5;
+
+async fn elsewhere(State(app): State<AppState>, caller: Caller, Path(raw): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let f = fields(q.as_deref());
+    let lang = lang_of(&f);
+    let found = async {
+        let (code, _) = store_for(&app, &caller, &raw).await?;
+        let sku = tongjia_domain::codes::SkuCode::parse(first(&f, "sku_code").unwrap_or(""))?;
+        let here =
+            app.db.location(code.as_str()).await?.ok_or_else(|| ApiError::not_found("store_not_found", format!("no store {code}")))?;
+        let mut near = vec![];
+        for s in crate::http::nearest_with_stock(&app, &here.location.point, Some(&sku), ELSEWHERE_SHOWN + 1).await? {
+            if s.store_code != code.as_str() {
+                let name = app.db.location(&s.store_code).await?.map(|l| l.location.name).unwrap_or_default();
+                near.push((s, name));
+            }
+        }
+        near.truncate(ELSEWHERE_SHOWN);
+        ApiResult::Ok((sku, near))
+    };
+    match found.await {
+        Ok((sku, near)) => page(maud::html! {
+            div #elsewhere {
+                h2 { (sku) " · " (lang.t("elsewhere")) }
+                @if near.is_empty() { p.muted { (lang.t("none_near")) } }
+                table { @for (s, name) in &near { tr { td { (name) " " span.muted { (s.store_code) } } td.num { (format!("{:.1} km", s.distance_m as f64 / 1000.0)) } td.num { (s.available.unwrap_or(0)) } } } }
+            }
+        }),
+        Err(e) => view::fragment_error(lang, "elsewhere", e),
     }
 }

@@ -47,6 +47,7 @@ pub(super) fn till(lang: Lang, code: &LocationCode, name: &str, clerk: &str, csr
                 (cart(lang, code, &Cart::default(), None))
             }
             aside {
+                div.card { div #elsewhere { p.muted { (lang.t("elsewhere_hint")) } } }
                 div.card {
                     h2 { (lang.t("pickups")) }
                     button type="button" hx-get=(lang.link(&format!("/till/{code}/pickups"))) hx-target="#pickups" hx-swap="outerHTML" { (lang.t("show_pickups")) }
@@ -102,7 +103,9 @@ pub(super) fn cart(lang: Lang, code: &LocationCode, cart: &Cart, county: Option<
                                 td.num data-label=(lang.t("quantity")) { (l.priced.quantity.get()) input type="hidden" name="line" value=(format!("{}*{}", l.priced.sku_code, l.priced.quantity.get())); }
                                 td.num.unit-price data-label=(lang.t("price")) { (l.priced.unit_price) }
                                 td.num data-label=(lang.t("line_total")) { (l.priced.paid) }
-                                td.num data-label=(lang.t("here")) { (l.here) }
+                                td.num data-label=(lang.t("here")) { (l.here) " "
+                                    button type="button" hx-get=(format!("{}{}sku_code={}", lang.link(&format!("/till/{code}/elsewhere")), sep(&lang.link(&format!("/till/{code}/elsewhere"))), l.priced.sku_code))
+                                        hx-target="#elsewhere" hx-swap="outerHTML" title=(lang.t("elsewhere")) { "⌖" } }
                                 td { button type="button" hx-get=(format!("{cart_url}{}remove={}", sep(&cart_url), l.priced.sku_code)) hx-include="#sale"
                                     hx-target="#cart" hx-swap="outerHTML" aria-label=(lang.t("remove")) { "✕" } }
                             }
