@@ -133,6 +133,40 @@ async fn demo_seeds_a_network_once(backend: Backend) {
     assert!(!ok6 && out6.contains("line 3"), "{out6}");
 }
 
+/// Signs `username` in through the sign-in page with the demo's password; a client that
+/// sends the session cookie.
+async fn demo_session(addr: &str, username: &str) -> reqwest::Client {
+    let bare = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = bare.post(format!("http://{addr}/login")).form(&[("username", username), ("password", "tongjia-demo")]).send().await.unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::SEE_OTHER, "{}", res.text().await.unwrap_or_default());
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
+/// The pages on the demo network: the coverage map draws all of it, the price check shows
+/// the barcode the README's tour scans, and the demo clerk's till finds it.
+async fn demo_pages(addr: &str) {
+    let check = reqwest::get(format!("http://{addr}/p/NOTE13-BLK-8-256")).await.unwrap().text().await.unwrap();
+    assert!(check.contains("6920251100141"), "the README's barcode");
+    let admin = demo_session(addr, "admin").await;
+    let map = admin.get(format!("http://{addr}/console/map")).send().await.unwrap().text().await.unwrap();
+    let group = |id: &str| {
+        map.split(&format!(r#"<g id="{id}""#)).nth(1).unwrap_or("").split("</g>").next().unwrap_or("").matches("<circle").count()
+    };
+    // 4,716 stores, of which the planned and closed are not drawn.
+    assert!(group("stores") > 4_400, "every open store of the demo: {}", group("stores"));
+    assert!(
+        group("counties-covered") > 1_000 && group("counties-covered") + group("counties-uncovered") > 2_800,
+        "{} covered",
+        group("counties-covered")
+    );
+    let clerk = demo_session(addr, "clerk").await;
+    let cart = clerk.get(format!("http://{addr}/till/T-330782106/cart?add=6920251100141")).send().await.unwrap().text().await.unwrap();
+    assert!(cart.contains(r#"value="NOTE13-BLK-8-256*1""#), "{cart}");
+}
+
 async fn serve_answers_and_stops_gracefully_on_sigterm(backend: Backend) {
     let store = TestDb::fresh(backend).await.unwrap();
     let (child, addr) = serve(store.url(), &["--demo"]);
@@ -141,6 +175,7 @@ async fn serve_answers_and_stops_gracefully_on_sigterm(backend: Backend) {
     let quote: serde_json::Value =
         reqwest::get(format!("http://{addr}/api/v1/skus/LUMEN14-BLK-256/quote")).await.unwrap().json().await.unwrap();
     assert_eq!(quote["unit_price_fen"], 429900);
+    demo_pages(&addr).await;
     // An open event stream must not hold the server up: it ends when shutdown begins.
     let client = common::client_with(&common::admin_token(store.url()));
     let mut stream = client.get(format!("http://{addr}/api/v1/events/stream")).send().await.unwrap();

@@ -261,9 +261,10 @@ impl Principal {
         }
     }
     /// May see full mobiles, delivery coordinates and payment references of orders it may
-    /// read: not partners (they see their stores' sales, masked).
+    /// read: `hq_admin`, store staff and the member; not pricing or merchandising (their work
+    /// needs no shopper's number), nor partners (they see their stores' sales, masked).
     pub fn sees_personal_data(&self) -> bool {
-        !matches!(self.binding.role, Role::Partner)
+        matches!(self.binding.role, Role::HqAdmin | Role::StoreStaff | Role::Customer)
     }
 }
 
@@ -334,7 +335,7 @@ impl Principal {
     pub fn event_sight(&self, audience: crate::events::Audience, own: bool) -> Sight {
         let full_or_masked = if self.sees_personal_data() { Sight::Full } else { Sight::Masked };
         match (self.binding.role, audience) {
-            (r, _) if r.is_hq() => Sight::Full,
+            (r, _) if r.is_hq() => full_or_masked,
             (Role::Customer, _) => Sight::Hidden,
             (_, crate::events::Audience::Everyone) => Sight::Full,
             (Role::StoreStaff | Role::Partner, crate::events::Audience::Locations) if own => full_or_masked,
@@ -710,7 +711,9 @@ mod tests {
         assert!(principal(Role::StoreStaff, &["D-1", "T-1"], None).order_list(None, false).is_err(), "which store?");
         assert!(principal(Role::Partner, &[], Some("P-ZJ")).order_list(None, false).is_err());
         assert!(principal(Role::Partner, &[], Some("P-ZJ")).order_list(Some(&me), true).is_err(), "no mobile oracle for a partner");
-        assert_eq!(principal(Role::Pricing, &[], None).order_list(Some(&me), false), Ok(OrderListScope::Any));
+        assert_eq!(principal(Role::Pricing, &[], None).order_list(None, false), Ok(OrderListScope::Any));
+        assert!(principal(Role::Pricing, &[], None).order_list(Some(&me), false).is_err(), "pricing sees no mobiles, so searches by none");
+        assert!(!principal(Role::Merchandiser, &[], None).sees_personal_data() && principal(Role::HqAdmin, &[], None).sees_personal_data());
         let mut member = principal(Role::Customer, &[], None);
         member.mobile = Some(me.clone());
         assert_eq!(member.order_list(None, false), Ok(OrderListScope::Member(me.clone())));

@@ -39,8 +39,16 @@ impl Fen {
     /// decimals; no sign). Parsed as digits, never through floating point.
     pub fn parse_yuan(raw: &str, field: &str) -> DomainResult<Self> {
         let bad = || DomainError::invalid(field, "invalid_amount", "an amount in yuan, like 1299 or 1,299.50");
-        let text: String = raw.trim().trim_start_matches(['¥', '￥']).chars().filter(|c| *c != ',').collect();
-        let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+        let typed = raw.trim().trim_start_matches(['¥', '￥']);
+        let (grouped, frac) = typed.split_once('.').unwrap_or((typed, ""));
+        // Commas only between groups of three digits: 1,299 and 12,345,678, never 12,99.
+        let groups: Vec<&str> = grouped.split(',').collect();
+        let grouping_ok = groups.len() == 1 || (!groups[0].is_empty() && groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3));
+        if !grouping_ok {
+            return Err(bad());
+        }
+        let whole = groups.concat();
+        let whole = whole.as_str();
         if whole.is_empty() || whole.len() > 12 || frac.len() > 2 || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
@@ -81,10 +89,12 @@ mod tests {
 
     #[test]
     fn yuan_as_typed_becomes_fen_without_floating_point() {
-        for (raw, fen) in [("1299", 129_900), ("1,299.5", 129_950), ("¥1,299.50", 129_950), (" 0.07 ", 7), ("99.", 9_900)] {
+        for (raw, fen) in
+            [("1299", 129_900), ("1,299.5", 129_950), ("¥1,299.50", 129_950), (" 0.07 ", 7), ("99.", 9_900), ("12,345,678", 1_234_567_800)]
+        {
             assert_eq!(Fen::parse_yuan(raw, "price").unwrap(), Fen::new(fen), "{raw}");
         }
-        for raw in ["", "-1", "1.234", "12a", ".5", "1e3", "9999999999999"] {
+        for raw in ["", "-1", "1.234", "12a", ".5", "1e3", "9999999999999", "12,99", "1,29", ",199", "199,", "1,,99", "1,2,3", "1234,567"] {
             assert!(Fen::parse_yuan(raw, "price").is_err(), "{raw}");
         }
     }

@@ -252,6 +252,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method") })
         .with_state(state.clone())
         .layer(axum::middleware::map_response(problem::ensure_problem))
+        .layer(axum::middleware::from_fn(pages::as_page))
         .layer(axum::middleware::map_response(auth::challenge))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()

@@ -366,6 +366,10 @@ async fn the_console_draws_the_coverage_map_and_a_sheet_of_shelf_labels(backend:
     browser.photograph("shelf-labels").await;
     browser.goto(&app, "/console/orders").await;
     browser.photograph("console-orders").await;
+    browser.goto(&app, "/console/audit").await;
+    browser.photograph("console-audit").await;
+    browser.goto(&app, "/console/prices/NOTE13-BLK").await;
+    browser.photograph("console-price-history").await;
 }
 
 tongjia_storage::backend_tests!(

@@ -57,7 +57,51 @@ async fn the_price_check_shows_the_one_price_its_version_the_next_change_and_sto
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+async fn refusals_on_page_addresses_are_pages_and_pages_are_not_framed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_basics().await;
+    for (path, status, code) in
+        [("/no-such-page", 404, "route_not_found"), ("/logout", 405, "method_not_allowed"), ("/p/", 404, "route_not_found")]
+    {
+        let res = reqwest::get(app.url(path)).await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{path}");
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        assert_eq!(res.headers()["x-frame-options"], "DENY");
+        assert!(res.text().await.unwrap().contains(&format!(r#"data-code="{code}""#)), "{path}");
+    }
+    let res = reqwest::get(app.url("/")).await.unwrap();
+    assert_eq!(
+        (res.headers()["x-content-type-options"].to_str().unwrap(), res.headers()["referrer-policy"].to_str().unwrap()),
+        ("nosniff", "same-origin")
+    );
+    // The API stays JSON.
+    let res = reqwest::get(app.url("/api/v1/no-such")).await.unwrap();
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    // A wrong password is a page; a next place that is not this server's path is not followed.
+    let bare = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    ok(app.post("/api/v1/accounts", json!({"username": "pricer", "password": "pricing-password-1", "role": "pricing"})).await);
+    let res = bare
+        .post(app.url("/login"))
+        .form(&[("username", "pricer"), ("password", "pricing-password-1"), ("next", "/\t/evil.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/till");
+}
+
+async fn the_next_change_announced_is_the_one_that_will_hold(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_basics().await;
+    for price in [119_900, 109_900] {
+        ok(app.post("/api/v1/skus/NOTE13-BLK/prices", json!({"list_price_fen": price, "effective_at": "2027-11-11T00:00:00Z"})).await);
+    }
+    let (_, _, html) = fetch(&app, "/p/NOTE13-BLK").await;
+    assert!(html.contains("¥1,099.00") && !html.contains("¥1,199.00"), "the later of two for the same moment: {html}");
+}
+
 tongjia_storage::backend_tests!(
+    refusals_on_page_addresses_are_pages_and_pages_are_not_framed,
+    the_next_change_announced_is_the_one_that_will_hold,
     the_storefront_lists_the_catalogue_at_the_price_books_prices,
     the_price_check_shows_the_one_price_its_version_the_next_change_and_stock_near_you,
 );

@@ -64,6 +64,14 @@ async fn a_guest_orders_for_pickup_pays_and_the_till_hands_it_over_by_code(backe
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
     let page = guest.get(app.url(&order_page)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(r#"data-status="paid""#) && page.contains("pickup-code"), "{page}");
+    // A second click on pay: back to the paid order, nothing paid twice.
+    let res = guest.post(app.url(&format!("/order/{id}/payment"))).form(&[("mobile", MOBILE)]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // A field given twice is refused, not read one way or the other.
+    let twice = [("quantity", "1"), ("quantity", "5"), ("fulfilment", "pickup:D-1"), ("mobile", MOBILE), ("idempotency_key", "guest-2")];
+    let res = guest.post(app.url("/buy/NOTE13-BLK")).form(&twice).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains(r#"data-code="field_repeated""#));
     let code = regex::Regex::new(r#"<strong class="price">(\d+)</strong>"#).unwrap().captures(&page).expect(&page)[1].to_owned();
     let (_, order) = app.get(&format!("/api/v1/orders/{id}")).await;
     assert_eq!((order["channel"].as_str(), order["payments"][0]["method"].as_str()), (Some("online"), Some("simulator")));
@@ -104,6 +112,14 @@ async fn a_township_store_takes_back_an_online_order(backend: Backend) {
     assert!(shown.contains("return_1") && !shown.contains(MOBILE), "the lines, not the shopper's mobile: {shown}");
     let (s, back) = post(&till, &csrf, app.url(&format!("/till/T-1/returns/{id}")), &[("return_1", "1"), ("idempotency_key", "r-1")]).await;
     assert!(s.is_success() && back.contains("id=\"refund\"") && back.contains("¥99.00"), "{s} {back}");
+    let (s, _) = post(
+        &till,
+        &csrf,
+        app.url(&format!("/till/T-1/returns/{id}")),
+        &[("return_1", "1"), ("return_1", "1"), ("idempotency_key", "r-3")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a line given twice");
     let (_, order) = app.get(&format!("/api/v1/orders/{id}")).await;
     assert_eq!(order["refunded_fen"], 9900);
     let (_, stock) = app.get("/api/v1/stock?location_code=T-1&sku_code=CASE-1").await;

@@ -57,7 +57,12 @@ pub(crate) async fn form(
 
 async fn checkout_page(app: &AppState, lang: Lang, raw: &str, q: &[(String, String)], who: Option<(&str, &str)>) -> ApiResult<Markup> {
     let code = SkuCode::parse(raw)?;
-    let sku = app.db.sku(code.as_str()).await?.ok_or_else(|| ApiError::not_found("sku_not_found", format!("no SKU {code}")))?;
+    let sku = app
+        .db
+        .sku(code.as_str())
+        .await?
+        .filter(|r| r.sku.active)
+        .ok_or_else(|| ApiError::not_found("sku_not_found", format!("no SKU {code} on sale")))?;
     let quote = app.db.quote(&code, Timestamp::now(), false).await?;
     let place = match first(q, "division_code") {
         Some(c) => trail(c).ok_or_else(|| ApiError::not_found("division_not_found", format!("no division {c}")))?,
@@ -282,6 +287,10 @@ pub(crate) async fn pay(
     let paid = async {
         form.only(&["mobile"])?;
         let order = shoppers_order(&app, Some(&raw), form.one("mobile")).await?;
+        if order.status != OrderStatus::Reserved {
+            // Paid already (a second click), or no longer payable: the order page says which.
+            return Ok(order);
+        }
         let provider = app.providers.get("simulator").cloned().ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, "unknown_provider", "no payment provider with a checkout is configured here")
         })?;

@@ -44,10 +44,29 @@ impl PageForm {
     /// Refuses any field not in `known`: a `unit_price` or `price` field is a forgery
     /// (`client_price_refused`), anything else unknown is `unknown_field`.
     pub(crate) fn only(&self, known: &[&str]) -> Result<(), ApiError> {
-        match self.fields.iter().find(|(k, _)| k != KEY_FIELD && !known.contains(&k.as_str())) {
-            None => Ok(()),
-            Some((k, _)) => Err(unknown_field(k)),
+        self.only_repeating(known, &[])
+    }
+
+    /// [`PageForm::only`], where the fields `repeating` may come more than once (a cart's
+    /// `line`s) and every other field at most once: a field given twice is refused
+    /// (`field_repeated`), not read one way or the other.
+    pub(crate) fn only_repeating(&self, known: &[&str], repeating: &[&str]) -> Result<(), ApiError> {
+        if let Some((k, _)) =
+            self.fields.iter().find(|(k, _)| k != KEY_FIELD && !known.contains(&k.as_str()) && !repeating.contains(&k.as_str()))
+        {
+            return Err(unknown_field(k));
         }
+        self.no_repeats(repeating)
+    }
+
+    /// Refuses a field given twice, but for those in `repeating`.
+    pub(crate) fn no_repeats(&self, repeating: &[&str]) -> Result<(), ApiError> {
+        for (i, (k, _)) in self.fields.iter().enumerate() {
+            if !repeating.contains(&k.as_str()) && self.fields[..i].iter().any(|(earlier, _)| earlier == k) {
+                return Err(ApiError::field(k, "field_repeated", format!("the form gives {k} more than once")));
+            }
+        }
+        Ok(())
     }
 
     /// The mutation for one write of this change (`step` names it: `order`, `payment`).

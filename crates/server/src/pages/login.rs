@@ -22,10 +22,13 @@ pub(crate) struct LoginQuery {
     lang: Option<String>,
 }
 
-/// Where to go after signing in: a path of this server only (never another site).
-fn safe_next(next: Option<&str>) -> String {
+/// Where to go after signing in: a path of this server only, never another site — one `/`,
+/// then only the characters of a path and query (no spaces, tabs or line breaks, which
+/// browsers drop or reject, no backslash, which some read as `/`).
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~/?=&%:+,@!$'()*;".contains(&b);
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() <= 512 => n.to_owned(),
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && n.len() <= 512 && n.bytes().all(allowed) => n.to_owned(),
         _ => "/till".to_owned(),
     }
 }
@@ -86,4 +89,17 @@ pub(crate) async fn sign_out(State(app): State<AppState>, headers: HeaderMap, fo
     let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
     res.headers_mut().insert(header::SET_COOKIE, session_cookie(None, 0, app.secure_cookies));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_path_of_this_server_is_a_place_to_go_next() {
+        for ok in ["/till/D-1", "/console/prices?sku_code=A-1", "/p/X?division_code=330106&lang=en"] {
+            assert_eq!(super::safe_next(Some(ok)), ok);
+        }
+        for bad in ["//evil.com", "/\t/evil.com", "/\n/evil.com", "/ /x", "/\\evil.com", "https://evil.com", "evil", "/\u{3000}x"] {
+            assert_eq!(super::safe_next(Some(bad)), "/till", "{bad:?}");
+        }
+    }
 }

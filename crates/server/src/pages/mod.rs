@@ -58,7 +58,7 @@ const STYLE: &str = "
 header{background:#b3121f;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;gap:.8rem;align-items:center}
 header a{color:#fff;text-decoration:none}header .brand{font-weight:700;font-size:1.15rem;margin-right:auto}
 main{max-width:1100px;margin:0 auto;padding:1rem}
-.card{background:#fff;border-radius:8px;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 2px rgba(0,0,0,.08)}
+.card{background:#fff;border-radius:8px;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 2px rgba(0,0,0,.08);overflow-x:auto}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:.8rem}
 .price{font-size:1.8rem;font-weight:700;color:#b3121f}.muted{color:#5b6570;font-size:.9rem}
 table{width:100%;border-collapse:collapse}td,th{text-align:left;padding:.35rem .4rem;border-bottom:1px solid #e3e6ea}
@@ -149,11 +149,55 @@ pub(crate) fn error_page(lang: Lang, e: ApiError) -> Response {
     (e.status, Html(layout(&Shell::public(lang, lang.t("refused"), "/"), body).into_string())).into_response()
 }
 
+/// On a page's address, any refusal the framework or a shared layer answered as a problem
+/// document (no such page, a method or body the route does not take, a body too slow or too
+/// large) is shown as a page instead, with the same status, code and detail.
+pub(crate) async fn as_page(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let page_path = is_page(req.uri().path());
+    let lang = Lang::from_query(req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("lang="))));
+    let mut res = next.run(req).await;
+    if !page_path {
+        return res;
+    }
+    guard_page(res.headers_mut());
+    let problem = res.headers().get(axum::http::header::CONTENT_TYPE).is_some_and(|v| v == "application/problem+json");
+    if !problem {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let p: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let e = ApiError::new(parts.status, p["code"].as_str().unwrap_or("refused"), p["detail"].as_str().unwrap_or("refused"));
+    let mut page = error_page(lang, e);
+    guard_page(page.headers_mut());
+    for name in [axum::http::header::ALLOW, axum::http::header::RETRY_AFTER, axum::http::header::WWW_AUTHENTICATE] {
+        if let Some(v) = parts.headers.get(&name) {
+            page.headers_mut().insert(name, v.clone());
+        }
+    }
+    page
+}
+
+/// What every page answer carries: not framed by other sites, not sniffed, no address
+/// (which may hold an order id and a mobile) sent on to other sites, and not kept by caches
+/// unless it says so itself (the embedded scripts do).
+fn guard_page(headers: &mut axum::http::HeaderMap) {
+    use axum::http::{HeaderValue, header};
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
 /// A page the caller may not open: someone not signed in goes to the sign-in page (an htmx
 /// request is told to go there with `HX-Redirect`), anyone else sees the refusal.
 pub(crate) fn denied_page(req: &axum::extract::Request, d: tongjia_domain::access::Denied) -> Response {
     let lang = Lang::from_query(req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("lang="))));
-    if matches!(d, tongjia_domain::access::Denied::Unauthenticated) {
+    // Only a page to look at is worth coming back to after signing in; a change sent
+    // without credentials is refused where it was sent.
+    if matches!(d, tongjia_domain::access::Denied::Unauthenticated) && req.method() == axum::http::Method::GET {
         let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let target = format!("/login?{}", serde_urlencoded::to_string([("next", here)]).unwrap_or_default());
         let target = if lang == Lang::En { format!("{target}&lang=en") } else { target };

@@ -48,7 +48,11 @@ async fn load(app: &AppState, raw: &str, q: &CheckQuery) -> ApiResult<Check> {
     let now = Timestamp::now();
     // The price book's quote and history: the same calls as the API's.
     let quote = app.db.quote(&code, now, false).await.ok();
-    let next = app.db.price_versions(&code).await?.into_iter().filter(|v| v.effective_at > now).min_by_key(|v| v.effective_at);
+    // The next change is the version that will be in force at the next effective time (of
+    // two scheduled for the same moment, the later wins), as the price book will quote it.
+    let versions = app.db.price_versions(&code).await?;
+    let next_at = versions.iter().map(|v| v.effective_at).filter(|t| *t > now).min();
+    let next = next_at.and_then(|t| tongjia_domain::pricing::version_at(&versions, t)).cloned();
     let chosen = q.division_code.as_deref().map(str::trim).filter(|c| !c.is_empty());
     let place = match chosen {
         Some(c) => trail(c).ok_or_else(|| ApiError::not_found("division_not_found", format!("no division {c}")))?,

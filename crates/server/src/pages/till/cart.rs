@@ -69,7 +69,10 @@ pub(crate) fn parse_lines<'a>(raw: impl Iterator<Item = &'a str>) -> ApiResult<V
     for r in raw.filter(|r| !r.trim().is_empty()) {
         let (sku, q) = parse_line(r)?;
         match out.iter_mut().find(|(s, _)| *s == sku) {
-            Some(line) => line.1 = (line.1 + q).min(QUANTITY_MAX),
+            Some(line) if line.1 + q > QUANTITY_MAX => {
+                return Err(ApiError::field("line", "invalid_quantity", format!("a line's quantity is 1 to {QUANTITY_MAX}")));
+            }
+            Some(line) => line.1 += q,
             None => out.push((sku, q)),
         }
         if out.len() > LINES_MAX {
@@ -119,7 +122,8 @@ pub(crate) async fn build(
     if let Some(text) = add.map(str::trim).filter(|t| !t.is_empty()) {
         match find(app, text).await? {
             Ok(sku) => match lines.iter().position(|(s, _)| *s == sku) {
-                Some(i) => lines[i].1 = (lines[i].1 + 1).min(QUANTITY_MAX),
+                Some(i) if lines[i].1 >= QUANTITY_MAX => cart.notice = Some(format!("a line's quantity is 1 to {QUANTITY_MAX}")),
+                Some(i) => lines[i].1 += 1,
                 None if lines.len() >= LINES_MAX => cart.notice = Some(format!("a sale has at most {LINES_MAX} lines")),
                 None => lines.push((sku, 1)),
             },

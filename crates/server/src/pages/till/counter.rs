@@ -89,6 +89,7 @@ pub(super) async fn take_back(
     form: &PageForm,
 ) -> ApiResult<OrderRecord> {
     let order = returnable(app, caller, store, raw_id).await?;
+    form.no_repeats(&[])?;
     let mut lines = vec![];
     for (name, value) in &form.fields {
         if name == crate::pages::form::KEY_FIELD {
@@ -122,9 +123,10 @@ pub(super) async fn take_back(
 }
 
 /// The pickups waiting at the store, each with its step.
-pub(super) fn pickups_view(lang: Lang, code: &LocationCode, orders: &[OrderRecord]) -> Markup {
+pub(super) fn pickups_view(lang: Lang, code: &LocationCode, orders: &[OrderRecord], notice: Option<Markup>) -> Markup {
     html! {
         div #pickups {
+            @if let Some(n) = notice { (n) }
             @if orders.is_empty() { p.muted { (lang.t("no_pickups")) } }
             @for o in orders {
                 div.card.pickup data-order=(o.id) {

@@ -141,7 +141,7 @@ async fn pickups(State(app): State<AppState>, caller: Caller, Path(raw): Path<St
     let listed = async {
         let (code, _) = store_for(&app, &caller, &raw).await?;
         let orders = counter::pickups(&app, &caller, &code).await?;
-        ApiResult::Ok(counter::pickups_view(lang, &code, &orders))
+        ApiResult::Ok(counter::pickups_view(lang, &code, &orders, None))
     };
     match listed.await {
         Ok(markup) => page(markup),
@@ -165,12 +165,12 @@ async fn pickup_step(
         ApiResult::Ok((code, done, orders))
     };
     match stepped.await {
-        Ok((code, done, orders)) => page(maud::html! {
-            div #pickups {
+        Ok((code, done, orders)) => {
+            let notice = maud::html! {
                 p.notice #handed data-order=(done.id) data-status=(done.status.as_str()) { (lang.t("order")) " " (crate::pages::step::short(done.id)) " · " (lang.t(done.status.as_str())) }
-                (counter::pickups_view(lang, &code, &orders))
-            }
-        }),
+            };
+            page(counter::pickups_view(lang, &code, &orders, Some(notice)))
+        }
         Err(e) => view::fragment_error(lang, "pickups", e),
     }
 }

@@ -22,11 +22,11 @@ use crate::pages::step::{order_of, render_id, short};
 use crate::problem::{ApiError, ApiResult};
 
 /// The fields of the sale form.
-const FIELDS: &[&str] = &["line", "method", "mobile", "fulfilment", "county_code"];
+const FIELDS: &[&str] = &["method", "mobile", "fulfilment", "county_code"];
 
 /// The order the form asks for.
 fn new_order(store: &LocationCode, form: &PageForm) -> ApiResult<NewOrder> {
-    form.only(FIELDS)?;
+    form.only_repeating(FIELDS, &["line"])?;
     let lines = parse_lines(form.all("line"))?;
     if lines.is_empty() {
         return Err(ApiError::field("line", "no_lines", "scan at least one item"));
