@@ -12,6 +12,7 @@ mod common;
 use common::{CLERK_PASSWORD, TestApp, ok, spawn_app};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 use tongjia_storage::Backend;
 
@@ -29,7 +30,10 @@ struct Chromium {
 }
 
 impl Drop for Chromium {
+    /// Ends chromedriver and every browser process it started: they share its process group
+    /// (killing chromedriver alone leaves Chromium running, test after test).
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{}", self.driver.id())]).status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -62,6 +66,7 @@ async fn launch(turn: Option<tokio::sync::MutexGuard<'static, ()>>) -> Option<Ch
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let driver = std::process::Command::new(driver_bin)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
