@@ -152,7 +152,7 @@ pub(crate) async fn place(
     RawQuery(q): RawQuery,
     form: PageForm,
 ) -> Response {
-    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let lang = Lang::of_query(q.as_deref());
     let placed = async {
         let new = new_order(SkuCode::parse(&raw)?, &form)?;
         match &caller.0 {
@@ -283,7 +283,7 @@ pub(crate) async fn pay(
     RawQuery(q): RawQuery,
     form: PageForm,
 ) -> Response {
-    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let lang = Lang::of_query(q.as_deref());
     let paid = async {
         form.only(&["mobile"])?;
         let order = shoppers_order(&app, Some(&raw), form.one("mobile")).await?;

@@ -243,6 +243,11 @@ impl Lang {
         if raw == Some("en") { Lang::En } else { Lang::Zh }
     }
 
+    /// From a page's raw query string (`…&lang=en`).
+    pub(crate) fn of_query(raw: Option<&str>) -> Lang {
+        Lang::from_query(super::first(&super::fields(raw), "lang"))
+    }
+
     pub(crate) fn code(self) -> &'static str {
         match self {
             Lang::Zh => "zh",

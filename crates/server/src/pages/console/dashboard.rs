@@ -11,7 +11,7 @@ use tongjia_domain::codes::SkuCode;
 use tongjia_domain::pricing::stock_value;
 use tongjia_storage::SalesRow;
 
-use super::{fields, first, frame};
+use super::frame;
 use crate::AppState;
 use crate::auth::{Caller, SessionCsrf};
 use crate::pages::{Lang, error_page, page};
@@ -57,7 +57,7 @@ async fn figures(app: &AppState) -> ApiResult<Figures> {
 }
 
 pub(super) async fn show(State(app): State<AppState>, caller: Caller, csrf: SessionCsrf, RawQuery(q): RawQuery) -> Response {
-    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let lang = Lang::of_query(q.as_deref());
     match figures(&app).await {
         Ok(f) => page(frame(lang, &caller, &csrf, lang.t("dashboard"), "/console", render(lang, &f))),
         Err(e) => error_page(lang, e),

@@ -16,7 +16,7 @@ use tongjia_domain::network::planner::Plan;
 use tongjia_domain::network::{Coverage, coverage, gaps, plan};
 use tongjia_storage::reference::divisions;
 
-use super::{fields, first, frame};
+use super::frame;
 use crate::AppState;
 use crate::auth::{Caller, SessionCsrf};
 use crate::pages::{Lang, error_page, page};
@@ -110,7 +110,7 @@ async fn network(app: &AppState, at: Date) -> ApiResult<Network> {
 }
 
 pub(super) async fn show(State(app): State<AppState>, caller: Caller, csrf: SessionCsrf, RawQuery(q): RawQuery) -> Response {
-    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let lang = Lang::of_query(q.as_deref());
     let today = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8))).date();
     match network(&app, today).await {
         Ok(n) => page(frame(lang, &caller, &csrf, lang.t("coverage_map"), "/console/map", render(lang, &n))),

@@ -97,7 +97,7 @@ pub(super) async fn store(
     Path(raw): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let lang = Lang::of_query(q.as_deref());
     let loaded = async {
         let r = app.db.location(&raw).await?.ok_or_else(|| ApiError::not_found("store_not_found", format!("no store {raw}")))?;
         let code = r.location.code.to_string();

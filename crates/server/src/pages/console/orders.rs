@@ -74,7 +74,7 @@ pub(super) async fn one(
     Path(raw): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let lang = Lang::of_query(q.as_deref());
     let loaded = async {
         let id = Uuid::parse_str(&raw).map_err(|_| ApiError::not_found("order_not_found", format!("no order {raw}")))?;
         let order = app.db.order(id).await?.ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))?;

@@ -84,7 +84,7 @@ pub(super) async fn schedule_batch(
     RawQuery(q): RawQuery,
     form: PageForm,
 ) -> Response {
-    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let lang = Lang::of_query(q.as_deref());
     let done = async {
         form.only(&["csv"])?;
         let changes = batch_of(form.one("csv").unwrap_or(""))?;
@@ -152,7 +152,7 @@ fn render_version(v: &PriceVersion) -> String {
 
 /// Schedules the change, then shows the SKU's history.
 pub(super) async fn schedule(State(app): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery, form: PageForm) -> Response {
-    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let lang = Lang::of_query(q.as_deref());
     let done = async {
         let change = change_of(&form)?;
         let sku = change.sku_code.clone();
@@ -176,7 +176,7 @@ pub(super) async fn history(
     Path(raw): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let lang = Lang::from_query(first(&fields(q.as_deref()), "lang"));
+    let lang = Lang::of_query(q.as_deref());
     let loaded = async {
         let code = SkuCode::parse(&raw)?;
         let sku = app.db.sku(code.as_str()).await?.ok_or_else(|| ApiError::not_found("sku_not_found", format!("no SKU {code}")))?;
