@@ -549,6 +549,11 @@ pub const MEMBER_CODE_RESEND_SECS: i64 = 60;
 pub const MEMBER_CODES_PER_ADDRESS: i64 = 10;
 pub const MEMBER_CODE_FAILURES_PER_ADDRESS: i64 = 20;
 
+/// Orders placed by guests (no session) from one address within [`LOGIN_WINDOW_SECS`]:
+/// each holds stock until it is paid or its hold runs out, so past this many the address
+/// waits (no one empties a store's shelf with unpaid guest orders).
+pub const GUEST_ORDERS_PER_ADDRESS: i64 = 20;
+
 /// A code sent and not yet used, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentCode {

@@ -250,6 +250,22 @@ async fn a_shopper_checks_the_price_and_browses_the_storefront(backend: Backend)
     browser.wait_for_text(".price", "¥1,399.00").await;
     assert!(browser.text("main").await.contains("Store D-1"));
     browser.photograph("price-check").await;
+    // Into the basket from the price check and from the catalogue, then one order of both.
+    browser.client.find(Locator::Css("form.add button")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("#basket", "¥1,329.00").await;
+    browser.goto(&app, "/?q=Case").await;
+    browser.client.wait().for_element(Locator::Css("form.add button")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("#basket-total", "¥1,428.00").await;
+    browser.goto(&app, "/basket?division_code=330106").await;
+    browser.client.wait().for_element(Locator::Css("input[value='pickup:D-1']")).await.unwrap().click().await.unwrap();
+    browser.client.find(Locator::Css("input[name=mobile]")).await.unwrap().send_keys("13800138000").await.unwrap();
+    browser.client.execute("document.activeElement.blur(); window.scrollTo(0, 0)", vec![]).await.unwrap();
+    browser.photograph("basket").await;
+    browser.client.find(Locator::Css("#checkout button[type=submit]")).await.unwrap().click().await.unwrap();
+    browser.wait_for_text("#order-status", "待支付").await;
+    assert_eq!(browser.client.find_all(Locator::Css("#order tr")).await.unwrap().len(), 2, "one order of both lines");
+    browser.goto(&app, "/basket").await;
+    browser.wait_for_text("#basket", "购物车是空的").await;
     browser.goto(&app, "/p/NO-SUCH-SKU").await;
     assert!(browser.text("main").await.contains("no SKU NO-SUCH-SKU"));
 }

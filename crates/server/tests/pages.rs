@@ -74,6 +74,10 @@ async fn refusals_on_page_addresses_are_pages_and_pages_are_not_framed(backend: 
         (res.headers()["x-content-type-options"].to_str().unwrap(), res.headers()["referrer-policy"].to_str().unwrap()),
         ("nosniff", "same-origin")
     );
+    let policy = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("script-src 'self';") && policy.contains("frame-ancestors 'none'"), "{policy}");
+    let page = res.text().await.unwrap();
+    assert!(!page.contains("onclick=") && !page.contains("hx-on"), "no inline script on a page");
     // The API stays JSON.
     let res = reqwest::get(app.url("/api/v1/no-such")).await.unwrap();
     assert_eq!(res.headers()["content-type"], "application/problem+json");

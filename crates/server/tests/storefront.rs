@@ -130,7 +130,143 @@ async fn a_township_store_takes_back_an_online_order(backend: Backend) {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// The basket cookie a response sets (`name=value`).
+fn basket_cookie(res: &reqwest::Response) -> String {
+    res.headers()[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned()
+}
+
+async fn a_basket_of_two_skus_is_one_order_priced_by_the_book(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    for sku in ["NOTE13-BLK", "CASE-1"] {
+        ok(app.post("/api/v1/stock/receipts", json!({"location_code": "WH-S", "sku_code": sku, "quantity": 2})).await);
+    }
+    let guest = no_redirects();
+    let add = |cookie: String, form: Vec<(&'static str, &'static str)>| {
+        let req = guest.post(app.url("/basket")).form(&form);
+        if cookie.is_empty() { req } else { req.header(header::COOKIE, cookie) }
+    };
+    let res = add(String::new(), vec![("add", "NOTE13-BLK")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[header::LOCATION], "/basket");
+    let cookie = basket_cookie(&res);
+    assert_eq!(cookie, "tongjia_basket=NOTE13-BLK*1");
+    let cookie = basket_cookie(&add(cookie, vec![("add", "CASE-1"), ("quantity", "2")]).send().await.unwrap());
+    let cookie = basket_cookie(&add(cookie, vec![("add", "NOTE13-BLK")]).send().await.unwrap());
+    assert_eq!(cookie, "tongjia_basket=NOTE13-BLK*2~CASE-1*2");
+    // What is not on sale, a price, or past the most one checkout buys: refused, the basket kept.
+    for (form, code) in [
+        (vec![("add", "NOPE-1")], "sku_not_found"),
+        (vec![("add", "CASE-1"), ("unit_price", "1")], "client_price_refused"),
+        (vec![("add", "CASE-1"), ("quantity", "19")], "invalid_quantity"),
+        (vec![("set", "PHONE-X"), ("quantity", "1")], "not_in_basket"),
+    ] {
+        let res = add(cookie.clone(), form).send().await.unwrap();
+        assert!(res.status().is_client_error() && !res.headers().contains_key(header::SET_COOKIE));
+        assert!(res.text().await.unwrap().contains(&format!(r#"data-code="{code}""#)), "{code}");
+    }
+    let page =
+        guest.get(app.url("/basket?division_code=330106")).header(header::COOKIE, &cookie).send().await.unwrap().text().await.unwrap();
+    // 2 × ¥1,329.00 (the member price: an online order gives a mobile) + 2 × ¥99.00.
+    assert!(page.contains("¥2,658.00") && page.contains("¥198.00") && page.contains("¥2,856.00"), "{page}");
+    assert!(page.contains(r#"value="NOTE13-BLK*2""#) && page.contains(r#"value="CASE-1*2""#), "{page}");
+    // A cookie this server did not write reads as an empty basket, not an error.
+    let forged = guest.get(app.url("/basket")).header(header::COOKIE, "tongjia_basket=CASE-1*500").send().await.unwrap();
+    assert!(forged.status().is_success() && forged.text().await.unwrap().contains("购物车是空的"));
+    // Taking one out.
+    let fewer = basket_cookie(&add(cookie.clone(), vec![("set", "CASE-1"), ("quantity", "0")]).send().await.unwrap());
+    assert_eq!(fewer, "tongjia_basket=NOTE13-BLK*2");
+    // The order is the lines the page showed, placed as one order and priced again.
+    let form = [
+        ("line", "NOTE13-BLK*2"),
+        ("line", "CASE-1*2"),
+        ("fulfilment", "delivery"),
+        ("county_code", "330106"),
+        ("mobile", MOBILE),
+        ("idempotency_key", "basket-1"),
+    ];
+    let res = guest.post(app.url("/basket/order")).header(header::COOKIE, &cookie).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
+    assert!(res.headers()[header::SET_COOKIE].to_str().unwrap().contains("Max-Age=0"), "the basket is emptied");
+    let order_page = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let page = guest.get(app.url(&order_page)).send().await.unwrap().text().await.unwrap();
+    let id = attr(&page, "data-order");
+    let (_, order) = app.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!((order["lines"].as_array().unwrap().len(), order["total_fen"].as_i64()), (2, Some(285_600)), "{order}");
+    // A line twice, or a price among the fields: refused.
+    for (extra, code) in [(("line", "CASE-1*1"), "field_repeated"), (("unit_price_fen", "1"), "client_price_refused")] {
+        let mut forged = form.to_vec();
+        forged.push(extra);
+        forged[5] = ("idempotency_key", "basket-2");
+        let res = guest.post(app.url("/basket/order")).form(&forged).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(res.text().await.unwrap().contains(&format!(r#"data-code="{code}""#)), "{code}");
+    }
+}
+
+async fn wrong_codes_tried_at_once_all_count_and_the_till_cancels_the_locked_pickup(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    let guest = no_redirects();
+    let form = [("quantity", "1"), ("fulfilment", "pickup:D-1"), ("mobile", MOBILE), ("idempotency_key", "lock-1")];
+    let res = guest.post(app.url("/buy/CASE-1")).form(&form).send().await.unwrap();
+    let page = guest.get(app.url(res.headers()[header::LOCATION].to_str().unwrap())).send().await.unwrap().text().await.unwrap();
+    let id = attr(&page, "data-order");
+    guest.post(app.url(&format!("/order/{id}/payment"))).form(&[("mobile", MOBILE)]).send().await.unwrap();
+    let (till, csrf) = clerk(&app, "clerk", "D-1").await;
+    let (s, _) = post(&till, &csrf, app.url(&format!("/till/D-1/pickups/{id}")), &[("idempotency_key", "lock-ready")]).await;
+    assert!(s.is_success());
+    // Five wrong codes at once: each counts, so the handover is locked.
+    let mut tries = tokio::task::JoinSet::new();
+    for i in 0..5 {
+        let (till, csrf, url) = (till.clone(), csrf.clone(), app.url(&format!("/till/D-1/pickups/{id}")));
+        tries.spawn(async move { post(&till, &csrf, url, &[("code", "000000"), ("idempotency_key", &format!("wrong-{i}"))]).await });
+    }
+    while let Some(done) = tries.join_next().await {
+        let (s, body) = done.unwrap();
+        assert!(s.is_client_error() && body.contains(r#"data-code="wrong_pickup_code""#), "{s} {body}");
+    }
+    let listed = till.get(app.url("/till/D-1/pickups")).send().await.unwrap().text().await.unwrap();
+    assert!(listed.contains(r#"name="cancel""#), "locked after five: {listed}");
+    let (s, body) =
+        post(&till, &csrf, app.url(&format!("/till/D-1/pickups/{id}")), &[("code", "123456"), ("idempotency_key", "late")]).await;
+    assert!(s.is_client_error() && body.contains(r#"data-code="pickup_code_locked""#), "{s} {body}");
+    // The clerk cancels it: refunded, the goods back on sale.
+    let (s, body) =
+        post(&till, &csrf, app.url(&format!("/till/D-1/pickups/{id}")), &[("cancel", "refund"), ("idempotency_key", "cancel-1")]).await;
+    assert!(s.is_success() && body.contains(r#"data-status="cancelled""#), "{s} {body}");
+    let (_, order) = app.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!(order["refunded_fen"], 9900, "{order}");
+}
+
+async fn one_address_places_at_most_twenty_unpaid_guest_orders_in_the_window(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "D-1", "sku_code": "CASE-1", "quantity": 20})).await);
+    let guest = no_redirects();
+    let order = |key: String| {
+        let form = [
+            ("quantity", "1".to_owned()),
+            ("fulfilment", "pickup:D-1".to_owned()),
+            ("mobile", MOBILE.to_owned()),
+            ("idempotency_key", key),
+        ];
+        guest.post(app.url("/buy/CASE-1")).form(&form).send()
+    };
+    for i in 0..20 {
+        assert_eq!(order(format!("many-{i}")).await.unwrap().status(), StatusCode::SEE_OTHER, "order {i}");
+    }
+    let res = order("many-20".into()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.text().await.unwrap().contains(r#"data-code="too_many_orders""#));
+    let (_, stock) = app.get("/api/v1/stock?location_code=D-1&sku_code=CASE-1").await;
+    assert_eq!(stock["items"][0]["reserved"], 20, "{stock}");
+}
+
 tongjia_storage::backend_tests!(
     a_guest_orders_for_pickup_pays_and_the_till_hands_it_over_by_code,
     a_township_store_takes_back_an_online_order,
+    a_basket_of_two_skus_is_one_order_priced_by_the_book,
+    wrong_codes_tried_at_once_all_count_and_the_till_cancels_the_locked_pickup,
+    one_address_places_at_most_twenty_unpaid_guest_orders_in_the_window,
 );

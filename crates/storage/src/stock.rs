@@ -614,6 +614,17 @@ impl Db {
         Ok(Page::from_rows(items, limit, |e| e.seq.to_string()))
     }
 
+    /// The latest `limit` receipts into `location`, newest first.
+    pub async fn latest_receipts(&self, location: &str, limit: u32) -> StoreResult<Vec<EntryRecord>> {
+        let query = sqlx::query(concat!(
+            "SELECT ",
+            entry_columns!(),
+            " FROM stock_entries WHERE location_code = $1 AND kind = 'receipt' ORDER BY seq DESC LIMIT $2"
+        ));
+        let rows = query.bind(location).bind(i64::from(limit)).fetch_all(&self.read).await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
     /// Audits the whole ledger: every balance equals the sum of its entries, reserved
     /// equals the active reservations, and no balance breaks `0 ≤ reserved ≤ on_hand`.
     /// Returns the problems found (empty when the ledger is sound).

@@ -185,6 +185,22 @@ pub fn total_paid(lines: &[OrderLine]) -> Fen {
     Fen::new(lines.iter().map(|l| l.paid.get()).sum())
 }
 
+/// An order's sums from its priced lines: before points, what points took off, and what
+/// the shopper pays (`subtotal − discount`, the same as [`total_paid`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderSums {
+    pub subtotal: Fen,
+    pub discount: Fen,
+    pub total: Fen,
+}
+
+/// The sums of `lines`.
+pub fn order_sums(lines: &[OrderLine]) -> OrderSums {
+    let discount = Fen::new(lines.iter().map(|l| l.discount.get()).sum());
+    let total = total_paid(lines);
+    OrderSums { subtotal: Fen::new(total.get() + discount.get()), discount, total }
+}
+
 /// Prices lines from quotes (one per line, same order) and spreads a points redemption over
 /// them in proportion to their value (the remainder on the most valuable line).
 pub fn price_lines(lines: &[(SkuCode, Quantity)], quotes: &[Quote], redeem_points: i64, rule: &PointsRule) -> DomainResult<Vec<OrderLine>> {

@@ -47,7 +47,8 @@ impl CodeSender for LogFileSender {
 const SENT: &str = "member_code_sent";
 const WRONG: &str = "member_code_wrong";
 
-async fn over_limit(app: &AppState, kind: &str, address: &str, limit: i64) -> ApiResult<bool> {
+/// Whether `address` has made `limit` requests of `kind` within the window.
+pub(crate) async fn over_limit(app: &AppState, kind: &str, address: &str, limit: i64) -> ApiResult<bool> {
     let since = app.db.now().checked_sub(SignedDuration::from_secs(access::LOGIN_WINDOW_SECS)).unwrap_or(Timestamp::MIN);
     Ok(app.db.throttle_count(kind, address, since).await? >= limit)
 }

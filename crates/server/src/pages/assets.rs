@@ -11,6 +11,7 @@ use crate::problem::ApiError;
 /// (name, content type, bytes).
 const ASSETS: &[(&str, &str, &str)] = &[
     ("htmx.min.js", "text/javascript; charset=utf-8", include_str!("../../assets/vendor/htmx.min.js")),
+    ("pages.js", "text/javascript; charset=utf-8", include_str!("../../assets/pages.js")),
     ("till.js", "text/javascript; charset=utf-8", include_str!("../../assets/till.js")),
 ];
 

@@ -24,18 +24,20 @@ use super::form::PageForm;
 use super::places::{place_picker, trail};
 use super::{Lang, Shell, error_page, fields, first, go_to, layout, page};
 use crate::AppState;
+use crate::auth::codes::over_limit;
 use crate::auth::{Caller, SessionCsrf, denied};
-use crate::http::nearest_with_stock;
 use crate::http::sessions::Peer;
+use crate::http::{NearbyStore, nearest_with_stock};
 use crate::problem::{ApiError, ApiResult};
+use tongjia_domain::access;
 
 /// Stores offered for pickup near the chosen place.
 const PICKUP_STORES_SHOWN: usize = 5;
 /// The most units of a SKU one checkout buys.
-const QUANTITY_MAX: i64 = 20;
+pub(super) const QUANTITY_MAX: i64 = 20;
 
 /// The signed-in name and CSRF token, for the page's frame.
-fn signed<'a>(caller: &'a Caller, csrf: &'a SessionCsrf) -> Option<(&'a str, &'a str)> {
+pub(super) fn signed<'a>(caller: &'a Caller, csrf: &'a SessionCsrf) -> Option<(&'a str, &'a str)> {
     caller.0.as_ref().map(|p| (p.name.as_str(), csrf.0.as_deref().unwrap_or("")))
 }
 
@@ -68,15 +70,7 @@ async fn checkout_page(app: &AppState, lang: Lang, raw: &str, q: &[(String, Stri
         Some(c) => trail(c).ok_or_else(|| ApiError::not_found("division_not_found", format!("no division {c}")))?,
         None => vec![],
     };
-    let chosen = place.last().map(|(c, _)| c.clone());
-    let county = chosen.as_deref().and_then(|c| divisions().get(c)).filter(|d| d.level == DivisionLevel::County).map(|d| d.code.clone());
-    let mut stores = vec![];
-    if let Some(point) = chosen.as_deref().and_then(|c| divisions().point_of(c)) {
-        for s in nearest_with_stock(app, &point, None, PICKUP_STORES_SHOWN).await? {
-            let name = app.db.location(&s.store_code).await?.map(|l| l.location.name).unwrap_or_default();
-            stores.push((s, name));
-        }
-    }
+    let (county, stores) = pickup_choices(app, &place).await?;
     let here = format!("/buy/{code}");
     let quantity = first(q, "quantity").unwrap_or("1").to_owned();
     let body = html! {
@@ -90,22 +84,11 @@ async fn checkout_page(app: &AppState, lang: Lang, raw: &str, q: &[(String, Stri
             h2 { (lang.t("deliver_or_collect")) }
             (place_picker(lang, &here, &place, &[("quantity", quantity.as_str())]))
         }
-        @if chosen.is_some() {
+        @if !place.is_empty() {
             form.card #checkout method="post" action=(lang.link(&here)) hx-post=(lang.link(&here)) hx-target="body" {
                 input type="hidden" name="idempotency_key" value=(Uuid::now_v7().to_string());
                 p { label { (lang.t("quantity")) " " input type="number" name="quantity" min="1" max=(QUANTITY_MAX) value=(quantity) required; } }
-                @if let Some(county) = &county {
-                    p { label { input type="radio" name="fulfilment" value="delivery" checked; " " (lang.t("delivery_to")) " " (place.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(" ")) }
-                        input type="hidden" name="county_code" value=(county); }
-                } @else {
-                    p.muted { (lang.t("choose_county_for_delivery")) }
-                }
-                @for (i, (s, name)) in stores.iter().enumerate() {
-                    p { label { input type="radio" name="fulfilment" value=(format!("pickup:{}", s.store_code)) checked[county.is_none() && i == 0];
-                        " " (lang.t("pickup_at")) " " (name) " " span.muted { (s.store_code) " · " (format!("{:.1} km", s.distance_m as f64 / 1000.0)) } } }
-                }
-                p { label { (lang.t("your_mobile")) " " input name="mobile" inputmode="numeric" autocomplete="tel" required; } }
-                p.muted { (lang.t("mobile_note")) }
+                (fulfilment_fields(lang, &place, county.as_deref(), &stores))
                 button.primary type="submit" { (lang.t("place_order")) }
             }
         }
@@ -113,13 +96,50 @@ async fn checkout_page(app: &AppState, lang: Lang, raw: &str, q: &[(String, Stri
     Ok(layout(&Shell { signed: who, ..Shell::public(lang, lang.t("checkout"), &here) }, body))
 }
 
-/// The order the checkout form asks for.
-fn new_order(sku: SkuCode, form: &PageForm) -> ApiResult<NewOrder> {
-    form.only(&["quantity", "fulfilment", "county_code", "mobile"])?;
-    let quantity = form.one("quantity").unwrap_or("1").parse::<i64>().ok().filter(|q| (1..=QUANTITY_MAX).contains(q));
-    let Some(quantity) = quantity else {
-        return Err(ApiError::field("quantity", "invalid_quantity", format!("buy 1 to {QUANTITY_MAX} at once")));
-    };
+/// The county to deliver to (when the place is one) and the stores to collect from near it.
+pub(super) async fn pickup_choices(app: &AppState, place: &[(String, String)]) -> ApiResult<(Option<String>, Vec<(NearbyStore, String)>)> {
+    let Some((chosen, _)) = place.last() else { return Ok((None, vec![])) };
+    let county = divisions().get(chosen).filter(|d| d.level == DivisionLevel::County).map(|d| d.code.clone());
+    let mut stores = vec![];
+    if let Some(point) = divisions().point_of(chosen) {
+        for s in nearest_with_stock(app, &point, None, PICKUP_STORES_SHOWN).await? {
+            let name = app.db.location(&s.store_code).await?.map(|l| l.location.name).unwrap_or_default();
+            stores.push((s, name));
+        }
+    }
+    Ok((county, stores))
+}
+
+/// The checkout form's choice of delivery or a store to collect from, and the mobile.
+pub(super) fn fulfilment_fields(lang: Lang, place: &[(String, String)], county: Option<&str>, stores: &[(NearbyStore, String)]) -> Markup {
+    html! {
+        @if let Some(county) = county {
+            p { label { input type="radio" name="fulfilment" value="delivery" checked; " " (lang.t("delivery_to")) " " (place.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(" ")) }
+                input type="hidden" name="county_code" value=(county); }
+        } @else {
+            p.muted { (lang.t("choose_county_for_delivery")) }
+        }
+        @for (i, (s, name)) in stores.iter().enumerate() {
+            p { label { input type="radio" name="fulfilment" value=(format!("pickup:{}", s.store_code)) checked[county.is_none() && i == 0];
+                " " (lang.t("pickup_at")) " " (name) " " span.muted { (s.store_code) " · " (format!("{:.1} km", s.distance_m as f64 / 1000.0)) } } }
+        }
+        p { label { (lang.t("your_mobile")) " " input name="mobile" inputmode="numeric" autocomplete="tel" required; } }
+        p.muted { (lang.t("mobile_note")) }
+    }
+}
+
+/// The quantity of one line the checkout form or the basket asks for.
+pub(super) fn quantity(raw: Option<&str>, field: &str) -> ApiResult<i64> {
+    raw.unwrap_or("1")
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|q| (1..=QUANTITY_MAX).contains(q))
+        .ok_or_else(|| ApiError::field(field, "invalid_quantity", format!("buy 1 to {QUANTITY_MAX} of an item at once")))
+}
+
+/// The online order of `lines` the checkout form's other fields ask for.
+fn new_order(lines: Vec<(SkuCode, i64)>, form: &PageForm) -> ApiResult<NewOrder> {
     let mobile = form.one("mobile").map(Mobile::parse).transpose()?;
     let (fulfilment, destination, pickup_store) = match form.one("fulfilment").unwrap_or("") {
         "delivery" => {
@@ -132,15 +152,48 @@ fn new_order(sku: SkuCode, form: &PageForm) -> ApiResult<NewOrder> {
             None => return Err(ApiError::field("fulfilment", "invalid_fulfilment", "choose delivery or a store to collect from")),
         },
     };
-    Ok(NewOrder {
-        channel: Channel::Online,
-        fulfilment,
-        customer: mobile,
-        lines: vec![(sku, Quantity::new(quantity)?)],
-        destination,
-        pickup_store,
-        redeem_points: 0,
-    })
+    let lines = lines.into_iter().map(|(sku, q)| Ok((sku, Quantity::new(q)?))).collect::<ApiResult<Vec<_>>>()?;
+    Ok(NewOrder { channel: Channel::Online, fulfilment, customer: mobile, lines, destination, pickup_store, redeem_points: 0 })
+}
+
+/// What a guest's order counts as against its address's limit.
+const GUEST_ORDER: &str = "guest_order";
+
+/// The checkout's fields besides its lines.
+pub(super) const CHECKOUT_FIELDS: [&str; 3] = ["fulfilment", "county_code", "mobile"];
+
+/// Places the online order of `lines` the form asks for, as `POST /orders` would: the guest
+/// or member rule of the domain, then `Db::place_order` under the form's key.
+pub(super) async fn place_online(
+    app: &AppState,
+    caller: &Caller,
+    address: &str,
+    form: &PageForm,
+    lines: Vec<(SkuCode, i64)>,
+) -> ApiResult<(OrderRecord, Option<Mobile>)> {
+    let new = new_order(lines, form)?;
+    match &caller.0 {
+        Some(who) => who.may_place(None, new.customer.as_ref(), 0, false).map_err(denied)?,
+        None => {
+            access::guest_may_place(None, new.customer.is_some(), 0).map_err(denied)?;
+            if over_limit(app, GUEST_ORDER, address, access::GUEST_ORDERS_PER_ADDRESS).await? {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_orders",
+                    "too many orders from this address: pay those placed, or wait before ordering again",
+                ));
+            }
+            app.db.record_throttle(GUEST_ORDER, address).await?;
+        }
+    }
+    let mobile = new.customer.clone();
+    let policy = app.policy;
+    let done = app
+        .run_mutation(&form.step("order", ()), StatusCode::CREATED, &super::step::render_id, async |idem| {
+            app.db.place_order(new, &policy, idem).await
+        })
+        .await?;
+    Ok((super::step::order_of(app, done).await?, mobile))
 }
 
 /// Places the order and goes to its page (htmx is told with `HX-Redirect`).
@@ -148,38 +201,27 @@ pub(crate) async fn place(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    Peer(address): Peer,
     Path(raw): Path<String>,
     RawQuery(q): RawQuery,
     form: PageForm,
 ) -> Response {
     let lang = Lang::of_query(q.as_deref());
     let placed = async {
-        let new = new_order(SkuCode::parse(&raw)?, &form)?;
-        match &caller.0 {
-            Some(who) => who.may_place(None, new.customer.as_ref(), 0, false).map_err(denied)?,
-            None => tongjia_domain::access::guest_may_place(None, new.customer.is_some(), 0).map_err(denied)?,
-        }
-        let mobile = new.customer.clone();
-        let policy = app.policy;
-        let done = app
-            .run_mutation(&form.step("order", ()), StatusCode::CREATED, &super::step::render_id, async |idem| {
-                app.db.place_order(new, &policy, idem).await
-            })
-            .await?;
-        let order = super::step::order_of(&app, done).await?;
-        ApiResult::Ok((order, mobile))
+        let mut known = CHECKOUT_FIELDS.to_vec();
+        known.push("quantity");
+        form.only(&known)?;
+        let lines = vec![(SkuCode::parse(&raw)?, quantity(form.one("quantity"), "quantity")?)];
+        place_online(&app, &caller, &address, &form, lines).await
     };
     match placed.await {
-        Ok((order, mobile)) => {
-            let target = order_url(lang, order.id, mobile.as_ref());
-            go_to(&headers, &target)
-        }
+        Ok((order, mobile)) => go_to(&headers, &order_url(lang, order.id, mobile.as_ref())),
         Err(e) => error_page(lang, e),
     }
 }
 
 /// The order page's address (the mobile is how a guest proves the order is theirs).
-fn order_url(lang: Lang, id: Uuid, mobile: Option<&Mobile>) -> String {
+pub(super) fn order_url(lang: Lang, id: Uuid, mobile: Option<&Mobile>) -> String {
     let q = serde_urlencoded::to_string([("order_id", id.to_string()), ("mobile", mobile.map(|m| m.to_string()).unwrap_or_default())])
         .unwrap_or_default();
     lang.link(&format!("/order?{q}"))

@@ -58,15 +58,24 @@ pub(crate) async fn form(Query(q): Query<LoginQuery>) -> Response {
 pub(crate) async fn sign_in(State(app): State<AppState>, Query(q): Query<LoginQuery>, Peer(address): Peer, form: PageForm) -> Response {
     let lang = Lang::from_query(q.lang.as_deref());
     let next = safe_next(form.one("next"));
-    let refused = |status: StatusCode, detail: &str| (status, page(render(lang, &next, Some(detail)))).into_response();
+    let refused = |e: ApiError| {
+        let said = lang.refusal(&e.code).map_or(e.detail.clone(), |s| format!("{s}（{}）", e.detail));
+        (e.status, page(render(lang, &next, Some(&said)))).into_response()
+    };
     if let Err(e) = form.only(&["next", "username", "password"]) {
-        return refused(e.status, &e.detail);
+        return refused(e);
     }
     let (username, password) = (form.one("username").unwrap_or(""), form.all("password").next().unwrap_or(""));
     let principal = match authenticate(&app, username, password, &address).await {
         Ok(Ok(p)) => p,
-        Ok(Err(_wait)) => return refused(StatusCode::TOO_MANY_REQUESTS, "too many failed sign-ins: wait before trying again"),
-        Err(e) => return refused(e.status, &e.detail),
+        Ok(Err(_wait)) => {
+            return refused(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sign_ins",
+                "too many failed sign-ins: wait before trying again",
+            ));
+        }
+        Err(e) => return refused(e),
     };
     match start_session(&app, &principal, &form.mutation.audit).await {
         Ok(s) => {
@@ -75,7 +84,7 @@ pub(crate) async fn sign_in(State(app): State<AppState>, Query(q): Query<LoginQu
             res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         }
-        Err(e) => refused(e.status, &e.detail),
+        Err(e) => refused(e),
     }
 }
 

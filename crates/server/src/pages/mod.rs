@@ -8,6 +8,7 @@
 //! the till's own) is embedded in the binary and served from `/assets/`.
 
 mod assets;
+mod basket;
 mod checkout;
 mod console;
 pub(crate) mod form;
@@ -40,6 +41,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/login", get(login::form).post(login::sign_in))
         .route("/logout", axum::routing::post(login::sign_out))
         .route("/buy/{sku_code}", get(checkout::form).post(checkout::place))
+        .route("/basket", get(basket::show).post(basket::change))
+        .route("/basket/order", axum::routing::post(basket::order))
         .route("/order", get(checkout::status))
         .route("/order/{order_id}/payment", axum::routing::post(checkout::pay))
         .merge(till::router())
@@ -62,7 +65,7 @@ main{max-width:1100px;margin:0 auto;padding:1rem}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:.8rem}
 .price{font-size:1.8rem;font-weight:700;color:#b3121f}.muted{color:#5b6570;font-size:.9rem}
 table{width:100%;border-collapse:collapse}td,th{text-align:left;padding:.35rem .4rem;border-bottom:1px solid #e3e6ea}
-form.inline{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}input,select,button{font:inherit;padding:.4rem .5rem}
+form.inline,div.inline{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}form.add{display:inline-flex}input,select,button{font:inherit;padding:.4rem .5rem}
 .error{border-left:4px solid #b3121f}.notice{color:#8a4b00}
 header form.signout{margin:0}header form.signout button{background:none;border:1px solid #fff;color:#fff;border-radius:4px;cursor:pointer}
 button.primary{background:#b3121f;color:#fff;border:0;border-radius:6px;padding:.6rem 1rem;font-size:1.05rem;cursor:pointer}
@@ -94,7 +97,7 @@ pub(crate) struct Shell<'a> {
 
 impl<'a> Shell<'a> {
     pub(crate) fn public(lang: Lang, title: &'a str, here: &'a str) -> Self {
-        Shell { lang, title, here, signed: None, scripts: &["htmx.min.js"] }
+        Shell { lang, title, here, signed: None, scripts: &["htmx.min.js", "pages.js"] }
     }
 }
 
@@ -110,7 +113,7 @@ pub(crate) fn layout(shell: &Shell<'_>, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 // A refusal's page is shown where the request would have put its answer.
-                meta name="htmx-config" content=r#"{"responseHandling":[{"code":"204","swap":false},{"code":"[2345]..","swap":true}]}"#;
+                meta name="htmx-config" content=r#"{"allowEval":false,"responseHandling":[{"code":"204","swap":false},{"code":"[2345]..","swap":true}]}"#;
                 title { (shell.title) " · " (lang.t("brand")) }
                 style { (maud::PreEscaped(STYLE)) }
                 @for script in shell.scripts { script src=(format!("/assets/{script}")) defer {} }
@@ -119,6 +122,7 @@ pub(crate) fn layout(shell: &Shell<'_>, body: Markup) -> Markup {
                 header {
                     a.brand href=(lang.link("/")) { (lang.t("brand")) }
                     a href=(lang.link("/")) { (lang.t("storefront")) }
+                    a href=(lang.link("/basket")) { (lang.t("basket")) }
                     a href=(lang.link("/order")) { (lang.t("my_order")) }
                     a href=(lang.link("/till")) { (lang.t("till")) }
                     a href=(lang.link("/console")) { (lang.t("console")) }
@@ -136,12 +140,23 @@ pub(crate) fn layout(shell: &Shell<'_>, body: Markup) -> Markup {
     }
 }
 
+/// What a refusal says: in the page's own words where it has them, and the problem's
+/// `detail`.
+pub(crate) fn refusal_words(lang: Lang, e: &ApiError) -> Markup {
+    html! {
+        @match lang.refusal(&e.code) {
+            Some(said) => { p.said { (said) } p.muted.detail { (e.detail) } }
+            None => p.detail { (e.detail) },
+        }
+    }
+}
+
 /// A refusal as a page: its status and its problem's `detail`.
 pub(crate) fn error_page(lang: Lang, e: ApiError) -> Response {
     let body = html! {
         div.card.error {
             h1 { (lang.t(if e.status == StatusCode::NOT_FOUND { "not_found" } else { "refused" })) }
-            p { (e.detail) }
+            (refusal_words(lang, &e))
             p.muted data-code=(e.code) { (e.status.as_u16()) " · " (e.code) }
             p { a href=(lang.link("/")) { (lang.t("back_to_store")) } }
         }
@@ -181,11 +196,17 @@ pub(crate) async fn as_page(req: axum::extract::Request, next: axum::middleware:
 /// What every page answer carries: not framed by other sites, not sniffed, no address
 /// (which may hold an order id and a mobile) sent on to other sites, and not kept by caches
 /// unless it says so itself (the embedded scripts do).
+/// What a page may load and run: scripts from this server only (none inline, no `eval`),
+/// its own styles, images, requests and forms; never framed.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 fn guard_page(headers: &mut axum::http::HeaderMap) {
     use axum::http::{HeaderValue, header};
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -97,7 +97,7 @@ fn render(lang: Lang, c: &Check) -> Markup {
                     @if let Some(m) = q.member_price { div { (lang.t("member_price")) ": " strong { (m) } } }
                     div.muted { (lang.t("price_version")) " v" (q.price_version) " · " (lang.t("since")) " " (local(q.effective_at)) }
                     p { (lang.t("same_everywhere")) }
-                    p { a.buy href=(lang.link(&format!("/buy/{}", c.sku_code))) { (lang.t("buy")) } }
+                    div.inline { a.buy href=(lang.link(&format!("/buy/{}", c.sku_code))) { (lang.t("buy")) } " " (super::basket::add_button(lang, &c.sku_code)) }
                 }
                 None => { div.price { (lang.t("no_price")) } }
             }

@@ -81,7 +81,9 @@ fn render(lang: Lang, q: &HomeQuery, items: &[Item]) -> maud::Markup {
                             div { a href=(lang.link(&format!("/p/{}", item.code))) { (item.name) } }
                             div.muted { (item.code) }
                             div.price { (item.price.clone().unwrap_or_else(|| lang.t("no_price").to_owned())) }
-                            @if item.price.is_some() { a.buy href=(lang.link(&format!("/buy/{}", item.code))) { (lang.t("buy")) } }
+                            @if item.price.is_some() {
+                                div.inline { a.buy href=(lang.link(&format!("/buy/{}", item.code))) { (lang.t("buy")) } " " (super::basket::add_button(lang, &item.code)) }
+                            }
                         }
                     }
                 }

@@ -43,6 +43,18 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("till", "收银台", "Till"),
     ("barcode", "条码", "Barcode"),
     ("buy", "购买", "Buy"),
+    ("basket", "购物车", "Basket"),
+    ("pickup_code_locked", "提货码输错五次，已锁定交付。", "Five wrong pickup codes: the handover is locked."),
+    ("cancel_locked", "取消订单并退款", "Cancel and refund"),
+    (
+        "cancel_locked_confirm",
+        "取消这个订单并原路退款？商品回到可售库存，顾客需重新下单。",
+        "Cancel this order and refund it? The goods go back on sale; the shopper orders again.",
+    ),
+    ("basket_empty", "购物车是空的。", "Your basket is empty."),
+    ("add_to_basket", "加入购物车", "Add to basket"),
+    ("update", "更新", "Update"),
+    ("basket_priced_now", "价格按价格簿当前价格计算，下单时再次核价。", "Priced now by the price book, and priced again when you order."),
     ("console", "总部后台", "Console"),
     ("stores", "门店", "Stores"),
     ("all_provinces", "全部省份", "All provinces"),
@@ -237,6 +249,76 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("cancelled", "已取消", "Cancelled"),
 ];
 
+/// What a refusal means, in Chinese, for the problems a shopper, a clerk or a merchandiser
+/// meets on a page (its `detail`, in English, is shown under it; other codes show the
+/// detail alone).
+const REFUSALS: &[(&str, &str)] = &[
+    ("insufficient_stock", "库存不足，无法满足所需数量。"),
+    ("sku_not_found", "没有这个商品，或它已下架。"),
+    ("sku_inactive", "这个商品已下架。"),
+    ("order_not_found", "没有找到这个订单：请核对订单号和手机号。"),
+    ("store_not_found", "没有这家门店。"),
+    ("location_not_found", "没有这个地点。"),
+    ("location_not_open", "这家门店目前不营业。"),
+    ("store_not_open", "这家门店目前不营业。"),
+    ("division_not_found", "没有这个行政区划。"),
+    ("invalid_mobile", "手机号格式不正确：请输入 11 位中国大陆手机号。"),
+    ("invalid_quantity", "数量不正确。"),
+    ("quantity_not_positive", "数量必须大于零。"),
+    ("invalid_code", "编码格式不正确。"),
+    ("invalid_fulfilment", "请选择配送到家或到店自提。"),
+    ("destination_required", "请选择配送到的区县。"),
+    ("pickup_store_required", "请选择自提门店。"),
+    ("pickup_not_offered", "这家门店不提供自提。"),
+    ("client_price_refused", "价格只来自价格簿，不接受提交的价格。"),
+    ("unknown_field", "表单含有不认识的字段，已拒绝。"),
+    ("field_repeated", "表单中同一字段出现了两次，已拒绝。"),
+    ("too_many_lines", "商品行数超过上限。"),
+    ("no_lines", "订单里没有商品。"),
+    ("not_in_basket", "这个商品不在购物车里。"),
+    ("invalid_basket_change", "请加入一个商品，或修改一行的数量。"),
+    ("no_price", "这个商品还没有价格。"),
+    ("member_required", "这项操作需要会员手机号。"),
+    ("customer_not_found", "没有这个会员。"),
+    ("insufficient_points", "积分不足。"),
+    ("redemption_exceeds_total", "抵扣的积分超过了订单金额。"),
+    ("wrong_pickup_code", "提货码不正确。"),
+    ("pickup_code_locked", "提货码输错次数过多，已锁定：请顾客联系客服。"),
+    ("order_not_returnable", "这个订单不能退货。"),
+    ("return_exceeds_purchase", "退货数量超过了购买数量。"),
+    ("return_window_closed", "已超过退货期限。"),
+    ("order_expired", "订单已超时关闭，库存已释放。"),
+    ("illegal_transition", "订单当前的状态不允许这一步。"),
+    ("payment_amount_mismatch", "支付金额与订单金额不符。"),
+    ("price_effective_in_past", "生效时间已经过去：请选择将来的时间。"),
+    ("price_effective_too_far", "生效时间太远。"),
+    ("price_not_positive", "价格必须大于零。"),
+    ("member_price_above_list_price", "会员价不能高于售价。"),
+    ("invalid_amount", "金额格式不正确：以元为单位，最多两位小数。"),
+    ("invalid_time", "时间格式不正确。"),
+    ("invalid_credentials", "用户名或密码不正确。"),
+    ("too_many_sign_ins", "登录尝试过多，请稍后再试。"),
+    ("too_many_orders", "这个网络下单过多：请先支付已下的订单，或稍后再试。"),
+    ("unauthenticated", "请先登录。"),
+    ("forbidden", "你的账号无权进行这项操作。"),
+    ("outside_scope", "这超出了你的账号的权限范围。"),
+    ("csrf_token_invalid", "页面已过期：请刷新后重试。"),
+    ("idempotency_key_reused", "这个表单已经提交过不同的内容：请刷新后重试。"),
+    ("idempotency_key_in_flight", "这个表单正在处理中，请稍候。"),
+    ("database_busy", "系统繁忙，请稍后重试。"),
+    ("server_busy", "系统繁忙，请稍后重试。"),
+    ("route_not_found", "没有这个页面。"),
+    ("method_not_allowed", "这个页面不接受这种请求。"),
+    ("body_too_large", "提交的内容太大。"),
+    ("unsupported_media_type", "请通过页面上的表单提交。"),
+    ("invalid_form", "表单无法读取。"),
+    ("invalid_text", "文字里有不允许的字符。"),
+    ("too_long", "文字太长。"),
+    ("invalid_gtin", "条码格式不正确。"),
+    ("invalid_gtin_check_digit", "条码校验位不正确。"),
+    ("invalid_idempotency_key", "表单已损坏：请刷新后重试。"),
+];
+
 impl Lang {
     /// From `?lang=`: `en` is English, anything else Chinese.
     pub(crate) fn from_query(raw: Option<&str>) -> Lang {
@@ -274,6 +356,15 @@ impl Lang {
         WORDS.iter().find(|(k, ..)| *k == key).map_or(key, |(_, zh, en)| if self == Lang::Zh { zh } else { en })
     }
 
+    /// What the refusal `code` means in this language, where the pages say it in their own
+    /// words (English pages show the problem's `detail` alone).
+    pub(crate) fn refusal(self, code: &str) -> Option<&'static str> {
+        match self {
+            Lang::Zh => REFUSALS.iter().find(|(c, _)| *c == code).map(|(_, zh)| *zh),
+            Lang::En => None,
+        }
+    }
+
     /// `path` in this language (Chinese links carry no parameter).
     pub(crate) fn link(self, path: &str) -> String {
         match self {
@@ -294,6 +385,14 @@ mod tests {
             assert!(WORDS[..i].iter().all(|(other, ..)| other != k), "{k} twice");
         }
         assert_eq!(Lang::En.link("/p/X?division_code=1"), "/p/X?division_code=1&lang=en");
+    }
+
+    /// Every refusal worded here is a problem code the server has (docs/problems.md lists them).
+    #[test]
+    fn every_worded_refusal_is_a_real_code() {
+        let catalogue = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/problems.md")).unwrap();
+        let unknown: Vec<&str> = REFUSALS.iter().map(|(c, _)| *c).filter(|c| !catalogue.contains(&format!("`{c}`"))).collect();
+        assert!(unknown.is_empty(), "not in docs/problems.md: {unknown:?}");
     }
 
     /// Every key the pages' source looks up has its words here.

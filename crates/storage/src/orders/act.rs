@@ -127,12 +127,37 @@ impl Db {
                 write(&mut tx, &facts.order, &decision).await?;
                 tx.finish(id).await
             }
+            Err(OrderRefusal { error, keep: None }) => Err(error.into()),
+            Err(OrderRefusal { error, keep: Some(_) }) => {
+                drop(tx);
+                self.keep_refused(id, &command, policy, now, error).await
+            }
+        }
+    }
+
+    /// What a refusal keeps all the same (a wrong pickup code counted), written in a turn of
+    /// its own without the request's key, and decided again there on the order as it is then:
+    /// two wrong codes tried at once count twice, not once.
+    async fn keep_refused(
+        &self,
+        id: Uuid,
+        command: &OrderCommand,
+        policy: &OrderPolicy,
+        now: Timestamp,
+        refused: DomainError,
+    ) -> StoreResult<OrderRecord> {
+        let mut tx = self.begin::<()>(None, now).await?;
+        let record = tx.order(id).await?;
+        let facts = order_facts(tx.conn(), &record).await?;
+        let ctx = OrderContext { holds: &facts.holds, transfers: &facts.transfers, points_balance: facts.points_balance, policy };
+        match decide(&facts.order, command, &ctx, now, &mut Uuid::now_v7) {
+            // Allowed now where it was refused a moment ago (the order moved on): nothing to
+            // keep, and the request is answered with the refusal it met.
+            Ok(_) => Err(refused.into()),
             Err(OrderRefusal { error, keep }) => {
                 if let Some(kept) = keep {
-                    drop(tx);
-                    let mut counted = self.begin::<()>(None, now).await?;
-                    write_order(&mut counted, &kept).await?;
-                    counted.commit(()).await?;
+                    write_order(&mut tx, &kept).await?;
+                    tx.commit(()).await?;
                 }
                 Err(error.into())
             }

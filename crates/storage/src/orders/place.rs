@@ -9,8 +9,8 @@ use tongjia_domain::events::{EventType, OrderMoved, PointsChanged};
 use tongjia_domain::ledger::{Quantity, StockCommand, StockKey};
 use tongjia_domain::location::{GeoPoint, LocationKind, LocationStatus};
 use tongjia_domain::orders::{
-    Fulfilment, OrderAction, OrderLine, OrderPolicy, OrderStatus, SourcingPool, check_member, check_shape, next_status, pickup_code,
-    price_lines, split_by_owner,
+    Fulfilment, OrderAction, OrderLine, OrderPolicy, OrderStatus, SourcingPool, check_member, check_shape, next_status, order_sums,
+    pickup_code, price_lines, split_by_owner,
 };
 use tongjia_domain::pricing::{Channel, Quote, quote};
 use tongjia_domain::sourcing::{Candidate, NearestSingleThenFewest, Network, SourcingDecision, SourcingRequest, SourcingStrategy};
@@ -266,8 +266,7 @@ impl Db {
         let lines = price_lines(&new.lines, &quotes, new.redeem_points, &policy.points)?;
         let id = Uuid::now_v7();
         let expires_at = now.checked_add(SignedDuration::from_secs(policy.hold_seconds)).unwrap_or(now);
-        let subtotal: i64 = lines.iter().map(|l| l.paid.get() + l.discount.get()).sum();
-        let discount: i64 = lines.iter().map(|l| l.discount.get()).sum();
+        let sums = order_sums(&lines);
         let (destination, county) = match &new.destination {
             Some(Destination::Point(p)) => (Some(*p), None),
             Some(Destination::County(c)) => (Some(division_point(c)?), Some(c.clone())),
@@ -292,9 +291,9 @@ impl Db {
         .bind(destination.map(|p| p.longitude.to_string()))
         .bind(destination.map(|p| p.latitude.to_string()))
         .bind(county)
-        .bind(subtotal)
-        .bind(discount)
-        .bind(subtotal - discount)
+        .bind(sums.subtotal.get())
+        .bind(sums.discount.get())
+        .bind(sums.total.get())
         .bind(new.redeem_points)
         .bind(us(expires_at))
         .bind(us(now))

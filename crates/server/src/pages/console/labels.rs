@@ -116,7 +116,7 @@ pub(super) async fn sheet_page(
         div.card.no-print {
             h1 { (lang.t("shelf_labels")) }
             p.muted { (lang.t("labels_note")) }
-            button type="button" onclick="window.print()" { (lang.t("print")) }
+            button type="button" data-action="print" { (lang.t("print")) }
         }
         div.labels { (PreEscaped(sheet(&found, &origin(&app, &headers)))) }
     };

@@ -7,7 +7,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use maud::{Markup, html};
 use tongjia_domain::codes::SkuCode;
-use tongjia_domain::ledger::EntryKind;
 use tongjia_domain::location::{LocationKind, LocationStatus};
 use tongjia_domain::network::DivisionLevel;
 use tongjia_storage::reference::divisions;
@@ -211,14 +210,7 @@ async fn at_location(app: &AppState, lang: Lang, raw: &str) -> ApiResult<Markup>
             &PageRequest { limit: Some(ROWS), after: None },
         )
         .await?;
-    let entries = app
-        .db
-        .entries(
-            &StockFilter { location_code: Some(code.to_string()), ..Default::default() },
-            &PageRequest { limit: Some(500), after: None },
-        )
-        .await?;
-    let receipts: Vec<_> = entries.items.iter().filter(|e| e.entry.kind == EntryKind::Receipt).rev().take(20).collect();
+    let receipts = app.db.latest_receipts(code.as_str(), 20).await?;
     let transfers = app.db.transfers(None, Some(code.as_str()), None, &PageRequest { limit: Some(20), after: None }).await?;
     Ok(html! {
         div.grid {

@@ -7,7 +7,7 @@ use maud::{Markup, html};
 use tongjia_domain::access::OrderAccess;
 use tongjia_domain::codes::LocationCode;
 use tongjia_domain::ledger::Quantity;
-use tongjia_domain::orders::{OrderAction, OrderStatus};
+use tongjia_domain::orders::{OrderAction, OrderStatus, PICKUP_ATTEMPTS_MAX};
 use tongjia_storage::{OrderFilter, OrderRecord, PageRequest};
 use uuid::Uuid;
 
@@ -47,12 +47,22 @@ pub(super) async fn pickup_step(
     form: &PageForm,
 ) -> ApiResult<OrderRecord> {
     let id = order_id(raw_id)?;
-    let order = scope::order_for(app, caller, id, OrderAccess::Work).await?;
+    let (order, places) = scope::order_with_places(app, caller, id, OrderAccess::Work).await?;
     if order.pickup_store_code.as_deref() != Some(store.as_str()) {
         return Err(ApiError::not_found("order_not_found", format!("no pickup {id} at {store}")));
     }
     let policy = app.policy;
     let done = match form.one("code") {
+        // A handover locked by wrong codes: the clerk cancels it (the payment is refunded, the
+        // goods go back on sale) and the shopper orders again, as `POST /orders/{id}/cancellation`.
+        None if form.one("cancel").is_some() => {
+            form.only(&["cancel"])?;
+            caller.signed()?.may_cancel(&places).map_err(crate::auth::denied)?;
+            app.run_mutation(&form.step("cancel", ()), StatusCode::OK, &render_id, async |idem| {
+                app.db.cancel_order(id, &policy, idem).await
+            })
+            .await?
+        }
         None => {
             form.only(&[])?;
             app.run_mutation(&form.step("ready", ()), StatusCode::OK, &render_id, async |idem| {
@@ -137,6 +147,13 @@ pub(super) fn pickups_view(lang: Lang, code: &LocationCode, orders: &[OrderRecor
                         form hx-post=(url) hx-target="#pickups" hx-swap="outerHTML" {
                             input type="hidden" name="idempotency_key" value=(uuid::Uuid::now_v7().to_string());
                             button type="submit" { (lang.t("mark_ready")) }
+                        }
+                    } @else if o.pickup_attempts >= PICKUP_ATTEMPTS_MAX {
+                        p.notice { (lang.t("pickup_code_locked")) }
+                        form hx-post=(url) hx-target="#pickups" hx-swap="outerHTML" hx-confirm=(lang.t("cancel_locked_confirm")) {
+                            input type="hidden" name="idempotency_key" value=(uuid::Uuid::now_v7().to_string());
+                            input type="hidden" name="cancel" value="refund";
+                            button type="submit" { (lang.t("cancel_locked")) }
                         }
                     } @else {
                         form.inline hx-post=(url) hx-target="#pickups" hx-swap="outerHTML" {

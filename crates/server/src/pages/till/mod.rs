@@ -5,7 +5,7 @@
 //! receipt: four requests. Prices that take effect while the till is open arrive by
 //! server-sent events (`live`) and reprice the cart without a reload.
 
-mod cart;
+pub(crate) mod cart;
 mod counter;
 mod live;
 mod sale;

@@ -39,7 +39,7 @@ pub(super) fn till(lang: Lang, code: &LocationCode, name: &str, clerk: &str, csr
                 div.card {
                     h1 { (name) " " span.muted { (code) } }
                     form #scan hx-get=(cart_url) hx-target="#cart" hx-swap="outerHTML" hx-include="#sale"
-                        hx-on--after-request="this.reset()" {
+                        data-reset {
                         input #scan-input name="add" autocomplete="off" autofocus
                             placeholder=(lang.t("scan_hint")) aria-label=(lang.t("scan"));
                     }
@@ -69,7 +69,8 @@ pub(super) fn till(lang: Lang, code: &LocationCode, name: &str, clerk: &str, csr
             }
         }
     };
-    let shell = Shell { lang, title: lang.t("till"), here: &here, signed: Some((clerk, csrf)), scripts: &["htmx.min.js", "till.js"] };
+    let shell =
+        Shell { lang, title: lang.t("till"), here: &here, signed: Some((clerk, csrf)), scripts: &["htmx.min.js", "pages.js", "till.js"] };
     layout(&shell, body)
 }
 
@@ -145,7 +146,7 @@ fn new_sale(lang: Lang, code: Option<&LocationCode>) -> Markup {
         Some(code) => html! {
             button.primary type="button" hx-get=(lang.link(&format!("/till/{code}/cart"))) hx-target="#cart" hx-swap="outerHTML" { (lang.t("new_sale")) }
         },
-        None => html! { button type="button" onclick="location.reload()" { (lang.t("new_sale")) } },
+        None => html! { button type="button" data-action="reload" { (lang.t("new_sale")) } },
     }
 }
 
@@ -160,7 +161,7 @@ pub(super) fn fragment_error(lang: Lang, target: &'static str, e: ApiError) -> R
     let body = html! {
         div.card.error id=(target) role="alert" {
             h2 { (lang.t("refused")) }
-            p { (e.detail) }
+            (super::super::refusal_words(lang, &e))
             p.muted data-code=(e.code) { (e.code) }
             @if target == "cart" { (new_sale(lang, None)) }
         }
@@ -230,7 +231,7 @@ pub(super) async fn receipt(
                 p.muted { (lang.t("scan_to_check")) }
             }
             p.no-print.inline {
-                button type="button" onclick="window.print()" { (lang.t("print")) }
+                button type="button" data-action="print" { (lang.t("print")) }
                 " "
                 (new_sale(lang, Some(code)))
             }
