@@ -29,6 +29,12 @@ pub struct LimitArgs {
     /// 5 s for a turn, then get 503 server_busy.
     #[arg(long, env = "TONGJIA_HEAVY_CONCURRENCY", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
     heavy_concurrency: u64,
+    /// The address of a load balancer or proxy in front of this server (repeat, or separate
+    /// by commas): a request from it is counted against the client address it names last in
+    /// `X-Forwarded-For` (per-address limits: sign-ins, guest orders, member codes). Without
+    /// it every client behind the proxy would share the proxy's one address.
+    #[arg(long = "trusted-proxy", env = "TONGJIA_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// How long `serve` keeps idempotency keys and outbox events.
@@ -57,6 +63,7 @@ impl LimitArgs {
     /// The server settings these arguments ask for, with the connections lowered to what
     /// the open-file limit allows (raised to its hard maximum first).
     pub fn apply(&self, settings: &mut tongjia_server::Settings) {
+        settings.trusted_proxies = self.trusted_proxies.clone();
         let mut max_connections = self.max_connections;
         if let Some(fds) = raise_open_file_limit() {
             let fit = fds.saturating_sub(FDS_KEPT_BACK).max(1);

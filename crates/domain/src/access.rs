@@ -554,6 +554,16 @@ pub const MEMBER_CODE_FAILURES_PER_ADDRESS: i64 = 20;
 /// waits (no one empties a store's shelf with unpaid guest orders).
 pub const GUEST_ORDERS_PER_ADDRESS: i64 = 20;
 
+/// Lookups of one order by its id with a mobile that is not its shopper's, within
+/// [`LOGIN_WINDOW_SECS`]: past these the order is not shown to anyone for the window, so a
+/// masked mobile (`138****8000`) cannot be completed by trying its four hidden digits.
+pub const ORDER_LOOKUP_MISSES_MAX: i64 = 5;
+
+/// Whether one more request may be made after `count` within a limit of `limit`.
+pub fn within_limit(count: i64, limit: i64) -> bool {
+    count < limit
+}
+
 /// A code sent and not yet used, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentCode {

@@ -62,6 +62,8 @@ pub struct AppState {
     pub(crate) heavy: std::sync::Arc<heavy::Heavy>,
     /// Whether the session cookie is marked `Secure` (sent over HTTPS only).
     pub(crate) secure_cookies: bool,
+    /// Proxies whose `X-Forwarded-For` names the client (`http::sessions::Peer`).
+    pub(crate) trusted_proxies: std::sync::Arc<[std::net::IpAddr]>,
     /// How members' one-time codes reach their mobiles.
     pub(crate) code_sender: std::sync::Arc<dyn auth::codes::CodeSender>,
     /// The online payment providers whose notifications are accepted.
@@ -109,6 +111,9 @@ pub struct Settings {
     /// Event streams one principal may hold open on one server; one more is `429
     /// too_many_streams`.
     pub streams_per_principal: usize,
+    /// Load balancers or proxies in front of the server: a request from one of them is the
+    /// client's that `X-Forwarded-For` names (the last address not itself a trusted proxy).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Settings {
@@ -128,6 +133,7 @@ impl Default for Settings {
             refund_interval: Duration::from_secs(1),
             metrics_listen: None,
             streams_per_principal: 64,
+            trusted_proxies: vec![],
         }
     }
 }
@@ -325,6 +331,7 @@ pub async fn serve(
         in_flight: Default::default(),
         key_wait: settings.key_wait,
         secure_cookies: settings.secure_cookies,
+        trusted_proxies: settings.trusted_proxies.clone().into(),
         code_sender: settings.code_sender.clone(),
         providers: settings.payment_providers.clone(),
         metrics_apart: settings.metrics_listen.is_some(),

@@ -212,7 +212,16 @@ async fn wrong_codes_tried_at_once_all_count_and_the_till_cancels_the_locked_pic
     let res = guest.post(app.url("/buy/CASE-1")).form(&form).send().await.unwrap();
     let page = guest.get(app.url(res.headers()[header::LOCATION].to_str().unwrap())).send().await.unwrap().text().await.unwrap();
     let id = attr(&page, "data-order");
-    guest.post(app.url(&format!("/order/{id}/payment"))).form(&[("mobile", MOBILE)]).send().await.unwrap();
+    // Pay clicked six times at once: one payment, and every click lands on the order page.
+    let mut clicks = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        clicks.spawn(no_redirects().post(app.url(&format!("/order/{id}/payment"))).form(&[("mobile", MOBILE)]).send());
+    }
+    while let Some(res) = clicks.join_next().await {
+        assert_eq!(res.unwrap().unwrap().status(), StatusCode::SEE_OTHER);
+    }
+    let (_, paid) = app.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!(paid["payments"].as_array().unwrap().len(), 1, "{paid}");
     let (till, csrf) = clerk(&app, "clerk", "D-1").await;
     let (s, _) = post(&till, &csrf, app.url(&format!("/till/D-1/pickups/{id}")), &[("idempotency_key", "lock-ready")]).await;
     assert!(s.is_success());
@@ -239,11 +248,10 @@ async fn wrong_codes_tried_at_once_all_count_and_the_till_cancels_the_locked_pic
     assert_eq!(order["refunded_fen"], 9900, "{order}");
 }
 
-async fn one_address_places_at_most_twenty_unpaid_guest_orders_in_the_window(backend: Backend) {
+async fn one_address_places_at_most_twenty_guest_orders_in_the_window_even_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     app.seed_till("clerk", &["D-1"]).await;
-    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "D-1", "sku_code": "CASE-1", "quantity": 20})).await);
-    let guest = no_redirects();
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "D-1", "sku_code": "CASE-1", "quantity": 30})).await);
     let order = |key: String| {
         let form = [
             ("quantity", "1".to_owned()),
@@ -251,16 +259,106 @@ async fn one_address_places_at_most_twenty_unpaid_guest_orders_in_the_window(bac
             ("mobile", MOBILE.to_owned()),
             ("idempotency_key", key),
         ];
-        guest.post(app.url("/buy/CASE-1")).form(&form).send()
+        no_redirects().post(app.url("/buy/CASE-1")).form(&form).send()
     };
-    for i in 0..20 {
-        assert_eq!(order(format!("many-{i}")).await.unwrap().status(), StatusCode::SEE_OTHER, "order {i}");
+    // One order sent five times is one order, and counts once; a refused one does not count.
+    for _ in 0..5 {
+        assert_eq!(order("once".into()).await.unwrap().status(), StatusCode::SEE_OTHER);
     }
-    let res = order("many-20".into()).await.unwrap();
-    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(res.text().await.unwrap().contains(r#"data-code="too_many_orders""#));
+    let refused = [("quantity", "1"), ("fulfilment", "pickup:NOPE-1"), ("mobile", MOBILE), ("idempotency_key", "refused")];
+    assert!(no_redirects().post(app.url("/buy/CASE-1")).form(&refused).send().await.unwrap().status().is_client_error());
+    // Then 25 at once: exactly 19 more are placed.
+    let mut at_once = tokio::task::JoinSet::new();
+    for i in 0..25 {
+        at_once.spawn(order(format!("many-{i}")));
+    }
+    let mut placed = 0;
+    while let Some(res) = at_once.join_next().await {
+        let res = res.unwrap().unwrap();
+        match res.status() {
+            StatusCode::SEE_OTHER => placed += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(res.headers().contains_key("retry-after"));
+                assert!(res.text().await.unwrap().contains(r#"data-code="too_many_orders""#));
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(placed, 19);
     let (_, stock) = app.get("/api/v1/stock?location_code=D-1&sku_code=CASE-1").await;
     assert_eq!(stock["items"][0]["reserved"], 20, "{stock}");
+}
+
+async fn an_order_looked_up_with_wrong_mobiles_is_shown_to_no_one_for_the_window(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    let form = [("quantity", "1"), ("fulfilment", "pickup:D-1"), ("mobile", MOBILE), ("idempotency_key", "lookup-1")];
+    let res = no_redirects().post(app.url("/buy/CASE-1")).form(&form).send().await.unwrap();
+    let page = reqwest::get(app.url(res.headers()[header::LOCATION].to_str().unwrap())).await.unwrap().text().await.unwrap();
+    let id = attr(&page, "data-order");
+    // The right mobile, again and again: always shown.
+    for _ in 0..6 {
+        assert!(reqwest::get(app.url(&format!("/order?order_id={id}&mobile={MOBILE}"))).await.unwrap().status().is_success());
+    }
+    // Five wrong ones at once (as if completing a masked 138****8000), then not even the right one.
+    let mut tries = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        tries.spawn(reqwest::get(app.url(&format!("/order?order_id={id}&mobile=1380013{i:04}"))));
+    }
+    let mut statuses = vec![];
+    while let Some(res) = tries.join_next().await {
+        statuses.push(res.unwrap().unwrap().status().as_u16());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [404, 404, 404, 404, 404, 429, 429, 429]);
+    let res = reqwest::get(app.url(&format!("/order?order_id={id}&mobile={MOBILE}"))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.text().await.unwrap().contains(r#"data-code="too_many_lookups""#));
+}
+
+async fn a_pages_form_posted_from_another_site_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    let post = |headers: &[(&'static str, &'static str)]| {
+        let mut req = no_redirects().post(app.url("/basket")).form(&[("add", "CASE-1")]);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    for forged in [vec![("origin", "http://evil.example")], vec![("sec-fetch-site", "cross-site")], vec![("origin", "null")]] {
+        let res = post(&forged).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{forged:?}");
+        assert!(!res.headers().contains_key(header::SET_COOKIE));
+        assert!(res.text().await.unwrap().contains(r#"data-code="cross_site_refused""#));
+    }
+    let host = app.url("/").trim_end_matches('/').to_owned();
+    let origin: &'static str = Box::leak(host.into_boxed_str());
+    for own in [vec![("sec-fetch-site", "same-origin")], vec![("origin", origin)], vec![]] {
+        assert_eq!(post(&own).await.unwrap().status(), StatusCode::SEE_OTHER, "{own:?}");
+    }
+    // Sign-in is a page's form too.
+    let res = no_redirects()
+        .post(app.url("/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("username", "clerk"), ("password", CLERK_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+async fn a_signed_in_member_orders_from_the_basket_for_their_own_mobile(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_till("clerk", &["D-1"]).await;
+    let member = app.member(MOBILE).await;
+    let form = [("line", "NOTE13-BLK*1"), ("fulfilment", "pickup:D-1"), ("idempotency_key", "member-1")];
+    let res = member.post(app.url("/basket/order")).header("hx-request", "true").form(&form).send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let target = res.headers()["hx-redirect"].to_str().unwrap().to_owned();
+    assert!(target.contains(&format!("mobile={MOBILE}")), "{target}");
+    let page = member.get(app.url(&target)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("¥1,329.00"), "the member price: {page}");
 }
 
 tongjia_storage::backend_tests!(
@@ -268,5 +366,8 @@ tongjia_storage::backend_tests!(
     a_township_store_takes_back_an_online_order,
     a_basket_of_two_skus_is_one_order_priced_by_the_book,
     wrong_codes_tried_at_once_all_count_and_the_till_cancels_the_locked_pickup,
-    one_address_places_at_most_twenty_unpaid_guest_orders_in_the_window,
+    one_address_places_at_most_twenty_guest_orders_in_the_window_even_at_once,
+    an_order_looked_up_with_wrong_mobiles_is_shown_to_no_one_for_the_window,
+    a_pages_form_posted_from_another_site_is_refused,
+    a_signed_in_member_orders_from_the_basket_for_their_own_mobile,
 );

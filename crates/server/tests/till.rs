@@ -119,6 +119,9 @@ async fn a_forged_sale_cannot_set_a_price_and_a_sale_needs_the_pages_csrf_token(
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "lines adding up past a line's most");
     let (s, _) = b.post(&app, "/till/D-1/sale", &[("line", "NOTE13-BLK*1"), ("method", "cash"), ("method", "card")]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a field given twice");
+    // A payment the till may not take: refused before anything is placed.
+    let (s, _) = b.post(&app, "/till/D-1/sale", &[("line", "NOTE13-BLK*1"), ("method", "online")]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
     // Without the token (a post from another site): refused before anything happens.
     let res = b.client.post(app.url("/till/D-1/sale")).form(&[("line", "NOTE13-BLK*1"), ("method", "cash")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tongjia_domain::DomainError;
-use tongjia_domain::access::{Binding, Role, TokenScope};
+use tongjia_domain::access::{Binding, CodeRefusal, Role, SentCode, TokenScope};
 use tongjia_domain::codes::{LocationCode, PartnerCode};
 
 use crate::audit::AuditEntry;
@@ -14,6 +14,7 @@ use crate::error::{StoreResult, parse};
 use crate::page::{Page, PageRequest};
 use crate::tx::Idem;
 use crate::{Db, flag, ts, us};
+use uuid::Uuid;
 
 /// A staff account (the password hash is for the server to verify, never to show).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -377,42 +378,60 @@ impl Db {
         Ok(record)
     }
 
-    /// Records a failed sign-in of `username` from `address`.
-    pub async fn record_sign_in_failure(&self, username: &str, address: &str) -> StoreResult<()> {
-        let mut tx = self.begin::<()>(None, self.now()).await?;
+    /// Claims a sign-in attempt of `username` from `address`: in one write turn, counts their
+    /// failures since `since`, lets `allowed` (the domain's rule) decide, and if it allows,
+    /// counts this attempt as a failure until [`Db::sign_in_succeeded`] takes it back. Attempts
+    /// made at once are each counted before the next is decided, so none slips past the limit.
+    pub async fn claim_sign_in(
+        &self,
+        username: &str,
+        address: &str,
+        since: Timestamp,
+        allowed: impl FnOnce(i64, i64) -> Result<(), i64>,
+    ) -> StoreResult<Result<Uuid, i64>> {
+        let mut tx = self.begin::<Result<Uuid, i64>>(None, self.now()).await?;
+        let by_account = failures(tx.conn(), "username", username, since).await?;
+        let by_address = failures(tx.conn(), "address", address, since).await?;
+        if let Err(wait) = allowed(by_account, by_address) {
+            return tx.commit(Err(wait)).await;
+        }
+        let id = Uuid::now_v7();
         sqlx::query("INSERT INTO sign_in_failures (id, username, address, at_us) VALUES ($1, $2, $3, $4)")
-            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(id.to_string())
             .bind(username)
             .bind(address)
             .bind(us(tx.now))
             .execute(tx.conn())
             .await?;
-        tx.commit(()).await
+        tx.commit(Ok(id)).await
     }
 
-    /// Failed sign-ins of `username`, and from `address`, since `since`.
-    pub async fn sign_in_failures(&self, username: &str, address: &str, since: Timestamp) -> StoreResult<(i64, i64)> {
-        let count = async |column: &str, value: &str| -> StoreResult<i64> {
-            Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM sign_in_failures WHERE {column} = $1 AND at_us > $2")))
-                .bind(value)
-                .bind(us(since))
-                .fetch_one(&self.read)
-                .await?)
-        };
-        Ok((count("username", username).await?, count("address", address).await?))
+    /// Takes back the attempt `claim` counted: the password was right.
+    pub async fn sign_in_succeeded(&self, claim: Uuid) -> StoreResult<()> {
+        let mut tx = self.begin::<()>(None, self.now()).await?;
+        sqlx::query("DELETE FROM sign_in_failures WHERE id = $1").bind(claim.to_string()).execute(tx.conn()).await?;
+        tx.commit(()).await
     }
+}
+
+/// Failed sign-ins whose `column` (`username` or `address`) is `value`, since `since`.
+async fn failures(conn: &mut AnyConnection, column: &str, value: &str, since: Timestamp) -> StoreResult<i64> {
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM sign_in_failures WHERE {column} = $1 AND at_us > $2")))
+        .bind(value)
+        .bind(us(since))
+        .fetch_one(conn)
+        .await?)
 }
 
 impl Db {
     /// The code last sent to `mobile` and its hash, if any is stored.
-    pub async fn member_code(&self, mobile: &str) -> StoreResult<Option<(tongjia_domain::access::SentCode, String)>> {
+    pub async fn member_code(&self, mobile: &str) -> StoreResult<Option<(SentCode, String)>> {
         let row: Option<(i64, i64, i64, String)> =
             sqlx::query_as("SELECT sent_at_us, expires_at_us, tries, code_hash FROM member_codes WHERE mobile = $1")
                 .bind(mobile)
                 .fetch_optional(&self.read)
                 .await?;
-        Ok(row
-            .map(|(sent_at_us, expires_at_us, tries, hash)| (tongjia_domain::access::SentCode { sent_at_us, expires_at_us, tries }, hash)))
+        Ok(row.map(|(sent_at_us, expires_at_us, tries, hash)| (SentCode { sent_at_us, expires_at_us, tries }, hash)))
     }
 
     /// Stores a new code for `mobile` (replacing any earlier one), good until `expires_at`.
@@ -431,48 +450,78 @@ impl Db {
         tx.commit(()).await
     }
 
-    /// Counts a wrong try of `mobile`'s code.
-    pub async fn count_code_try(&self, mobile: &str) -> StoreResult<()> {
-        let mut tx = self.begin::<()>(None, self.now()).await?;
-        sqlx::query("UPDATE member_codes SET tries = tries + 1 WHERE mobile = $1").bind(mobile).execute(tx.conn()).await?;
-        tx.commit(()).await
-    }
-
-    /// Uses up `mobile`'s code if it still hashes to `code_hash` (so two uses of one code
-    /// cannot both succeed): whether it was there to use.
-    pub async fn use_member_code(&self, mobile: &str, code_hash: &str) -> StoreResult<bool> {
-        let mut tx = self.begin::<bool>(None, self.now()).await?;
-        let used = sqlx::query("DELETE FROM member_codes WHERE mobile = $1 AND code_hash = $2")
-            .bind(mobile)
-            .bind(code_hash)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-        tx.commit(used == 1).await
+    /// Checks a code given for `mobile` in one write turn: loads the code sent, lets `decide`
+    /// (the domain's rule, told whether `matches` says the stored hash is the given code's)
+    /// decide, and writes what it decided — a right code used up, a wrong one counted — so
+    /// tries made at once are each counted before the next is decided.
+    pub async fn try_member_code(
+        &self,
+        mobile: &str,
+        matches: impl FnOnce(&str) -> bool,
+        decide: impl FnOnce(Option<&SentCode>, bool) -> Result<(), CodeRefusal>,
+    ) -> StoreResult<Result<(), CodeRefusal>> {
+        let mut tx = self.begin::<Result<(), CodeRefusal>>(None, self.now()).await?;
+        let row: Option<(i64, i64, i64, String)> =
+            sqlx::query_as("SELECT sent_at_us, expires_at_us, tries, code_hash FROM member_codes WHERE mobile = $1")
+                .bind(mobile)
+                .fetch_optional(tx.conn())
+                .await?;
+        let sent = row.as_ref().map(|(sent_at_us, expires_at_us, tries, _)| SentCode {
+            sent_at_us: *sent_at_us,
+            expires_at_us: *expires_at_us,
+            tries: *tries,
+        });
+        let right = row.as_ref().is_some_and(|(.., hash)| matches(hash));
+        let decided = decide(sent.as_ref(), right);
+        let change = match decided {
+            Ok(()) => Some("DELETE FROM member_codes WHERE mobile = $1"),
+            Err(CodeRefusal::Wrong) => Some("UPDATE member_codes SET tries = tries + 1 WHERE mobile = $1"),
+            Err(CodeRefusal::NoLiveCode) => None,
+        };
+        if let Some(sql) = change {
+            sqlx::query(sql).bind(mobile).execute(tx.conn()).await?;
+        }
+        tx.commit(decided).await
     }
 }
 
 impl Db {
-    /// Counts one `kind` of request from `address` (for a per-address limit).
-    pub async fn record_throttle(&self, kind: &str, address: &str) -> StoreResult<()> {
-        let mut tx = self.begin::<()>(None, self.now()).await?;
-        sqlx::query("INSERT INTO throttle_events (id, kind, address, at_us) VALUES ($1, $2, $3, $4)")
-            .bind(uuid::Uuid::now_v7().to_string())
+    /// Claims one `kind` request from `key` (an address, an order): in one write turn, counts
+    /// those since `since`, lets `allowed` decide on that count, and if it allows, counts this
+    /// one too. Requests made at once are each counted before the next is decided, so none
+    /// slips past a limit. The claim's id gives it back ([`Db::release_throttle`]).
+    pub async fn claim_throttle(
+        &self,
+        kind: &str,
+        key: &str,
+        since: Timestamp,
+        allowed: impl FnOnce(i64) -> bool,
+    ) -> StoreResult<Option<Uuid>> {
+        let mut tx = self.begin::<Option<Uuid>>(None, self.now()).await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM throttle_events WHERE kind = $1 AND address = $2 AND at_us > $3")
             .bind(kind)
-            .bind(address)
+            .bind(key)
+            .bind(us(since))
+            .fetch_one(tx.conn())
+            .await?;
+        if !allowed(count) {
+            return tx.commit(None).await;
+        }
+        let id = Uuid::now_v7();
+        sqlx::query("INSERT INTO throttle_events (id, kind, address, at_us) VALUES ($1, $2, $3, $4)")
+            .bind(id.to_string())
+            .bind(kind)
+            .bind(key)
             .bind(us(tx.now))
             .execute(tx.conn())
             .await?;
-        tx.commit(()).await
+        tx.commit(Some(id)).await
     }
 
-    /// How many `kind` requests came from `address` since `since`.
-    pub async fn throttle_count(&self, kind: &str, address: &str, since: Timestamp) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM throttle_events WHERE kind = $1 AND address = $2 AND at_us > $3")
-            .bind(kind)
-            .bind(address)
-            .bind(us(since))
-            .fetch_one(&self.read)
-            .await?)
+    /// Gives back a claim that came to nothing (a request refused, or answered from its key).
+    pub async fn release_throttle(&self, claim: Uuid) -> StoreResult<()> {
+        let mut tx = self.begin::<()>(None, self.now()).await?;
+        sqlx::query("DELETE FROM throttle_events WHERE id = $1").bind(claim.to_string()).execute(tx.conn()).await?;
+        tx.commit(()).await
     }
 }

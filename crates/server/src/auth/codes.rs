@@ -47,10 +47,12 @@ impl CodeSender for LogFileSender {
 const SENT: &str = "member_code_sent";
 const WRONG: &str = "member_code_wrong";
 
-/// Whether `address` has made `limit` requests of `kind` within the window.
-pub(crate) async fn over_limit(app: &AppState, kind: &str, address: &str, limit: i64) -> ApiResult<bool> {
+/// Claims one request of `kind` from `key` against its limit in the sign-in window
+/// (`access::within_limit`): `None` when the limit is reached. Requests at once are each
+/// counted before the next is decided.
+pub(crate) async fn claim(app: &AppState, kind: &str, key: &str, limit: i64) -> ApiResult<Option<uuid::Uuid>> {
     let since = app.db.now().checked_sub(SignedDuration::from_secs(access::LOGIN_WINDOW_SECS)).unwrap_or(Timestamp::MIN);
-    Ok(app.db.throttle_count(kind, address, since).await? >= limit)
+    Ok(app.db.claim_throttle(kind, key, since, |count| access::within_limit(count, limit)).await?)
 }
 
 /// Six random digits, each digit equally likely.
@@ -76,14 +78,14 @@ fn code_hash(mobile: &Mobile, code: &str) -> String {
 /// `Ok(Err(seconds))` says how long to wait.
 pub(crate) async fn send_code(app: &AppState, mobile: &Mobile, address: &str) -> ApiResult<Result<(), i64>> {
     let now = app.db.now();
-    if over_limit(app, SENT, address, access::MEMBER_CODES_PER_ADDRESS).await? {
+    let Some(claim) = claim(app, SENT, address, access::MEMBER_CODES_PER_ADDRESS).await? else {
         return Ok(Err(access::LOGIN_WINDOW_SECS));
-    }
+    };
     let last = app.db.member_code(mobile.as_str()).await?;
     if let Err(wait) = access::may_send_code(last.as_ref().map(|(c, _)| c), now.as_microsecond()) {
+        app.db.release_throttle(claim).await?;
         return Ok(Err(wait.max(1)));
     }
-    app.db.record_throttle(SENT, address).await?;
     let code = new_code();
     let expires_at = now.checked_add(SignedDuration::from_secs(MEMBER_CODE_SECS)).unwrap_or(Timestamp::MAX);
     app.db.store_member_code(mobile.as_str(), &code_hash(mobile, &code), expires_at).await?;
@@ -99,25 +101,27 @@ pub(crate) async fn send_code(app: &AppState, mobile: &Mobile, address: &str) ->
 /// Checks and uses up the code `mobile` was sent: 422 `invalid_code` for a wrong one (five
 /// wrong tries end it), 422 `code_expired` when there is none to check.
 pub(crate) async fn use_code(app: &AppState, mobile: &Mobile, code: &str, address: &str) -> ApiResult<()> {
-    if over_limit(app, WRONG, address, access::MEMBER_CODE_FAILURES_PER_ADDRESS).await? {
+    let Some(claim) = claim(app, WRONG, address, access::MEMBER_CODE_FAILURES_PER_ADDRESS).await? else {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_code_tries",
             "too many wrong codes from this address: wait before trying again",
         ));
-    }
-    let stored = app.db.member_code(mobile.as_str()).await?;
+    };
     let given = code_hash(mobile, code.trim());
-    let matches = stored.as_ref().is_some_and(|(_, hash)| secrets::same(hash, &given));
-    let checked = access::check_code(stored.as_ref().map(|(c, _)| c), matches, app.db.now().as_microsecond());
+    let now = app.db.now().as_microsecond();
+    let checked = app
+        .db
+        .try_member_code(mobile.as_str(), |hash| secrets::same(hash, &given), |sent, matches| access::check_code(sent, matches, now))
+        .await?;
+    // Only a wrong code counts against the address.
+    if !matches!(checked, Err(CodeRefusal::Wrong)) {
+        app.db.release_throttle(claim).await?;
+    }
     match checked {
-        Ok(()) if app.db.use_member_code(mobile.as_str(), &given).await? => Ok(()),
-        Ok(()) | Err(CodeRefusal::NoLiveCode) => {
-            Err(ApiError::field("code", "code_expired", "no live code for this mobile: ask for a new one"))
-        }
+        Ok(()) => Ok(()),
+        Err(CodeRefusal::NoLiveCode) => Err(ApiError::field("code", "code_expired", "no live code for this mobile: ask for a new one")),
         Err(CodeRefusal::Wrong) => {
-            app.db.count_code_try(mobile.as_str()).await?;
-            app.db.record_throttle(WRONG, address).await?;
             tracing::warn!(mobile = %mobile.masked(), "wrong member code");
             Err(ApiError::field("code", "invalid_code", "that is not the code sent"))
         }

@@ -168,6 +168,14 @@ pub async fn guard(State(app): State<AppState>, path: MatchedPath, mut req: Requ
         Err(e) => return e.into_response(),
     };
     let mutation = is_mutation(&method);
+    if mutation && crate::pages::is_page(rule.path) && crate::pages::cross_site(req.headers()) {
+        // A page's form posted from another site: refused whether or not a session rides
+        // along (a basket or a sign-in changed from elsewhere is a forgery too).
+        return crate::pages::error_page(
+            crate::pages::Lang::default(),
+            ApiError::new(StatusCode::FORBIDDEN, "cross_site_refused", "a page's form is accepted only from this site's own pages"),
+        );
+    }
     if mutation
         && let Some((_, Proof::Session { csrf })) = &found
         && !rule.csrf_exempt

@@ -81,15 +81,42 @@ impl PrincipalView {
     }
 }
 
-/// The caller's address, as the connection saw it (`unknown` when served without one).
+/// The caller's address: as the connection saw it (`unknown` when served without one), or,
+/// for a connection from a trusted proxy, the client its `X-Forwarded-For` names.
 pub(crate) struct Peer(pub String);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+impl axum::extract::FromRequestParts<AppState> for Peer {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, ApiError> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
-        Ok(Peer(peer.map_or_else(|| "unknown".to_owned(), |ConnectInfo(a)| a.ip().to_string())))
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, app: &AppState) -> Result<Self, ApiError> {
+        let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(Peer("unknown".to_owned()));
+        };
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+        Ok(Peer(client_address(addr.ip(), &forwarded, &app.trusted_proxies).to_string()))
     }
+}
+
+/// The client behind `peer`: `peer` itself unless it is a trusted proxy; then, walking
+/// `X-Forwarded-For` from its end (each proxy appends the address it heard from), the first
+/// address that is not a trusted proxy. An entry that does not parse stops the walk there
+/// (anything left of it may be made up by the client).
+pub(crate) fn client_address(peer: std::net::IpAddr, forwarded: &str, trusted: &[std::net::IpAddr]) -> std::net::IpAddr {
+    let mut client = peer;
+    if !trusted.contains(&peer) {
+        return client;
+    }
+    for entry in forwarded.rsplit(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !trusted.contains(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// A `Set-Cookie` for the session secret (or, with None, one that removes it).
@@ -138,16 +165,17 @@ pub(crate) async fn open_session(app: &AppState, principal: &Principal, asked: &
 /// account's principal, or (inner `Err`) the seconds to wait before trying again.
 pub(crate) async fn authenticate(app: &AppState, username: &str, password: &str, address: &str) -> ApiResult<Result<Principal, i64>> {
     let since = app.db.now().checked_sub(SignedDuration::from_secs(access::LOGIN_WINDOW_SECS)).unwrap_or(Timestamp::MIN);
-    let (by_account, by_address) = app.db.sign_in_failures(username, address, since).await?;
-    if let Err(wait) = access::sign_in_allowed(by_account, by_address) {
-        return Ok(Err(wait));
-    }
+    // Counted as a failure before the password is checked, and taken back if it is right:
+    // sign-ins tried at once cannot all slip past the limit while each is checked.
+    let claim = match app.db.claim_sign_in(username, address, since, access::sign_in_allowed).await? {
+        Ok(claim) => claim,
+        Err(wait) => return Ok(Err(wait)),
+    };
     let account = app.db.account(username).await?;
     let matches = secrets::verify_password(password, account.as_ref().map(|a| a.password_hash.as_str())).await;
     let known = account.is_some();
     let account = account.filter(|a| matches && !a.disabled);
     let Some(account) = account else {
-        app.db.record_sign_in_failure(username, address).await?;
         // An account's name only: text that names no account may be a password typed in
         // the wrong field.
         if known {
@@ -157,6 +185,7 @@ pub(crate) async fn authenticate(app: &AppState, username: &str, password: &str,
         }
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the username or password is wrong"));
     };
+    app.db.sign_in_succeeded(claim).await?;
     tracing::info!(username = %account.username, %address, "signed in");
     Ok(Ok(account_principal(&account, false)))
 }
@@ -323,4 +352,24 @@ async fn revoke_token(
     let revoked = app.db.revoke_token(&id, Some(&m.audit)).await?;
     tracing::info!(token_id = %id, by = %who.id, "token revoked");
     Ok(Json(TokenView::new(revoked, None)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+
+    #[test]
+    fn behind_a_trusted_proxy_the_client_is_the_last_address_it_did_not_add_itself() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        // Not from a proxy: the connection's address, whatever the header says.
+        assert_eq!(client_address(ip("203.0.113.9"), "1.2.3.4", &proxies), ip("203.0.113.9"));
+        // From a proxy: the address it heard from; a client's own made-up entries are left of it.
+        assert_eq!(client_address(ip("10.0.0.1"), "6.6.6.6, 198.51.100.7", &proxies), ip("198.51.100.7"));
+        // Through two proxies.
+        assert_eq!(client_address(ip("10.0.0.1"), "198.51.100.7, 10.0.0.2", &proxies), ip("198.51.100.7"));
+        // No header, or one that does not parse: the proxy itself.
+        assert_eq!(client_address(ip("10.0.0.1"), "", &proxies), ip("10.0.0.1"));
+        assert_eq!(client_address(ip("10.0.0.1"), "6.6.6.6, junk", &proxies), ip("10.0.0.1"));
+    }
 }

@@ -61,10 +61,12 @@ fn keep(lines: &[(SkuCode, i64)]) -> HeaderValue {
 /// `lines` after the change a basket form asks for: `add` a SKU (`quantity` more of it) or
 /// `set` one to `quantity` (0 takes it out).
 fn changed(mut lines: Vec<(SkuCode, i64)>, form: &PageForm) -> ApiResult<Vec<(SkuCode, i64)>> {
-    form.only(&["add", "set", "quantity"])?;
+    form.only(&["add", "set", "quantity", "division_code"])?;
+    let parse_sku =
+        |field: &str, code: &str| SkuCode::parse(code).map_err(|e| ApiError::from(tongjia_storage::StoreError::Domain(e.at(field))));
     match (form.one("add"), form.one("set")) {
         (Some(code), None) => {
-            let sku = SkuCode::parse(code).map_err(|e| ApiError::from(tongjia_storage::StoreError::Domain(e.at("add"))))?;
+            let sku = parse_sku("add", code)?;
             let more = quantity(form.one("quantity"), "quantity")?;
             let full = lines.len() >= LINES_MAX;
             match lines.iter_mut().find(|(s, _)| *s == sku) {
@@ -76,14 +78,18 @@ fn changed(mut lines: Vec<(SkuCode, i64)>, form: &PageForm) -> ApiResult<Vec<(Sk
             }
         }
         (None, Some(code)) => {
-            let sku = SkuCode::parse(code).map_err(|e| ApiError::from(tongjia_storage::StoreError::Domain(e.at("set"))))?;
-            match form.one("quantity") {
-                Some("0") => lines.retain(|(s, _)| *s != sku),
-                q => {
-                    let q = quantity(q, "quantity")?;
-                    let line = lines.iter_mut().find(|(s, _)| *s == sku);
-                    line.ok_or_else(|| ApiError::field("set", "not_in_basket", format!("{sku} is not in the basket")))?.1 = q;
+            let sku = parse_sku("set", code)?;
+            let Some(raw) = form.one("quantity") else {
+                return Err(ApiError::field("quantity", "invalid_quantity", format!("give a quantity of 0 to {QUANTITY_MAX}")));
+            };
+            let Some(i) = lines.iter().position(|(s, _)| *s == sku) else {
+                return Err(ApiError::field("set", "not_in_basket", format!("{sku} is not in the basket")));
+            };
+            match raw.parse::<i64>() {
+                Ok(0) => {
+                    lines.remove(i);
                 }
+                _ => lines[i].1 = quantity(Some(raw), "quantity")?,
             }
         }
         _ => return Err(ApiError::field("add", "invalid_basket_change", "add one SKU or set one line's quantity")),
@@ -107,7 +113,15 @@ pub(crate) async fn change(State(app): State<AppState>, headers: HeaderMap, RawQ
         ApiResult::Ok(lines)
     };
     match result.await {
-        Ok(lines) => with_basket(go_to(&headers, &lang.link("/basket")), &lines),
+        Ok(lines) => {
+            // Back to the basket where the shopper was: the place chosen stays chosen.
+            let place = form.one("division_code").filter(|c| trail(c).is_some());
+            let target = match place {
+                Some(c) => format!("/basket?{}", serde_urlencoded::to_string([("division_code", c)]).unwrap_or_default()),
+                None => "/basket".to_owned(),
+            };
+            with_basket(go_to(&headers, &lang.link(&target)), &lines)
+        }
         Err(e) => error_page(lang, e),
     }
 }
@@ -188,7 +202,7 @@ async fn basket_page(app: &AppState, lang: Lang, lines: &[(SkuCode, i64)], q: &[
     Ok(html! {
         div.card #basket {
             h1 { (lang.t("basket")) }
-            table.cart {
+            table.cart.basket {
                 tr.head { th { (lang.t("item")) } th.num { (lang.t("member_price")) } th.num { (lang.t("quantity")) } th.num { (lang.t("line_total")) } th {} }
                 @for s in &shown {
                     tr data-sku=(s.priced.sku_code) {
@@ -196,16 +210,18 @@ async fn basket_page(app: &AppState, lang: Lang, lines: &[(SkuCode, i64)], q: &[
                             span.muted { (s.priced.sku_code) " · " (lang.t("price_version")) " v" (s.priced.price_version)
                                 @if s.priced.list_price != s.priced.unit_price { " · " (lang.t("price")) " " (s.priced.list_price) } } }
                         td.num data-label=(lang.t("member_price")) { (s.priced.unit_price) }
-                        td.num data-label=(lang.t("quantity")) {
+                        td.num.qty data-label=(lang.t("quantity")) {
                             form.inline method="post" action=(action) hx-post=(action) hx-target="body" {
                                 input type="hidden" name="set" value=(s.priced.sku_code);
+                                @if let Some((c, _)) = place.last() { input type="hidden" name="division_code" value=(c); }
                                 input type="number" name="quantity" min="0" max=(QUANTITY_MAX) value=(s.priced.quantity.get()) style="width:4.5em" aria-label=(lang.t("quantity"));
                                 button type="submit" { (lang.t("update")) }
                             }
                         }
                         td.num data-label=(lang.t("line_total")) { (s.priced.paid) }
-                        td { form method="post" action=(action) hx-post=(action) hx-target="body" {
+                        td.num { form method="post" action=(action) hx-post=(action) hx-target="body" {
                             input type="hidden" name="set" value=(s.priced.sku_code); input type="hidden" name="quantity" value="0";
+                            @if let Some((c, _)) = place.last() { input type="hidden" name="division_code" value=(c); }
                             button type="submit" aria-label=(lang.t("remove")) { "✕" } } }
                     }
                 }
@@ -243,11 +259,12 @@ pub(crate) async fn order(
         form.only_repeating(&CHECKOUT_FIELDS, &["line"])?;
         let mut lines: Vec<(SkuCode, i64)> = vec![];
         for raw in form.all("line") {
-            let (sku, q) = parse_line(raw)?;
+            let (code, q) = raw.split_once('*').unwrap_or((raw, "1"));
+            let sku = SkuCode::parse(code.trim()).map_err(|e| ApiError::from(tongjia_storage::StoreError::Domain(e.at("line"))))?;
             if lines.iter().any(|(s, _)| *s == sku) {
                 return Err(ApiError::field("line", "field_repeated", format!("{sku} is on two lines")));
             }
-            lines.push((sku, quantity(Some(&q.to_string()), "line")?));
+            lines.push((sku, quantity(Some(q), "line")?));
         }
         if lines.len() > LINES_MAX {
             return Err(ApiError::field("line", "too_many_lines", format!("an order has at most {LINES_MAX} lines")));

@@ -24,7 +24,7 @@ use super::form::PageForm;
 use super::places::{place_picker, trail};
 use super::{Lang, Shell, error_page, fields, first, go_to, layout, page};
 use crate::AppState;
-use crate::auth::codes::over_limit;
+use crate::auth::codes::claim;
 use crate::auth::{Caller, SessionCsrf, denied};
 use crate::http::sessions::Peer;
 use crate::http::{NearbyStore, nearest_with_stock};
@@ -171,29 +171,51 @@ pub(super) async fn place_online(
     form: &PageForm,
     lines: Vec<(SkuCode, i64)>,
 ) -> ApiResult<(OrderRecord, Option<Mobile>)> {
-    let new = new_order(lines, form)?;
-    match &caller.0 {
-        Some(who) => who.may_place(None, new.customer.as_ref(), 0, false).map_err(denied)?,
+    let mut new = new_order(lines, form)?;
+    let claim = match &caller.0 {
+        Some(who) => {
+            // A signed-in member orders for their own mobile, given or not.
+            if new.customer.is_none() {
+                new.customer = who.mobile.clone();
+            }
+            who.may_place(None, new.customer.as_ref(), 0, false).map_err(denied)?;
+            None
+        }
         None => {
             access::guest_may_place(None, new.customer.is_some(), 0).map_err(denied)?;
-            if over_limit(app, GUEST_ORDER, address, access::GUEST_ORDERS_PER_ADDRESS).await? {
-                return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_orders",
-                    "too many orders from this address: pay those placed, or wait before ordering again",
-                ));
-            }
-            app.db.record_throttle(GUEST_ORDER, address).await?;
+            let claimed = claim(app, GUEST_ORDER, address, access::GUEST_ORDERS_PER_ADDRESS).await?;
+            Some(claimed.ok_or_else(too_many_orders)?)
         }
-    }
+    };
     let mobile = new.customer.clone();
     let policy = app.policy;
-    let done = app
+    let placed = app
         .run_mutation(&form.step("order", ()), StatusCode::CREATED, &super::step::render_id, async |idem| {
             app.db.place_order(new, &policy, idem).await
         })
-        .await?;
-    Ok((super::step::order_of(app, done).await?, mobile))
+        .await;
+    let placed = match placed {
+        Ok(done) => {
+            let fresh = !done.0.replayed;
+            super::step::order_of(app, done).await.map(|o| (o, fresh)).map_err(|e| (e, false))
+        }
+        Err(e) => Err((e, false)),
+    };
+    // Only a new order counts against the guest's address: not a refusal, not a replay.
+    let counted = matches!(&placed, Ok((_, true)));
+    if let Some(claim) = claim.filter(|_| !counted) {
+        app.db.release_throttle(claim).await?;
+    }
+    placed.map(|(o, _)| (o, mobile)).map_err(|(e, _)| e)
+}
+
+/// The refusal of a guest's order past the limit of its address.
+fn too_many_orders() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_orders",
+        "too many orders from this address in the last 15 minutes: wait before ordering again",
+    )
 }
 
 /// Places the order and goes to its page (htmx is told with `HX-Redirect`).
@@ -227,16 +249,31 @@ pub(super) fn order_url(lang: Lang, id: Uuid, mobile: Option<&Mobile>) -> String
     lang.link(&format!("/order?{q}"))
 }
 
-/// The order `id`, if `mobile` is its shopper's (anything else is "no such order").
+/// What a lookup of an order with a wrong mobile counts as, against the order.
+const ORDER_LOOKUP: &str = "order_lookup_miss";
+
+/// The order `id`, if `mobile` is its shopper's (anything else is "no such order"). Every
+/// lookup of an order that exists is counted against it before the mobile is compared, and
+/// a right mobile takes its count back: lookups tried at once cannot all be compared, and
+/// past [`access::ORDER_LOOKUP_MISSES_MAX`] wrong ones the order is shown to no one for the
+/// window (429), right mobile or not.
 async fn shoppers_order(app: &AppState, id: Option<&str>, mobile: Option<&str>) -> ApiResult<OrderRecord> {
     let raw = id.unwrap_or("");
     let not_found = || ApiError::not_found("order_not_found", format!("no order {raw} for that mobile"));
     let id = Uuid::parse_str(raw).map_err(|_| not_found())?;
     let mobile = mobile.map(Mobile::parse).transpose().map_err(|_| not_found())?.ok_or_else(not_found)?;
     let order = app.db.order(id).await?.ok_or_else(not_found)?;
+    let Some(claim) = claim(app, ORDER_LOOKUP, &order.id.to_string(), access::ORDER_LOOKUP_MISSES_MAX).await? else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_lookups",
+            "this order was looked up with wrong mobiles too often: try again later",
+        ));
+    };
     if order.customer_mobile.as_deref() != Some(mobile.as_str()) {
         return Err(not_found());
     }
+    app.db.release_throttle(claim).await?;
     Ok(order)
 }
 
@@ -339,8 +376,17 @@ pub(crate) async fn pay(
         let (notice, body) = provider
             .shopper_checkout(order.id, order.total)
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_provider", "this provider's checkout is its own app"))?;
-        let answer = crate::http::payments::accept(&app, "simulator", &notice, &body, peer).await?;
+        let answer = crate::http::payments::accept(&app, "simulator", &notice, &body, peer).await;
+        // Paid meanwhile by a second click at once: the order page says so.
+        let paid_meanwhile = async || app.db.order(order.id).await.ok().flatten().filter(|o| o.status != OrderStatus::Reserved);
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => return paid_meanwhile().await.ok_or(e),
+        };
         if !answer.status().is_success() {
+            if let Some(o) = paid_meanwhile().await {
+                return Ok(o);
+            }
             let bytes = axum::body::to_bytes(answer.into_body(), 64 * 1024).await.unwrap_or_default();
             let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             let detail = problem["detail"].as_str().unwrap_or("the payment was refused").to_owned();

@@ -73,7 +73,8 @@ button.primary{background:#b3121f;color:#fff;border:0;border-radius:6px;padding:
 .total{font-size:1.6rem;font-weight:700}.num{text-align:right;white-space:nowrap}
 @media (max-width:900px){.till{grid-template-columns:1fr}}
 @media (max-width:600px){table.cart tr.head{display:none}table.cart tr{display:grid;grid-template-columns:1fr 1fr 1fr;gap:0 .4rem;border-bottom:1px solid #e3e6ea;padding:.3rem 0}
-table.cart td{border:0;padding:.1rem}table.cart td.name{grid-column:1/-1}table.cart td[data-label]::before{content:attr(data-label) ' ';color:#5b6570;font-size:.8rem}}
+table.cart td{border:0;padding:.1rem}table.cart td.name{grid-column:1/-1}table.basket td.qty{order:5;grid-column:1/-1;display:flex;align-items:center;justify-content:space-between}
+table.basket td.qty form{flex-wrap:nowrap;justify-content:flex-end}table.cart td[data-label]::before{content:attr(data-label) ' ';color:#5b6570;font-size:.8rem}}
 .receipt{width:80mm;max-width:100%;margin:0 auto;background:#fff;padding:4mm;font-size:12px;font-family:'Noto Sans Mono CJK SC',monospace}
 .receipt td{padding:1mm 0;border:0;vertical-align:top}.receipt .muted{font-size:11px}.receipt .qr svg{width:18mm;height:18mm}
 @media print{header,.no-print{display:none!important}main{padding:0}body{background:#fff}.receipt{box-shadow:none;margin:0}@page{size:80mm auto;margin:0}}
@@ -115,6 +116,8 @@ pub(crate) fn layout(shell: &Shell<'_>, body: Markup) -> Markup {
                 // A refusal's page is shown where the request would have put its answer.
                 meta name="htmx-config" content=r#"{"allowEval":false,"responseHandling":[{"code":"204","swap":false},{"code":"[2345]..","swap":true}]}"#;
                 title { (shell.title) " · " (lang.t("brand")) }
+                // No icon to fetch: every page would otherwise ask for /favicon.ico.
+                link rel="icon" href="data:,";
                 style { (maud::PreEscaped(STYLE)) }
                 @for script in shell.scripts { script src=(format!("/assets/{script}")) defer {} }
             }
@@ -144,10 +147,20 @@ pub(crate) fn layout(shell: &Shell<'_>, body: Markup) -> Markup {
 /// `detail`.
 pub(crate) fn refusal_words(lang: Lang, e: &ApiError) -> Markup {
     html! {
+        @let detail = shown_detail(&e.detail);
         @match lang.refusal(&e.code) {
-            Some(said) => { p.said { (said) } p.muted.detail { (e.detail) } }
-            None => p.detail { (e.detail) },
+            Some(said) => { p.said { (said) } p.muted.detail { (detail) } }
+            None => p.detail { (detail) },
         }
+    }
+}
+
+/// A refusal's detail as a page shows it: a long value the caller sent is not echoed whole.
+fn shown_detail(detail: &str) -> String {
+    const SHOWN_MAX: usize = 300;
+    match detail.char_indices().nth(SHOWN_MAX) {
+        Some((cut, _)) => format!("{}…", &detail[..cut]),
+        None => detail.to_owned(),
     }
 }
 
@@ -161,7 +174,12 @@ pub(crate) fn error_page(lang: Lang, e: ApiError) -> Response {
             p { a href=(lang.link("/")) { (lang.t("back_to_store")) } }
         }
     };
-    (e.status, Html(layout(&Shell::public(lang, lang.t("refused"), "/"), body).into_string())).into_response()
+    let mut res = (e.status, Html(layout(&Shell::public(lang, lang.t("refused"), "/"), body).into_string())).into_response();
+    if e.status == StatusCode::TOO_MANY_REQUESTS {
+        // The limits behind a page's 429 are counted over the sign-in window.
+        res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(tongjia_domain::access::LOGIN_WINDOW_SECS));
+    }
+    res
 }
 
 /// On a page's address, any refusal the framework or a shared layer answered as a problem
@@ -209,6 +227,21 @@ fn guard_page(headers: &mut axum::http::HeaderMap) {
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+/// Whether a request comes from another site's page: the browser says so (`Sec-Fetch-Site`
+/// other than `same-origin` or `none`), or its `Origin` is not this host. A client that is
+/// not a browser sends neither and is not refused (it has no cookies to ride on).
+pub(crate) fn cross_site(headers: &axum::http::HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (header("origin"), header("host")) {
+        (None, _) => false,
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host),
+        (Some(_), None) => true,
     }
 }
 

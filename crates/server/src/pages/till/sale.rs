@@ -5,6 +5,7 @@
 //! double click or a resend of the same form changes nothing twice and shows the same receipt.
 
 use axum::http::StatusCode;
+use tongjia_domain::access::OrderPlaces;
 use tongjia_domain::codes::LocationCode;
 use tongjia_domain::customer::Mobile;
 use tongjia_domain::ledger::Quantity;
@@ -59,6 +60,10 @@ pub(crate) async fn sell(app: &AppState, caller: &Caller, store: &LocationCode, 
     let method = form.one("method").unwrap_or("cash").to_owned();
     let who = caller.signed()?;
     who.may_place(Some(store), new.customer.as_ref(), 0, false).map_err(denied)?;
+    // The payment this till may take is checked before anything is placed: a method refused
+    // after the placement would leave an unpaid order holding the shelf.
+    let here = OrderPlaces { customer: new.customer.clone(), locations: vec![(store.clone(), None)], counters: vec![store.clone()] };
+    who.may_record_payment(&here, &method).map_err(denied)?;
     let policy = app.policy;
     let placed = app
         .run_mutation(&form.step("order", ()), StatusCode::CREATED, &render_id, async |idem| app.db.place_order(new, &policy, idem).await)
