@@ -119,6 +119,10 @@ async fn a_forged_sale_cannot_set_a_price_and_a_sale_needs_the_pages_csrf_token(
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "lines adding up past a line's most");
     let (s, _) = b.post(&app, "/till/D-1/sale", &[("line", "NOTE13-BLK*1"), ("method", "cash"), ("method", "card")]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a field given twice");
+    // More than the store has: refused, and the cart comes back as it was, to fix.
+    let (s, kept) = b.post(&app, "/till/D-1/sale", &[("line", "NOTE13-BLK*50"), ("line", "CASE-1*1"), ("method", "cash")]).await;
+    assert!(s.is_client_error(), "{s}");
+    assert!(kept.contains("insufficient_stock") && kept.contains("NOTE13-BLK*50") && kept.contains("CASE-1*1"), "{kept}");
     // A payment the till may not take: refused before anything is placed.
     let (s, _) = b.post(&app, "/till/D-1/sale", &[("line", "NOTE13-BLK*1"), ("method", "online")]).await;
     assert_eq!(s, StatusCode::FORBIDDEN);

@@ -13,7 +13,7 @@ mod view;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use tongjia_domain::codes::LocationCode;
@@ -111,18 +111,33 @@ async fn sell(
     form: PageForm,
 ) -> Response {
     let lang = lang_of(&fields(q.as_deref()));
-    let sold = async {
-        let (code, name) = store_for(&app, &caller, &raw).await?;
-        let order = sale::sell(&app, &caller, &code, &form).await?;
-        ApiResult::Ok((code, name, order))
+    let (code, name) = match store_for(&app, &caller, &raw).await {
+        Ok(store) => store,
+        Err(e) => return view::fragment_error(lang, "cart", e),
     };
-    match sold.await {
-        Ok((code, name, order)) => match view::receipt(&app, lang, &super::origin(&app, &headers), (&code, &name), &order).await {
+    match sale::sell(&app, &caller, &code, &form).await {
+        Ok(order) => match view::receipt(&app, lang, &super::origin(&app, &headers), (&code, &name), &order).await {
             Ok(markup) => page(markup),
             Err(e) => view::fragment_error(lang, "cart", e),
         },
-        Err(e) => view::fragment_error(lang, "cart", e),
+        Err(e) => refused_sale(&app, lang, &code, &form, e).await,
     }
+}
+
+/// A sale refused (a line out of stock, a member's mobile mistyped): the cart comes back as
+/// it was, priced again, with the refusal above it — the clerk fixes it rather than scanning
+/// everything again.
+async fn refused_sale(app: &AppState, lang: crate::pages::Lang, code: &LocationCode, form: &PageForm, e: ApiError) -> Response {
+    let kept = async {
+        let lines = cart::parse_lines(form.all("line"))?;
+        let member = form.one("mobile").and_then(|m| Mobile::parse(m).ok());
+        cart::build(app, code, lines, None, None, member).await
+    };
+    let Ok(mut cart) = kept.await else { return view::fragment_error(lang, "cart", e) };
+    let said = lang.refusal(&e.code).map_or_else(|| e.detail.clone(), |s| format!("{s}（{}）", e.detail));
+    cart.notice = Some(format!("{said} · {}", e.code));
+    let status = if e.status.is_server_error() { StatusCode::SERVICE_UNAVAILABLE } else { e.status };
+    view::in_place(status, view::cart(lang, code, &cart, form.one("county_code")), "cart")
 }
 
 async fn prices(State(app): State<AppState>, caller: Caller, headers: HeaderMap, Path(raw): Path<String>) -> Response {

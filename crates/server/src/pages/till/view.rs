@@ -166,7 +166,11 @@ pub(super) fn fragment_error(lang: Lang, target: &'static str, e: ApiError) -> R
             @if target == "cart" { (new_sale(lang, None)) }
         }
     };
-    // htmx swaps only 2xx answers unless told: the till shows refusals in place.
+    in_place(status, body, target)
+}
+
+/// An answer the till shows in place of the area `target`, whatever the form asked to swap.
+pub(super) fn in_place(status: StatusCode, body: Markup, target: &'static str) -> Response {
     let mut res = (status, axum::response::Html(body.into_string())).into_response();
     res.headers_mut().insert(
         "hx-retarget",
