@@ -74,7 +74,7 @@ pub async fn plan(db: &Db, n: usize, weights_file: Option<&Path>, at: Option<Dat
     }
     let w = weights_file.map(weights).transpose()?.unwrap_or_default();
     let at = at.unwrap_or_else(today);
-    let open: Vec<_> = db.store_sites().await.map_err(|e| e.to_string())?.into_iter().filter(|s| s.open_on(at)).collect();
+    let open: Vec<_> = db.store_sites().await.map_err(|e| e.to_string())?.iter().filter(|s| s.open_on(at)).cloned().collect();
     let p = propose(divisions(), &open, n, &w);
     println!("{:>3} {:<8} {:<16} {:<10} {:>10} {:>10} {:>12}", "#", "county", "name", "township", "longitude", "latitude", "was km away");
     for (i, s) in p.sites.iter().enumerate() {

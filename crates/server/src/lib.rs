@@ -10,6 +10,7 @@ mod extract;
 mod heavy;
 mod http;
 mod in_flight;
+mod locators;
 mod metrics;
 pub mod network_chart;
 mod openapi;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub(crate) streams: std::sync::Arc<http::StreamCounts>,
     /// Price versions as they take effect, for the open tills (`price_clock`).
     pub(crate) price_clock: std::sync::Arc<price_clock::PriceClock>,
+    /// The locator of the stores open today, rebuilt only when the network changes.
+    pub(crate) locators: std::sync::Arc<locators::Locators>,
 }
 
 /// Server settings.
@@ -337,6 +340,7 @@ pub async fn serve(
         metrics_apart: settings.metrics_listen.is_some(),
         streams: std::sync::Arc::new(http::StreamCounts::new(settings.streams_per_principal)),
         price_clock: std::sync::Arc::new(price_clock::PriceClock::new()),
+        locators: Default::default(),
     };
     let metrics_server = match settings.metrics_listen {
         Some(addr) => Some(serve_metrics(TcpListener::bind(addr).await?, state.clone(), stop_rx.clone())),

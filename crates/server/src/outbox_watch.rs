@@ -114,6 +114,11 @@ async fn follow(db: &Db, feed: &Feed, reads: &OutboxReads, mut after: i64) -> i6
             Ok(events) => {
                 let full = events.len() == FEED_BATCH_MAX as usize;
                 after = events.last().map_or(after, |e| e.seq);
+                // A store opened, moved or closed by any server: this server's copy of the
+                // network is read again at its next use.
+                if events.iter().any(|e| e.event_type.starts_with("location")) {
+                    db.network_changed();
+                }
                 // The batch first, then the head: a stream woken by the head finds its batch.
                 let _no_stream_open = feed.batches.send(Arc::new(events));
                 feed.head.send_replace(after);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ok, spawn_app};
+use common::{ok, read, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -107,8 +107,96 @@ async fn the_locator_finds_the_nearest_open_stores_with_stock(backend: Backend) 
     assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_point")));
 }
 
+/// A second server on the test's database, with its own copy of the network; its address.
+async fn second_server(app: &common::TestApp) -> String {
+    let db = tongjia_storage::Db::connect(app.db_url()).await.expect("the same database");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(tongjia_server::serve(listener, db, tongjia_server::Settings::default(), std::future::pending::<()>()));
+    base
+}
+
+async fn the_network_is_read_from_memory_and_every_server_sees_a_change(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_basics().await;
+    let other = second_server(&app).await;
+    let nearest = |base: String| async move {
+        let url = format!("{base}/api/v1/stores/nearest?longitude=116.44&latitude=39.92&limit=1");
+        let near: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        near["items"][0]["store_code"].as_str().unwrap().to_owned()
+    };
+    // Both servers have read the network (three stores in Zhejiang).
+    assert_ne!(nearest(app.url("")).await, "D-BJ");
+    assert_ne!(nearest(other.clone()).await, "D-BJ");
+    // A store opens in Beijing, through the first server: it finds it at once ...
+    ok(app.post("/api/v1/stores", store("D-BJ", "direct", "110105", None, (116.44, 39.92), "2025-01-01", None)).await);
+    assert_eq!(nearest(app.url("")).await, "D-BJ");
+    // ... and the second within its outbox poll.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while nearest(other.clone()).await != "D-BJ" {
+        assert!(std::time::Instant::now() < deadline, "the second server never saw the new store");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Closed: gone from both.
+    ok(app.post("/api/v1/stock/receipts", json!({"location_code": "D-BJ", "sku_code": "NOTE13-BLK", "quantity": 1})).await);
+    let (s, _) = read(
+        app.client
+            .patch(app.url("/api/v1/stores/D-BJ"))
+            .json(&json!({"status": "closed", "closed_on": "2026-01-01"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(s.is_success(), "{s}");
+    assert_ne!(nearest(app.url("")).await, "D-BJ");
+}
+
+async fn availability_across_the_network_is_filtered_and_paged(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_basics().await;
+    ok(app.post("/api/v1/stores", store("D-BJ", "direct", "110105", None, (116.44, 39.92), "2025-01-01", None)).await);
+    for (l, n) in [("D-1", 1), ("A-1", 2), ("T-1", 3), ("D-BJ", 4), ("WH-S", 5)] {
+        ok(app.post("/api/v1/stock/receipts", json!({"location_code": l, "sku_code": "NOTE13-BLK", "quantity": n})).await);
+    }
+    let app = &app;
+    let get = |q: &str| {
+        let path = format!("/api/v1/skus/NOTE13-BLK/availability?{q}");
+        async move { app.get(&path).await }
+    };
+    let codes =
+        |v: &Value| v["locations"].as_array().unwrap().iter().map(|l| l["location_code"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let all = ok(get("").await);
+    assert_eq!((all["total"]["available"].as_i64(), codes(&all).len()), (Some(15), 5));
+    let zhejiang = ok(get("division_code=33").await);
+    assert_eq!(
+        (zhejiang["total"]["available"].as_i64(), codes(&zhejiang)),
+        (Some(6), vec!["A-1".to_owned(), "D-1".to_owned(), "T-1".to_owned()])
+    );
+    let beijing = ok(get("longitude=116.40&latitude=39.90&radius_km=20").await);
+    assert_eq!(codes(&beijing), vec!["D-BJ"]);
+    // Two at a time, in code order, the total over all of them on every page.
+    let first = ok(get("limit=2").await);
+    assert_eq!((codes(&first), first["total"]["available"].as_i64()), (vec!["A-1".to_owned(), "D-1".to_owned()], Some(15)));
+    let next = first["next_cursor"].as_str().unwrap();
+    let second = ok(get(&format!("limit=2&after={next}")).await);
+    assert_eq!(codes(&second), vec!["D-BJ", "T-1"]);
+    let last = ok(get(&format!("limit=2&after={}", second["next_cursor"].as_str().unwrap())).await);
+    assert_eq!((codes(&last), last["next_cursor"].is_null()), (vec!["WH-S".to_owned()], true));
+    for (q, code) in
+        [("radius_km=5", "invalid_radius"), ("longitude=116&latitude=39&radius_km=900", "invalid_radius"), ("limit=0", "invalid_limit")]
+    {
+        let (s, p) = get(q).await;
+        assert_eq!((s, p["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(code)), "{q}");
+    }
+    let (s, p) = get("division_code=999999").await;
+    assert_eq!((s, p["code"].as_str()), (StatusCode::NOT_FOUND, Some("division_not_found")));
+}
+
 tongjia_storage::backend_tests!(
     stores_stand_only_in_real_divisions,
     coverage_on_any_date_matches_a_recount_of_the_store_list,
     the_locator_finds_the_nearest_open_stores_with_stock,
+    the_network_is_read_from_memory_and_every_server_sees_a_change,
+    availability_across_the_network_is_filtered_and_paged,
 );

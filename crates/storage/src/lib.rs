@@ -108,13 +108,15 @@ pub struct Db {
     url: std::sync::Arc<str>,
     /// The time writes are decided at (the system clock outside tests).
     clock: Clock,
+    /// The store network as last read, shared by every clone (`Db::store_sites`).
+    network: std::sync::Arc<locations::NetworkCache>,
 }
 
 impl Db {
     /// A `Db` over its pools; writes go through a new group-commit writer on `write`.
     pub(crate) fn new(write: AnyPool, read: AnyPool, backend: Backend, url: &str, write_wait: Duration) -> Db {
         let writer = writer::Writer::new(write.clone(), backend, write_wait);
-        Db { write, read, backend, writer, url: url.into(), clock: Clock::System }
+        Db { write, read, backend, writer, url: url.into(), clock: Clock::System, network: Default::default() }
     }
 
     /// Opens (creating if missing) the SQLite database at `path` and runs migrations.

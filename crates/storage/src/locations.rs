@@ -175,7 +175,9 @@ impl Db {
         put_location(tx.conn(), &l, now).await?;
         let record = location_by_code(tx.conn(), l.code.as_str()).await?.ok_or_else(|| StoreError::Corrupt("location vanished".into()))?;
         tx.emit(EventType::LocationCreated, l.code.as_str(), &record).await?;
-        tx.commit(record).await
+        let record = tx.commit(record).await;
+        self.network.changed();
+        record
     }
 
     /// Replaces a location's fields with `l` (validated by the caller from the current
@@ -192,7 +194,9 @@ impl Db {
         put_location(tx.conn(), &l, now).await?;
         let record = location_by_code(tx.conn(), l.code.as_str()).await?.ok_or_else(|| StoreError::Corrupt("location vanished".into()))?;
         tx.emit(EventType::LocationUpdated, l.code.as_str(), &record).await?;
-        tx.commit(record).await
+        let record = tx.commit(record).await;
+        self.network.changed();
+        record
     }
 
     pub async fn location(&self, code: &str) -> StoreResult<Option<LocationRecord>> {
@@ -251,7 +255,9 @@ impl Db {
         mode: Bulk,
         progress: impl FnMut(usize) + Send,
     ) -> Result<usize, Refusals> {
-        self.bulk(&LocationImport { partners, rows }, mode, progress).await
+        let imported = self.bulk(&LocationImport { partners, rows }, mode, progress).await;
+        self.network.changed();
+        imported
     }
 
     /// Every location, in code order (imports compare against them; the network is
@@ -313,8 +319,14 @@ fn check_site(l: &Location) -> StoreResult<()> {
 
 /// Every location as coverage, gaps, the planner and the locator see it.
 impl Db {
-    pub async fn store_sites(&self) -> StoreResult<Vec<tongjia_domain::network::StoreSite>> {
-        Ok(self
+    pub async fn store_sites(&self) -> StoreResult<std::sync::Arc<[tongjia_domain::network::StoreSite]>> {
+        // The generation is read before the network: a change committed while it is read
+        // leaves the copy tagged older, and the next call reads again.
+        let generation = self.network.generation();
+        if let Some(sites) = self.network.cached(generation) {
+            return Ok(sites);
+        }
+        let sites: std::sync::Arc<[_]> = self
             .every_location()
             .await?
             .into_iter()
@@ -328,11 +340,55 @@ impl Db {
                 opened_on: l.opened_on,
                 closed_on: l.closed_on,
             })
-            .collect())
+            .collect();
+        self.network.keep(generation, sites.clone());
+        Ok(sites)
+    }
+
+    /// The store network's generation: it moves on every change of a location this process
+    /// makes, and on [`Db::network_changed`].
+    pub fn network_generation(&self) -> u64 {
+        self.network.generation()
+    }
+
+    /// Tells this process that another one changed the network (its `location.*` events
+    /// arrived on the outbox): the next read of the network reads the database.
+    pub fn network_changed(&self) {
+        self.network.changed();
     }
 }
 
 /// The error for a location code that does not exist.
 pub(crate) fn unknown_location(code: &str) -> StoreError {
     DomainError::not_found("location_not_found", format!("no location {code}")).into()
+}
+
+/// The store network as last read, tagged with the generation it was read at: reads of the
+/// network (the locator, coverage, sourcing's candidates) come from memory until a change.
+#[derive(Default)]
+pub(crate) struct NetworkCache {
+    generation: std::sync::atomic::AtomicU64,
+    sites: std::sync::Mutex<Option<(u64, std::sync::Arc<[tongjia_domain::network::StoreSite]>)>>,
+}
+
+impl NetworkCache {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn cached(&self, generation: u64) -> Option<std::sync::Arc<[tongjia_domain::network::StoreSite]>> {
+        let kept = self.sites.lock().unwrap_or_else(|e| e.into_inner());
+        kept.as_ref().filter(|(g, _)| *g == generation).map(|(_, s)| s.clone())
+    }
+
+    fn keep(&self, generation: u64, sites: std::sync::Arc<[tongjia_domain::network::StoreSite]>) {
+        let mut kept = self.sites.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.as_ref().is_none_or(|(g, _)| *g <= generation) {
+            *kept = Some((generation, sites));
+        }
+    }
 }

@@ -581,6 +581,28 @@ impl Db {
             .collect()
     }
 
+    /// Available to promise of `sku` at each of `locations` that holds it (summed over
+    /// owners, less safety stock), whatever their status: one query for a batch of the
+    /// locator's nearest stores.
+    pub async fn available_at(&self, sku: &SkuCode, locations: &[&str]) -> StoreResult<std::collections::HashMap<String, i64>> {
+        if locations.is_empty() {
+            return Ok(Default::default());
+        }
+        let marks: Vec<String> = (0..locations.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT p.location_code, CAST(SUM(p.on_hand) AS BIGINT), CAST(SUM(p.reserved) AS BIGINT), COALESCE(MAX(s.quantity), 0) FROM stock_positions p \
+             LEFT JOIN safety_stock s ON s.location_code = p.location_code AND s.sku_code = p.sku_code \
+             WHERE p.sku_code = $1 AND p.location_code IN ({}) GROUP BY p.location_code",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(sku.as_str());
+        for l in locations {
+            query = query.bind(*l);
+        }
+        let rows = query.fetch_all(&self.read).await?;
+        Ok(rows.into_iter().map(|(l, on_hand, reserved, safety)| (l, Availability::new(on_hand, reserved, safety).available)).collect())
+    }
+
     /// The ledger entries of order `id`, oldest first: those of its holds and transfers, and
     /// of its returns (at most 1,000).
     pub async fn order_entries(&self, id: Uuid) -> StoreResult<Vec<EntryRecord>> {

@@ -30,13 +30,17 @@ impl Locator {
     /// Up to `k` stores nearest to `to` that pass `keep`, nearest first, with their distance
     /// in metres.
     pub fn nearest(&self, to: &GeoPoint, k: usize, keep: impl Fn(&str) -> bool) -> Vec<(&str, i64)> {
+        self.by_distance(to).filter(|(code, _)| keep(code)).take(k.min(NEAREST_MAX)).collect()
+    }
+
+    /// Every store, nearest to `to` first, with its distance in metres (lazily: taking the
+    /// first few costs a few steps of the tree, not a sort of the network).
+    pub fn by_distance<'a>(&'a self, to: &GeoPoint) -> impl Iterator<Item = (&'a str, i64)> + 'a {
+        let to = *to;
         self.tree
-            .nearest_neighbor_iter(unit(to))
+            .nearest_neighbor_iter(unit(&to))
             .map(|n| &self.stores[n.data])
-            .filter(|(code, _)| keep(code))
-            .take(k.min(NEAREST_MAX))
-            .map(|(code, p)| (code.as_str(), (p.distance_km(to) * 1000.0).round() as i64))
-            .collect()
+            .map(move |(code, p)| (code.as_str(), (p.distance_km(&to) * 1000.0).round() as i64))
     }
 }
 

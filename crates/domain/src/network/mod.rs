@@ -8,7 +8,7 @@ pub mod planner;
 
 pub use coverage::{Coverage, StoreSite, coverage, gaps};
 pub use divisions::{Division, DivisionKind, DivisionLevel, Divisions};
-pub use locator::Locator;
+pub use locator::{Locator, NEAREST_MAX};
 pub use planner::{PlannedSite, plan};
 
 /// Township stores the brand aims for (the article's 10,000).

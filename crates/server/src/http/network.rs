@@ -12,7 +12,7 @@ use tongjia_domain::DomainError;
 use tongjia_domain::codes::SkuCode;
 use tongjia_domain::location::GeoPoint;
 use tongjia_domain::network::coverage::{Gap, Share, trend, trend_months};
-use tongjia_domain::network::{Coverage, DivisionLevel, Locator, TOWNSHIP_TARGET_DEFAULT, TOWNSHIP_TARGET_MAX, coverage, gaps, plan};
+use tongjia_domain::network::{Coverage, DivisionLevel, TOWNSHIP_TARGET_DEFAULT, TOWNSHIP_TARGET_MAX, coverage, gaps, plan};
 use tongjia_storage::reference::divisions;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -32,7 +32,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(nearest_stores))
 }
 
-fn today() -> Date {
+/// Today's date on this server: what "open now" means for a store.
+pub(crate) fn today() -> Date {
     jiff::Zoned::now().date()
 }
 
@@ -234,7 +235,7 @@ pub(crate) struct PlanView {
 async fn get_plan(State(app): State<AppState>, Params(q): Params<PlanQuery>) -> ApiResult<Json<PlanView>> {
     let n = limit(Some(q.stores), 10, 500).map_err(|_| ApiError::field("stores", "invalid_stores", "stores is between 1 and 500"))?;
     let at = q.at.unwrap_or_else(today);
-    let open: Vec<_> = app.db.store_sites().await?.into_iter().filter(|s| s.open_on(at)).collect();
+    let open: Vec<_> = app.db.store_sites().await?.iter().filter(|s| s.open_on(at)).cloned().collect();
     let p = app.heavy.run(move |_| Some(plan(divisions(), &open, n, &HashMap::new()))).await?;
     Ok(Json(PlanView {
         sites: p
@@ -335,37 +336,58 @@ pub(crate) struct NearestView {
 /// The `k` nearest stores open today to `point`; with `sku`, only those that can promise it
 /// now, with how many (the storefront's and the price check's "in stock near you" too).
 pub(crate) async fn nearest_with_stock(app: &AppState, point: &GeoPoint, sku: Option<&SkuCode>, k: usize) -> ApiResult<Vec<NearbyStore>> {
-    let day = today();
-    let open: Vec<(String, GeoPoint)> =
-        app.db.store_sites().await?.into_iter().filter(|s| s.open_on(day)).map(|s| (s.code, s.point)).collect();
-    let available: Option<HashMap<String, i64>> = match sku {
-        None => None,
-        Some(sku) => {
-            if app.db.sku(sku.as_str()).await?.is_none() {
-                return Err(ApiError::not_found("sku_not_found", format!("no SKU {sku}")));
-            }
-            Some(
-                app.db
-                    .availability(sku, None)
-                    .await?
-                    .into_iter()
-                    .filter(|(_, status, a)| *status == tongjia_domain::location::LocationStatus::Open && a.available > 0)
-                    .map(|(l, _, a)| (l.to_string(), a.available))
-                    .collect(),
-            )
-        }
+    let locator = app.locators.open_today(&app.db).await?;
+    let Some(sku) = sku else {
+        let near = locator.nearest(point, k, |_| true);
+        return Ok(near.into_iter().map(|(code, d)| NearbyStore { store_code: code.to_owned(), distance_m: d, available: None }).collect());
     };
-    let locator = Locator::new(open);
-    Ok(locator
-        .nearest(point, k, |code| available.as_ref().is_none_or(|m| m.contains_key(code)))
+    if app.db.sku(sku.as_str()).await?.is_none() {
+        return Err(ApiError::not_found("sku_not_found", format!("no SKU {sku}")));
+    }
+    let k = k.min(tongjia_domain::network::NEAREST_MAX);
+    let mut found = Vec::with_capacity(k);
+    // Nearest first, a batch of open stores at a time, their availability in one query each,
+    // until `k` can promise it; past a few batches, one query for the SKU across the network.
+    let mut near = locator.by_distance(point);
+    for _ in 0..NEAREST_BATCHES {
+        let batch: Vec<(&str, i64)> = near.by_ref().take(NEAREST_BATCH).collect();
+        if batch.is_empty() {
+            return Ok(found);
+        }
+        let codes: Vec<&str> = batch.iter().map(|(c, _)| *c).collect();
+        let available = app.db.available_at(sku, &codes).await?;
+        for (code, d) in batch {
+            if let Some(&a) = available.get(code).filter(|a| **a > 0) {
+                found.push(NearbyStore { store_code: code.to_owned(), distance_m: d, available: Some(a) });
+                if found.len() == k {
+                    return Ok(found);
+                }
+            }
+        }
+    }
+    let everywhere: HashMap<String, i64> = app
+        .db
+        .availability(sku, None)
+        .await?
         .into_iter()
-        .map(|(code, d)| NearbyStore {
-            store_code: code.to_owned(),
-            distance_m: d,
-            available: available.as_ref().and_then(|m| m.get(code).copied()),
-        })
-        .collect())
+        .filter(|(_, _, a)| a.available > 0)
+        .map(|(l, _, a)| (l.to_string(), a.available))
+        .collect();
+    for (code, d) in near {
+        if let Some(&a) = everywhere.get(code) {
+            found.push(NearbyStore { store_code: code.to_owned(), distance_m: d, available: Some(a) });
+            if found.len() == k {
+                break;
+            }
+        }
+    }
+    Ok(found)
 }
+
+/// Stores whose availability one query reads, nearest first.
+const NEAREST_BATCH: usize = 32;
+/// Batches read before the locator reads the SKU across the network at once.
+const NEAREST_BATCHES: usize = 4;
 
 /// The nearest open stores to a point or division, optionally only those with a SKU
 /// available to promise.

@@ -7,13 +7,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use tongjia_domain::DomainError;
 use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
 use tongjia_domain::ledger::{
     Availability, Decision, Entry, Position, Quantity, Reservation, ReservationStatus, StockCommand, StockKey, Transfer, TransferStatus,
 };
+use tongjia_domain::location::GeoPoint;
 use tongjia_domain::location::LocationStatus;
-use tongjia_storage::{EntryRecord, PositionRecord, StockFilter};
+use tongjia_storage::reference::divisions;
+use tongjia_storage::{EntryRecord, Page, PageRequest, PositionRecord, StockFilter, StoreError};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -624,19 +627,64 @@ impl AvailabilityView {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct NetworkAvailability {
     sku_code: String,
-    /// Summed over the network's open locations; `available` is the sum of each one's.
+    /// Summed over the open locations the filter matches (all of them, not only this
+    /// page's); `available` is the sum of each one's.
     total: AvailabilityView,
+    /// One page of the matching locations, in code order.
     locations: Vec<AvailabilityView>,
+    /// The cursor of the next page (`after`), null on the last.
+    next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct AvailabilityQuery {
     location_code: Option<String>,
+    /// Only locations in this division: a province, prefecture, county or township code.
+    division_code: Option<String>,
+    /// With `latitude` and `radius_km`: only locations within the radius of the point.
+    longitude: Option<f64>,
+    latitude: Option<f64>,
+    /// 1–500 km.
+    radius_km: Option<f64>,
+    /// Locations per page, 1–500 (default 50).
+    limit: Option<u32>,
+    /// The `next_cursor` of the page before.
+    after: Option<String>,
+}
+
+/// The farthest a radius filter reaches, in km.
+const RADIUS_KM_MAX: f64 = 500.0;
+
+/// Which locations an availability query keeps: its division and its circle.
+fn availability_filter(q: &AvailabilityQuery) -> ApiResult<impl Fn(&tongjia_domain::network::StoreSite) -> bool + use<>> {
+    let division = match q.division_code.as_deref() {
+        Some(code) if divisions().get(code).is_none() => {
+            return Err(ApiError::not_found("division_not_found", format!("no division {code}")));
+        }
+        other => other.map(str::to_owned),
+    };
+    let circle = match (q.longitude, q.latitude, q.radius_km) {
+        (None, None, None) => None,
+        (Some(longitude), Some(latitude), Some(r)) if r > 0.0 && r <= RADIUS_KM_MAX => {
+            Some((GeoPoint::new(longitude, latitude).map_err(|e| ApiError::from(StoreError::Domain(e)))?, r))
+        }
+        _ => {
+            return Err(ApiError::field(
+                "radius_km",
+                "invalid_radius",
+                format!("give longitude, latitude and radius_km (up to {RADIUS_KM_MAX} km) together"),
+            ));
+        }
+    };
+    Ok(move |site: &tongjia_domain::network::StoreSite| {
+        let in_division = division.as_deref().is_none_or(|d| site.township_code.as_deref().unwrap_or(&site.county_code).starts_with(d));
+        in_division && circle.as_ref().is_none_or(|(p, r)| site.point.distance_km(p) <= *r)
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/skus/{sku_code}/availability", tag = "stock", params(AvailabilityQuery),
-    responses((status = 200, body = NetworkAvailability), (status = 404, body = Problem)))]
+    responses((status = 200, body = NetworkAvailability), (status = 404, body = Problem), (status = 422, body = Problem)))]
 async fn availability(
     State(app): State<AppState>,
     Path(sku): Path<String>,
@@ -652,11 +700,21 @@ async fn availability(
     {
         return Err(ApiError::not_found("location_not_found", format!("no location {l}")));
     }
-    let rows = app.db.availability(&code, location.as_ref()).await?;
+    let page = PageRequest { limit: q.limit, after: q.after.clone() };
+    let (limit, after) = (page.limit()?, page.after_key()?);
+    let keep = availability_filter(&q)?;
+    // The network from memory (`Db::store_sites`), the SKU's balances in one query.
+    let sites = app.db.store_sites().await?;
+    let site_of: HashMap<&str, &tongjia_domain::network::StoreSite> = sites.iter().map(|s| (s.code.as_str(), s)).collect();
+    let mut rows = app.db.availability(&code, location.as_ref()).await?;
+    rows.retain(|(l, _, _)| site_of.get(l.as_str()).is_some_and(|s| keep(s)));
     let total = Availability::network(rows.iter().map(|(_, s, a)| (*s, a)));
+    let rest = rows.iter().filter(|(l, _, _)| l.as_str() > after.as_str()).take(limit as usize + 1).collect();
+    let page = Page::from_rows(rest, limit, |(l, _, _)| l.to_string());
     Ok(Json(NetworkAvailability {
         sku_code: sku,
         total: AvailabilityView::new(None, &total),
-        locations: rows.iter().map(|(l, s, a)| AvailabilityView::new(Some((l, *s)), a)).collect(),
+        locations: page.items.iter().map(|(l, s, a)| AvailabilityView::new(Some((l, *s)), a)).collect(),
+        next_cursor: page.next_cursor,
     }))
 }
