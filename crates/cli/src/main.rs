@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod bench_feeds;
+mod bench_reads;
 mod bench_till;
 mod demo;
 mod gateways;
@@ -201,6 +202,21 @@ enum BenchKind {
         #[arg(long, env = "TONGJIA_BENCH_PG")]
         pg: Option<String>,
     },
+    /// The network's reads (locator, quote, availability) at C clients against the same
+    /// server's `GET /health`, on the demo network (fresh temporary database).
+    Reads {
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Seconds each read is asked for by all the clients (half that by one alone).
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Run on PostgreSQL: a fresh schema in the database this URL names.
+        #[arg(long, env = "TONGJIA_BENCH_PG")]
+        pg: Option<String>,
+        /// Measure a server already serving the demo (`serve --demo`) at this address instead.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// FEEDS store price feeds open while prices and receipts are written: how ordinary GETs
     /// fare against the same GETs with nothing open (fresh temporary database).
     Feeds {
@@ -284,6 +300,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Bench { which: BenchKind::Till { tills, sales, pg } } => {
             return bench_till::till(bench_till::Setup { tills, sales, pg }).await;
+        }
+        Command::Bench { which: BenchKind::Reads { clients, seconds, pg, url } } => {
+            return bench_reads::reads(bench_reads::Setup { clients, seconds, pg, url }).await;
         }
         Command::Bench { which: BenchKind::Feeds { feeds, seconds, pg } } => {
             return bench_feeds::feeds(bench_feeds::Setup { feeds, seconds, pg }).await;
