@@ -55,21 +55,7 @@ pub(crate) async fn seed(db: &Db, units: i64) -> Result<(), String> {
     let change =
         PriceChange { sku_code: sku_code.clone(), list_price: Fen::yuan(1999), member_price: None, effective_at: None, note: None };
     db.schedule_price(change, None).await.map_err(|e| e.to_string())?;
-    let wh = Location::new(Location {
-        code: LocationCode::parse("WH-BENCH").map_err(e)?,
-        name: "Bench DC".into(),
-        kind: LocationKind::Warehouse,
-        county_code: CountyCode::parse("440112").map_err(e)?,
-        township_code: None,
-        point: GeoPoint::new(113.46, 23.10).map_err(e)?,
-        status: LocationStatus::Open,
-        opened_on: Some(jiff::civil::date(2025, 1, 1)),
-        closed_on: None,
-        capabilities: Capabilities { pickup: false, ship_from_store: true, delivery_radius_km: 0 },
-        partner_code: None,
-    })
-    .map_err(e)?;
-    db.import_locations(&[], &[wh], tongjia_storage::Bulk::Write, |_| {}).await.map_err(|e| e.to_string())?;
+    seed_warehouse(db, "WH-BENCH").await?;
     let key = StockKey { location_code: LocationCode::parse("WH-BENCH").map_err(e)?, sku_code, owner: Owner::Brand };
     db.execute(StockCommand::Receive { key, quantity: Quantity::new(units).map_err(e)?, reference: Some("bench".into()) }, None)
         .await
@@ -138,20 +124,8 @@ pub async fn flash_sale(setup: Setup) -> Result<(), String> {
 async fn run(url: &str, buyers: usize, units: i64, concurrency: usize, servers: usize) -> Result<(), String> {
     let db = Db::connect(url).await.map_err(|e| e.to_string())?;
     seed(&db, units).await?;
-    let mut bases = vec![];
-    let mut stops = vec![];
-    let mut running = vec![];
-    for _ in 0..servers {
-        // Each server has its own pool, as separate processes would.
-        let server_db = Db::connect(url).await.map_err(|e| e.to_string())?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-        bases.push(format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        stops.push(stop);
-        running.push(tokio::spawn(tongjia_server::serve(listener, server_db, tongjia_server::Settings::default(), async move {
-            let _ = stopped.await;
-        })));
-    }
+    let servers_running = start_servers(url, servers).await?;
+    let bases = servers_running.bases.clone();
     let client = signed_client(&db, "bench", concurrency).await?;
 
     let health: Vec<String> = bases.iter().map(|b| format!("{b}/health")).collect();
@@ -163,12 +137,7 @@ async fn run(url: &str, buyers: usize, units: i64, concurrency: usize, servers: 
         }))
     })
     .await;
-    for stop in stops {
-        let _ = stop.send(());
-    }
-    for server in running {
-        let _ = server.await;
-    }
+    servers_running.stop().await;
     println!("{} on {}, {servers} server(s)", db.backend().name(), if servers == 1 { "one process" } else { "one database" });
     println!();
 
@@ -203,6 +172,62 @@ async fn run(url: &str, buyers: usize, units: i64, concurrency: usize, servers: 
     );
     let exact = won as i64 == units.min(buyers as i64) && reserved == won as i64 && errors == 0 && audit.is_empty();
     if exact { Ok(()) } else { Err(format!("flash sale was not exact: {won} won for {units} units, {errors} errors")) }
+}
+
+/// An open warehouse `code` in Guangzhou that ships.
+pub(crate) async fn seed_warehouse(db: &Db, code: &str) -> Result<(), String> {
+    let e = |e: tongjia_domain::DomainError| e.to_string();
+    let wh = Location::new(Location {
+        code: LocationCode::parse(code).map_err(e)?,
+        name: "Bench DC".into(),
+        kind: LocationKind::Warehouse,
+        county_code: CountyCode::parse("440112").map_err(e)?,
+        township_code: None,
+        point: GeoPoint::new(113.46, 23.10).map_err(e)?,
+        status: LocationStatus::Open,
+        opened_on: Some(jiff::civil::date(2025, 1, 1)),
+        closed_on: None,
+        capabilities: Capabilities { pickup: false, ship_from_store: true, delivery_radius_km: 0 },
+        partner_code: None,
+    })
+    .map_err(e)?;
+    db.import_locations(&[], &[wh], tongjia_storage::Bulk::Write, |_| {}).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Servers started in this process on one database, each with its own pool (as separate
+/// processes would have).
+pub(crate) struct Servers {
+    pub(crate) bases: Vec<String>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    running: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Servers {
+    pub(crate) async fn stop(self) {
+        for stop in self.stops {
+            let _ = stop.send(());
+        }
+        for server in self.running {
+            let _ = server.await;
+        }
+    }
+}
+
+/// Starts `n` servers on the database at `url`, on loopback.
+pub(crate) async fn start_servers(url: &str, n: usize) -> Result<Servers, String> {
+    let mut servers = Servers { bases: vec![], stops: vec![], running: vec![] };
+    for _ in 0..n {
+        let server_db = Db::connect(url).await.map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+        servers.bases.push(format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        servers.stops.push(stop);
+        servers.running.push(tokio::spawn(tongjia_server::serve(listener, server_db, tongjia_server::Settings::default(), async move {
+            let _ = stopped.await;
+        })));
+    }
+    Ok(servers)
 }
 
 /// A client that acts as headquarters (`hq_admin`): the account `name` and a

@@ -105,7 +105,10 @@ pub async fn reads(setup: Setup) -> Result<(), String> {
     };
     let engine = if setup.pg.is_some() { "PostgreSQL" } else { "SQLite" };
     match seeded {
-        Some(s) => println!("{engine}, the demo network (seeded in {s:.1} s), one in-process server, {} clients, {} s per read", setup.clients, setup.seconds),
+        Some(s) => println!(
+            "{engine}, the demo network (seeded in {s:.1} s), one in-process server, {} clients, {} s per read",
+            setup.clients, setup.seconds
+        ),
         None => println!("the server at {base}, {} clients, {} s per read", setup.clients, setup.seconds),
     }
     println!();

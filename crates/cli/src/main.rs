@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod bench_feeds;
 mod bench_reads;
+mod bench_reserve;
 mod bench_till;
 mod demo;
 mod gateways;
@@ -202,6 +203,29 @@ enum BenchKind {
         #[arg(long, env = "TONGJIA_BENCH_PG")]
         pg: Option<String>,
     },
+    /// Reservations (one hot SKU; spread over SKUS; 90 % quotes and 10 % reservations) by
+    /// Tongjia and by the naive one-UPDATE-per-request path, on a fresh database per shape.
+    Reserve {
+        /// Shapes to run, comma-separated (default: all three).
+        #[arg(long, value_delimiter = ',')]
+        shape: Vec<bench_reserve::Shape>,
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// SKUs of the spread and mixed shapes (one unit each in stock).
+        #[arg(long, default_value_t = 10_000)]
+        skus: usize,
+        /// Run on PostgreSQL: a fresh schema in the database this URL names.
+        #[arg(long, env = "TONGJIA_BENCH_PG")]
+        pg: Option<String>,
+        /// Servers sharing the database (over HTTP; more than one needs `--pg`).
+        #[arg(long, default_value_t = 1)]
+        servers: usize,
+        /// Ask the engine in this process (`Db::execute`) instead of over HTTP.
+        #[arg(long)]
+        in_process: bool,
+    },
     /// The network's reads (locator, quote, availability) at C clients against the same
     /// server's `GET /health`, on the demo network (fresh temporary database).
     Reads {
@@ -300,6 +324,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Bench { which: BenchKind::Till { tills, sales, pg } } => {
             return bench_till::till(bench_till::Setup { tills, sales, pg }).await;
+        }
+        Command::Bench { which: BenchKind::Reserve { shape, requests, clients, skus, pg, servers, in_process } } => {
+            let setup = bench_reserve::Setup { shapes: shape, requests, clients, skus, pg, servers, in_process };
+            return bench_reserve::reserve(setup).await;
         }
         Command::Bench { which: BenchKind::Reads { clients, seconds, pg, url } } => {
             return bench_reads::reads(bench_reads::Setup { clients, seconds, pg, url }).await;

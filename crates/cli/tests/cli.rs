@@ -316,6 +316,8 @@ fn every_environment_variable_is_documented() {
         &["bench", "flash-sale", "--help"],
         &["bench", "feeds", "--help"],
         &["bench", "till", "--help"],
+        &["bench", "reserve", "--help"],
+        &["bench", "reads", "--help"],
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongjia")).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -326,4 +328,22 @@ fn every_environment_variable_is_documented() {
         }
     }
     assert!(seen >= 8, "found only {seen} variables in the help texts");
+}
+
+/// `bench reserve` runs every shape by both paths and checks sold against stock (a short run).
+#[test]
+fn the_reserve_benchmark_runs_every_shape_beside_the_naive_path() {
+    for how in [&["--in-process"][..], &[]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongjia"))
+            .args(["bench", "reserve", "--requests", "400", "--skus", "100", "--clients", "16"])
+            .args(how)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{how:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        for shape in ["Hot", "Spread", "Mixed"] {
+            assert!(text.contains(&format!("{shape} — SQLite")), "{text}");
+        }
+        assert_eq!(text.matches("ratio Tongjia / naive throughput").count(), 3, "{text}");
+    }
 }

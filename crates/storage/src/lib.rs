@@ -30,6 +30,7 @@ mod catalog;
 mod clock;
 mod error;
 mod locations;
+mod naive;
 mod orders;
 mod outbox;
 mod page;
