@@ -139,6 +139,7 @@ pub(crate) fn rule(place: Place<'_>, name: &str) -> Option<Value> {
         "township_target" => range(1, TOWNSHIP_TARGET_MAX),
         "after_seq" => range(0, i64::MAX),
         "delivery_radius_km" => range(0, i64::from(DELIVERY_RADIUS_KM_MAX)),
+        "radius_km" => json!({ "minimum": 0.0, "maximum": crate::http::RADIUS_KM_MAX }),
         "longitude" => json!({ "minimum": 73.0, "maximum": 136.0 }),
         "latitude" => json!({ "minimum": 3.0, "maximum": 54.0 }),
         _ => return None,

@@ -518,6 +518,16 @@ impl Db {
         tx.commit(Some(id)).await
     }
 
+    /// How many `kind` requests from `key` were counted since `since`.
+    pub async fn throttle_count(&self, kind: &str, key: &str, since: Timestamp) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM throttle_events WHERE kind = $1 AND address = $2 AND at_us > $3")
+            .bind(kind)
+            .bind(key)
+            .bind(us(since))
+            .fetch_one(&self.read)
+            .await?)
+    }
+
     /// Gives back a claim that came to nothing (a request refused, or answered from its key).
     pub async fn release_throttle(&self, claim: Uuid) -> StoreResult<()> {
         let mut tx = self.begin::<()>(None, self.now()).await?;

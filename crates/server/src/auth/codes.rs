@@ -55,6 +55,13 @@ pub(crate) async fn claim(app: &AppState, kind: &str, key: &str, limit: i64) -> 
     Ok(app.db.claim_throttle(kind, key, since, |count| access::within_limit(count, limit)).await?)
 }
 
+/// Whether `key` has reached `limit` requests of `kind` within the window (a read: for a
+/// request that is not itself counted).
+pub(crate) async fn over_limit(app: &AppState, kind: &str, key: &str, limit: i64) -> ApiResult<bool> {
+    let since = app.db.now().checked_sub(SignedDuration::from_secs(access::LOGIN_WINDOW_SECS)).unwrap_or(Timestamp::MIN);
+    Ok(!access::within_limit(app.db.throttle_count(kind, key, since).await?, limit))
+}
+
 /// Six random digits, each digit equally likely.
 fn new_code() -> String {
     let mut out = String::with_capacity(6);

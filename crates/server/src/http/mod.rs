@@ -20,6 +20,7 @@ mod stock;
 pub(crate) use events::{StreamCounts, StreamPlace, credentials_of};
 pub(crate) use health::watch_damage;
 pub(crate) use network::{NearbyStore, nearest_with_stock, today};
+pub(crate) use stock::RADIUS_KM_MAX;
 
 use serde::Serialize;
 use tongjia_domain::DomainError;

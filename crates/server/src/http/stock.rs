@@ -654,7 +654,7 @@ pub(crate) struct AvailabilityQuery {
 }
 
 /// The farthest a radius filter reaches, in km.
-const RADIUS_KM_MAX: f64 = 500.0;
+pub(crate) const RADIUS_KM_MAX: f64 = 500.0;
 
 /// Which locations an availability query keeps: its division and its circle.
 fn availability_filter(q: &AvailabilityQuery) -> ApiResult<impl Fn(&tongjia_domain::network::StoreSite) -> bool + use<>> {

@@ -24,7 +24,7 @@ use super::form::PageForm;
 use super::places::{place_picker, trail};
 use super::{Lang, Shell, error_page, fields, first, go_to, layout, page};
 use crate::AppState;
-use crate::auth::codes::claim;
+use crate::auth::codes::{claim, over_limit};
 use crate::auth::{Caller, SessionCsrf, denied};
 use crate::http::sessions::Peer;
 use crate::http::{NearbyStore, nearest_with_stock};
@@ -252,29 +252,35 @@ pub(super) fn order_url(lang: Lang, id: Uuid, mobile: Option<&Mobile>) -> String
 /// What a lookup of an order with a wrong mobile counts as, against the order.
 const ORDER_LOOKUP: &str = "order_lookup_miss";
 
-/// The order `id`, if `mobile` is its shopper's (anything else is "no such order"). Every
-/// lookup of an order that exists is counted against it before the mobile is compared, and
-/// a right mobile takes its count back: lookups tried at once cannot all be compared, and
-/// past [`access::ORDER_LOOKUP_MISSES_MAX`] wrong ones the order is shown to no one for the
-/// window (429), right mobile or not.
+/// The order `id`, if `mobile` is its shopper's (anything else is "no such order"). A wrong
+/// mobile for an order that exists is counted against it (claimed in one write turn, so
+/// guesses at once each count); past [`access::ORDER_LOOKUP_MISSES_MAX`] of them the order
+/// is shown to no one for the window (429), right mobile or not.
 async fn shoppers_order(app: &AppState, id: Option<&str>, mobile: Option<&str>) -> ApiResult<OrderRecord> {
     let raw = id.unwrap_or("");
     let not_found = || ApiError::not_found("order_not_found", format!("no order {raw} for that mobile"));
     let id = Uuid::parse_str(raw).map_err(|_| not_found())?;
     let mobile = mobile.map(Mobile::parse).transpose().map_err(|_| not_found())?.ok_or_else(not_found)?;
     let order = app.db.order(id).await?.ok_or_else(not_found)?;
-    let Some(claim) = claim(app, ORDER_LOOKUP, &order.id.to_string(), access::ORDER_LOOKUP_MISSES_MAX).await? else {
-        return Err(ApiError::new(
+    let locked = || {
+        ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_lookups",
             "this order was looked up with wrong mobiles too often: try again later",
-        ));
+        )
     };
-    if order.customer_mobile.as_deref() != Some(mobile.as_str()) {
-        return Err(not_found());
+    let key = order.id.to_string();
+    if order.customer_mobile.as_deref() == Some(mobile.as_str()) {
+        // The right mobile: shown unless the order is locked by wrong ones.
+        if over_limit(app, ORDER_LOOKUP, &key, access::ORDER_LOOKUP_MISSES_MAX).await? {
+            return Err(locked());
+        }
+        return Ok(order);
     }
-    app.db.release_throttle(claim).await?;
-    Ok(order)
+    // A wrong one is counted before it is answered: wrong guesses at once each take a count,
+    // and past the limit even the right mobile waits for the window.
+    claim(app, ORDER_LOOKUP, &key, access::ORDER_LOOKUP_MISSES_MAX).await?.ok_or_else(locked)?;
+    Err(not_found())
 }
 
 /// `/order?order_id=…&mobile=…`: the order's status; without them, the form to find it.
