@@ -66,6 +66,12 @@ pub(crate) trait BulkRows: Sync {
     }
 
     fn row(&self, tx: &mut WriteTx<'static, ()>, index: usize, state: &mut Self::State) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Every row at once, decided together and written with a few set-based statements,
+    /// where a kind can (`None`: row by row). A refusal names its row; the fenced second pass
+    /// then runs row by row as ever, to report every refusal.
+    fn at_once(&self, _tx: &mut WriteTx<'static, ()>) -> impl Future<Output = Option<Result<(), (usize, StoreError)>>> + Send {
+        async { None }
+    }
 
     /// Work after the last row (the import's closing event); none unless a kind needs it.
     fn close(&self, _tx: &mut WriteTx<'static, ()>) -> impl Future<Output = StoreResult<()>> + Send {
@@ -114,6 +120,16 @@ impl Db {
     async fn pass<B: BulkRows>(&self, rows: &B, fenced: bool, progress: &mut (impl FnMut(usize) + Send)) -> Result<Pass, Refusals> {
         let mut tx = self.begin::<()>(None, self.now()).await.map_err(Refusals::one(0))?;
         rows.prelude(&mut tx).await.map_err(Refusals::one(0))?;
+        if !fenced {
+            match rows.at_once(&mut tx).await {
+                Some(Ok(())) => {
+                    progress(rows.len());
+                    return Ok(Pass::Through(tx));
+                }
+                Some(Err((index, e))) => return Ok(Pass::Refused(index, e)),
+                None => {}
+            }
+        }
         let mut state = B::State::default();
         let mut refused = vec![];
         for index in 0..rows.len() {

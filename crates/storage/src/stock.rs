@@ -9,9 +9,10 @@ use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeSet, HashMap};
 use tongjia_domain::DomainError;
 use tongjia_domain::codes::{LocationCode, Owner, PartnerCode, SkuCode};
+use tongjia_domain::events::EventType;
 use tongjia_domain::ledger::{
-    Availability, Decision, EntryKind, LedgerView, Position, Quantity, Reservation, ReservationStatus, StockCommand, StockKey, Transfer,
-    TransferStatus, check_status, decide,
+    Availability, Decision, Entry, EntryKind, LedgerView, Position, Quantity, Reservation, ReservationStatus, StockCommand, StockKey,
+    Transfer, TransferStatus, check_status, decide,
 };
 use tongjia_domain::location::LocationStatus;
 use tongjia_domain::orders::{OrderHold, OrderPolicy, OrderStatus, check_outside_command, when_due};
@@ -22,7 +23,7 @@ use crate::catalog::{sku_exists, unknown_sku};
 use crate::error::{StoreError, StoreResult, parse};
 use crate::locations::unknown_location;
 use crate::page::{Page, PageRequest};
-use crate::tx::{Idem, WriteTx};
+use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx};
 use crate::{Db, ts, us};
 
 /// A balance with the location's safety stock and what is available to promise.
@@ -700,6 +701,192 @@ impl BulkRows for StockImport<'_> {
         let d = execute_known(tx.conn(), &self.0[index], now, known).await?;
         tx.emit(d.event_type, &subject(&d), &d).await
     }
+
+    async fn at_once(&self, tx: &mut WriteTx<'static, ()>) -> Option<Result<(), (usize, StoreError)>> {
+        // Commands that touch only their own balances and safety stock (no hold, no transfer).
+        let own = |c: &StockCommand| {
+            matches!(
+                c,
+                StockCommand::Receive { .. }
+                    | StockCommand::Adjust { .. }
+                    | StockCommand::Count { .. }
+                    | StockCommand::SetSafetyStock { .. }
+            )
+        };
+        let receipts = self.0.iter().all(own);
+        if !receipts || self.0.len() < Self::AT_ONCE_MIN {
+            return None;
+        }
+        Some(receive_at_once(tx, self.0).await)
+    }
+}
+
+impl StockImport<'_> {
+    /// Fewer receipts than this go row by row (the set-based path pays off on many).
+    const AT_ONCE_MIN: usize = 16;
+}
+
+/// Receipts (and adjustments, counts, safety stock) of an import decided together by the ledger, in order, each against the balances
+/// the ones before it left (read in a few queries), then written set-based: every entry, every
+/// balance's final state and every event in multi-row statements. The same entries, balances
+/// and events as row by row, with a few statements per 200 rows instead of four per receipt.
+async fn receive_at_once(tx: &mut WriteTx<'static, ()>, cmds: &[StockCommand]) -> Result<(), (usize, StoreError)> {
+    let now = tx.now;
+    let mut known = HashMap::new();
+    for (i, cmd) in cmds.iter().enumerate() {
+        check_references(tx.conn(), cmd, &mut known).await.map_err(|e| (i, e))?;
+    }
+    let mut view = balances_of(tx.conn(), cmds).await.map_err(|e| (0, e))?;
+    let mut decisions = Vec::with_capacity(cmds.len());
+    let mut touched: BTreeSet<StockKey> = BTreeSet::new();
+    let mut safeties: std::collections::BTreeMap<(LocationCode, SkuCode), i64> = Default::default();
+    for (i, cmd) in cmds.iter().enumerate() {
+        let d = decide(cmd, &view, now).map_err(|e| (i, StoreError::from(e)))?;
+        for (k, p) in &d.positions {
+            view.positions.insert(k.clone(), *p);
+            touched.insert(k.clone());
+        }
+        if let Some(safety) = &d.safety_stock {
+            view.safety_stock.insert((safety.location_code.clone(), safety.sku_code.clone()), safety.quantity);
+            safeties.insert((safety.location_code.clone(), safety.sku_code.clone()), safety.quantity);
+        }
+        decisions.push(d);
+    }
+    write_safety_stock(tx.conn(), &safeties).await.map_err(|e| (cmds.len(), e))?;
+    let at = cmds.len();
+    write_entries(tx.conn(), &decisions, now).await.map_err(|e| (at, e))?;
+    let finals: Vec<(&StockKey, &Position)> = touched.iter().filter_map(|k| view.positions.get(k).map(|p| (k, p))).collect();
+    write_positions(tx.conn(), &finals, now).await.map_err(|e| (at, e))?;
+    let events: Vec<(EventType, String, String)> = decisions
+        .iter()
+        .map(|d| Ok((d.event_type, subject(d), serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?)))
+        .collect::<StoreResult<_>>()
+        .map_err(|e| (at, e))?;
+    tx.emit_many(&events).await.map_err(|e| (at, e))
+}
+
+/// The balances (every owner) and safety stock of every (location, SKU) pair `cmds` name,
+/// a batch of locations per query.
+async fn balances_of(conn: &mut AnyConnection, cmds: &[StockCommand]) -> StoreResult<LedgerView> {
+    let pairs: BTreeSet<(LocationCode, SkuCode)> = cmds.iter().flat_map(|c| c.pairs(None, None)).collect();
+    let locations: Vec<&str> = pairs.iter().map(|(l, _)| l.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut view = LedgerView::default();
+    for pair in &pairs {
+        view.safety_stock.insert(pair.clone(), 0);
+    }
+    for chunk in locations.chunks(ROWS_PER_STATEMENT) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let within = marks.join(", ");
+        let sql = format!(
+            "SELECT location_code, sku_code, owner, on_hand, reserved, damaged FROM stock_positions WHERE location_code IN ({within}) \
+             UNION ALL SELECT location_code, sku_code, '' AS owner, quantity AS on_hand, 0 AS reserved, 0 AS damaged FROM safety_stock \
+             WHERE location_code IN ({})",
+            (chunk.len() + 1..=2 * chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for l in chunk.iter().chain(chunk.iter()) {
+            q = q.bind(*l);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let key = key_from_row(&r, "location_code")?;
+            if !pairs.contains(&(key.location_code.clone(), key.sku_code.clone())) {
+                continue;
+            }
+            if r.try_get::<String, _>("owner")?.is_empty() {
+                view.safety_stock.insert((key.location_code, key.sku_code), r.try_get("on_hand")?);
+            } else {
+                view.positions.insert(key, position_from_row(&r)?);
+            }
+        }
+    }
+    Ok(view)
+}
+
+/// Every decision's entries, each decision under a command id of its own, in multi-row
+/// statements.
+async fn write_entries(conn: &mut AnyConnection, decisions: &[Decision], now: Timestamp) -> StoreResult<()> {
+    let rows: Vec<(String, &Entry)> = decisions
+        .iter()
+        .flat_map(|d| {
+            let command = Uuid::now_v7().to_string();
+            d.entries.iter().map(move |e| (command.clone(), e))
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let marks: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", (1..=13).map(|c| format!("${}", 13 * i + c)).collect::<Vec<_>>().join(", ")))
+            .collect();
+        let sql = format!(
+            "INSERT INTO stock_entries (id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, \
+             damaged_delta, reservation_id, transfer_id, reference, recorded_at_us) VALUES {}",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (command, e) in chunk {
+            q = q
+                .bind(Uuid::now_v7().to_string())
+                .bind(command.as_str())
+                .bind(e.kind.as_str())
+                .bind(e.key.location_code.as_str())
+                .bind(e.key.sku_code.as_str())
+                .bind(e.key.owner.to_string())
+                .bind(e.on_hand_delta)
+                .bind(e.reserved_delta)
+                .bind(e.damaged_delta)
+                .bind(e.reservation_id.map(|u| u.to_string()))
+                .bind(e.transfer_id.map(|u| u.to_string()))
+                .bind(e.reference.clone())
+                .bind(us(now));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Safety stock as the ledger decided it, upserted in multi-row statements.
+async fn write_safety_stock(conn: &mut AnyConnection, rows: &std::collections::BTreeMap<(LocationCode, SkuCode), i64>) -> StoreResult<()> {
+    let rows: Vec<_> = rows.iter().collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+        let sql = format!(
+            "INSERT INTO safety_stock (location_code, sku_code, quantity) VALUES {} ON CONFLICT (location_code, sku_code) DO UPDATE SET quantity = excluded.quantity",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((l, sku), n) in chunk {
+            q = q.bind(l.as_str()).bind(sku.as_str()).bind(**n);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Balances as the ledger decided them, upserted in multi-row statements.
+async fn write_positions(conn: &mut AnyConnection, finals: &[(&StockKey, &Position)], now: Timestamp) -> StoreResult<()> {
+    for chunk in finals.chunks(ROWS_PER_STATEMENT) {
+        let marks: Vec<String> =
+            (0..chunk.len()).map(|i| format!("({})", (1..=7).map(|c| format!("${}", 7 * i + c)).collect::<Vec<_>>().join(", "))).collect();
+        let sql = format!(
+            "INSERT INTO stock_positions (location_code, sku_code, owner, on_hand, reserved, damaged, updated_at_us) VALUES {} \
+             ON CONFLICT (location_code, sku_code, owner) DO UPDATE SET on_hand = excluded.on_hand, reserved = excluded.reserved, \
+             damaged = excluded.damaged, updated_at_us = excluded.updated_at_us",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (k, p) in chunk {
+            assert!(p.is_valid(), "decide returned an invalid balance {p:?} for {k:?}");
+            q = q
+                .bind(k.location_code.as_str())
+                .bind(k.sku_code.as_str())
+                .bind(k.owner.to_string())
+                .bind(p.on_hand)
+                .bind(p.reserved)
+                .bind(p.damaged)
+                .bind(us(now));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// [`execute_in`], skipping the reference checks already made in this transaction.

@@ -12,6 +12,10 @@ use crate::error::{StoreError, StoreResult};
 use crate::writer::Turn;
 use crate::{Db, us};
 
+/// Rows one multi-row statement writes at most (within both engines' limits on bound
+/// parameters: 13 columns × 200 rows stays under SQLite's 32,766 and PostgreSQL's 65,535).
+pub(crate) const ROWS_PER_STATEMENT: usize = 200;
+
 /// A response stored under an idempotency key, replayed for a repeat of the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
@@ -104,6 +108,28 @@ impl<T> WriteTx<'_, T> {
             .bind(us(self.now))
             .execute(self.turn.conn())
             .await?;
+        Ok(())
+    }
+
+    /// Appends many events to the outbox in this transaction, in the order given, with a few
+    /// multi-row statements: `(type, subject, payload as JSON text)`.
+    pub(crate) async fn emit_many(&mut self, events: &[(EventType, String, String)]) -> StoreResult<()> {
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let marks: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${}, ${}, ${})", 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4, 5 * i + 5))
+                .collect();
+            let sql = format!("INSERT INTO outbox (id, event_type, subject, payload, occurred_at_us) VALUES {}", marks.join(", "));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (event_type, subject, payload) in chunk {
+                q = q
+                    .bind(Uuid::now_v7().to_string())
+                    .bind(event_type.as_str())
+                    .bind(subject.as_str())
+                    .bind(payload.as_str())
+                    .bind(us(self.now));
+            }
+            q.execute(self.turn.conn()).await?;
+        }
         Ok(())
     }
 
