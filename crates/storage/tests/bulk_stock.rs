@@ -36,9 +36,7 @@ fn commands() -> Vec<StockCommand> {
     for i in 0..40i64 {
         let (l, s) = [("WH", "ONE"), ("WH", "TWO"), ("S-1", "ONE"), ("S-1", "TWO")][(i % 4) as usize];
         cmds.push(match i % 5 {
-            0..=2 => {
-                StockCommand::Receive { key: key(l, s), quantity: Quantity::new(i + 1).unwrap(), reference: Some(format!("r{i}")) }
-            }
+            0..=2 => StockCommand::Receive { key: key(l, s), quantity: Quantity::new(i + 1).unwrap(), reference: Some(format!("r{i}")) },
             3 => StockCommand::Adjust { key: key(l, s), delta: -1, reason: "shrink".into() },
             _ => StockCommand::SetSafetyStock {
                 location_code: LocationCode::parse(l).unwrap(),
