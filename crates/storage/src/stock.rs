@@ -305,45 +305,9 @@ async fn load_view(conn: &mut AnyConnection, cmd: &StockCommand) -> StoreResult<
 
 /// Writes a decision: entries, balances, reservation, transfer, safety stock.
 async fn write_decision(conn: &mut AnyConnection, d: &Decision, now: Timestamp) -> StoreResult<()> {
-    let command_id = Uuid::now_v7().to_string();
-    for e in &d.entries {
-        sqlx::query(
-            "INSERT INTO stock_entries (id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, \
-             damaged_delta, reservation_id, transfer_id, reference, recorded_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(Uuid::now_v7().to_string())
-        .bind(&command_id)
-        .bind(e.kind.as_str())
-        .bind(e.key.location_code.as_str())
-        .bind(e.key.sku_code.as_str())
-        .bind(e.key.owner.to_string())
-        .bind(e.on_hand_delta)
-        .bind(e.reserved_delta)
-        .bind(e.damaged_delta)
-        .bind(e.reservation_id.map(|u| u.to_string()))
-        .bind(e.transfer_id.map(|u| u.to_string()))
-        .bind(&e.reference)
-        .bind(us(now))
-        .execute(&mut *conn)
-        .await?;
-    }
-    for (k, p) in &d.positions {
-        assert!(p.is_valid(), "decide returned an invalid balance {p:?} for {k:?}");
-        sqlx::query(
-            "INSERT INTO stock_positions (location_code, sku_code, owner, on_hand, reserved, damaged, updated_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (location_code, sku_code, owner) DO UPDATE SET on_hand = excluded.on_hand, reserved = excluded.reserved, \
-             damaged = excluded.damaged, updated_at_us = excluded.updated_at_us",
-        )
-        .bind(k.location_code.as_str())
-        .bind(k.sku_code.as_str())
-        .bind(k.owner.to_string())
-        .bind(p.on_hand)
-        .bind(p.reserved)
-        .bind(p.damaged)
-        .bind(us(now))
-        .execute(&mut *conn)
-        .await?;
-    }
+    write_entries(&mut *conn, std::slice::from_ref(d), now).await?;
+    let positions: Vec<(&StockKey, &Position)> = d.positions.iter().map(|(k, p)| (k, p)).collect();
+    write_positions(&mut *conn, &positions, now).await?;
     if let Some(r) = &d.reservation {
         // Every field the domain decided, on insert and on update alike (an extension moves
         // `expires_at`; a row that kept its old expiry once let paid orders' holds lapse).

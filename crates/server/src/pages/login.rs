@@ -59,7 +59,7 @@ pub(crate) async fn sign_in(State(app): State<AppState>, Query(q): Query<LoginQu
     let lang = Lang::from_query(q.lang.as_deref());
     let next = safe_next(form.one("next"));
     let refused = |e: ApiError| {
-        let said = lang.refusal(&e.code).map_or(e.detail.clone(), |s| format!("{s}（{}）", e.detail));
+        let said = lang.said(&e.code, &e.detail);
         (e.status, page(render(lang, &next, Some(&said)))).into_response()
     };
     if let Err(e) = form.only(&["next", "username", "password"]) {

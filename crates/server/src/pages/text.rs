@@ -366,6 +366,11 @@ impl Lang {
         }
     }
 
+    /// A refusal in one line of text: the page's own words for `code`, if any, with `detail`.
+    pub(crate) fn said(self, code: &str, detail: &str) -> String {
+        self.refusal(code).map_or_else(|| detail.to_owned(), |s| format!("{s}（{detail}）"))
+    }
+
     /// `path` in this language (Chinese links carry no parameter).
     pub(crate) fn link(self, path: &str) -> String {
         match self {

@@ -134,7 +134,7 @@ async fn refused_sale(app: &AppState, lang: crate::pages::Lang, code: &LocationC
         cart::build(app, code, lines, None, None, member).await
     };
     let Ok(mut cart) = kept.await else { return view::fragment_error(lang, "cart", e) };
-    let said = lang.refusal(&e.code).map_or_else(|| e.detail.clone(), |s| format!("{s}（{}）", e.detail));
+    let said = lang.said(&e.code, &e.detail);
     cart.notice = Some(format!("{said} · {}", e.code));
     let status = if e.status.is_server_error() { StatusCode::SERVICE_UNAVAILABLE } else { e.status };
     view::in_place(status, view::cart(lang, code, &cart, form.one("county_code")), "cart")
