@@ -214,7 +214,8 @@ impl Servers {
     }
 }
 
-/// Starts `n` servers on the database at `url`, on loopback.
+/// Starts `n` servers on the database at `url`, on loopback, each taking the payment
+/// simulator's notifications signed with [`crate::bench_checkout::SIMULATOR_SECRET`].
 pub(crate) async fn start_servers(url: &str, n: usize) -> Result<Servers, String> {
     let mut servers = Servers { bases: vec![], stops: vec![], running: vec![] };
     for _ in 0..n {
@@ -223,7 +224,10 @@ pub(crate) async fn start_servers(url: &str, n: usize) -> Result<Servers, String
         servers.bases.push(format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         servers.stops.push(stop);
-        servers.running.push(tokio::spawn(tongjia_server::serve(listener, server_db, tongjia_server::Settings::default(), async move {
+        let mut settings = tongjia_server::Settings::default();
+        let simulator = tongjia_server::payments::simulator::Simulator::new(crate::bench_checkout::SIMULATOR_SECRET, "/dev/null");
+        settings.payment_providers = settings.payment_providers.with("simulator", std::sync::Arc::new(simulator));
+        servers.running.push(tokio::spawn(tongjia_server::serve(listener, server_db, settings, async move {
             let _ = stopped.await;
         })));
     }

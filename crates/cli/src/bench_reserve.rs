@@ -39,9 +39,9 @@ pub struct Setup {
     pub in_process: bool,
 }
 
-/// What one request came to.
+/// What one request (or one shopper's checkout) came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     Won,
     SoldOut,
     Read,
@@ -49,20 +49,20 @@ enum Outcome {
 }
 
 /// What one path measured.
-struct Measured {
-    elapsed: Duration,
+pub(crate) struct Measured {
+    pub(crate) elapsed: Duration,
     latencies_us: Vec<u64>,
     outcomes: Vec<Outcome>,
 }
 
 impl Measured {
-    fn per_second(&self) -> f64 {
+    pub(crate) fn per_second(&self) -> f64 {
         self.outcomes.len() as f64 / self.elapsed.as_secs_f64()
     }
-    fn ms(&self, p: f64) -> f64 {
+    pub(crate) fn ms(&self, p: f64) -> f64 {
         crate::bench_feeds::percentile_ms(&self.latencies_us, p)
     }
-    fn count(&self, o: Outcome) -> usize {
+    pub(crate) fn count(&self, o: Outcome) -> usize {
         self.outcomes.iter().filter(|x| **x == o).count()
     }
 }
@@ -131,7 +131,7 @@ async fn seed(db: &Db, stock: &[i64]) -> Result<(), String> {
 }
 
 /// Runs `requests` calls of `one`, `clients` at a time, with a progress bar.
-async fn drive<F, Fut>(label: &str, requests: usize, clients: usize, one: F) -> Measured
+pub(crate) async fn drive<F, Fut>(label: &str, requests: usize, clients: usize, one: F) -> Measured
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = Outcome> + Send + 'static,

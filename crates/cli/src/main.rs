@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod bench_checkout;
 mod bench_feeds;
 mod bench_reads;
 mod bench_reserve;
@@ -226,6 +227,26 @@ enum BenchKind {
         #[arg(long)]
         in_process: bool,
     },
+    /// SHOPPERS shoppers at once each read the quote of one hot phone, place a delivery order
+    /// for it and pay it (UNITS in stock), by Tongjia and by the naive path (fresh database).
+    Checkout {
+        #[arg(long, default_value_t = 2000)]
+        shoppers: usize,
+        #[arg(long, default_value_t = 500)]
+        units: i64,
+        /// Shoppers checking out at once (default: all of them).
+        #[arg(long)]
+        clients: Option<usize>,
+        /// Run on PostgreSQL: a fresh schema in the database this URL names.
+        #[arg(long, env = "TONGJIA_BENCH_PG")]
+        pg: Option<String>,
+        /// Servers sharing the database (over HTTP; more than one needs `--pg`).
+        #[arg(long, default_value_t = 1)]
+        servers: usize,
+        /// Ask the engine in this process instead of over HTTP.
+        #[arg(long)]
+        in_process: bool,
+    },
     /// The network's reads (locator, quote, availability) at C clients against the same
     /// server's `GET /health`, on the demo network (fresh temporary database).
     Reads {
@@ -305,10 +326,12 @@ enum ImportKind {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
-        .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    // A benchmark's servers log each request: only warnings, so the table and bars stay readable.
+    let quiet = matches!(cli.command, Command::Bench { .. });
+    let default = if quiet { "warn" } else { "info,sqlx=warn" };
+    tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))).init();
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -328,6 +351,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Bench { which: BenchKind::Reserve { shape, requests, clients, skus, pg, servers, in_process } } => {
             let setup = bench_reserve::Setup { shapes: shape, requests, clients, skus, pg, servers, in_process };
             return bench_reserve::reserve(setup).await;
+        }
+        Command::Bench { which: BenchKind::Checkout { shoppers, units, clients, pg, servers, in_process } } => {
+            let setup = bench_checkout::Setup { shoppers, units, clients, pg, servers, in_process };
+            return bench_checkout::checkout(setup).await;
         }
         Command::Bench { which: BenchKind::Reads { clients, seconds, pg, url } } => {
             return bench_reads::reads(bench_reads::Setup { clients, seconds, pg, url }).await;

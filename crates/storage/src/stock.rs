@@ -178,7 +178,7 @@ fn order_hold(row: Option<(String, String)>) -> StoreResult<Option<OrderHold>> {
 
 /// Refuses keys naming a location, SKU or partner that does not exist.
 /// `known` remembers codes already checked in this transaction (bulk imports check each once).
-async fn check_references(conn: &mut AnyConnection, cmd: &StockCommand, known: &mut HashMap<String, String>) -> StoreResult<()> {
+pub(crate) async fn check_references(conn: &mut AnyConnection, cmd: &StockCommand, known: &mut HashMap<String, String>) -> StoreResult<()> {
     let (locations, skus, owners): (Vec<&LocationCode>, Vec<&SkuCode>, Vec<&Owner>) = match cmd {
         StockCommand::Receive { key, .. }
         | StockCommand::Adjust { key, .. }
@@ -309,44 +309,10 @@ async fn write_decision(conn: &mut AnyConnection, d: &Decision, now: Timestamp) 
     let positions: Vec<(&StockKey, &Position)> = d.positions.iter().map(|(k, p)| (k, p)).collect();
     write_positions(&mut *conn, &positions, now).await?;
     if let Some(r) = &d.reservation {
-        // Every field the domain decided, on insert and on update alike (an extension moves
-        // `expires_at`; a row that kept its old expiry once let paid orders' holds lapse).
-        sqlx::query(
-            "INSERT INTO reservations (id, location_code, sku_code, owner, quantity, expires_at_us, status, reference, created_at_us, updated_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO UPDATE SET location_code = excluded.location_code, \
-             sku_code = excluded.sku_code, owner = excluded.owner, quantity = excluded.quantity, expires_at_us = excluded.expires_at_us, \
-             status = excluded.status, reference = excluded.reference, updated_at_us = excluded.updated_at_us",
-        )
-        .bind(r.id.to_string())
-        .bind(r.key.location_code.as_str())
-        .bind(r.key.sku_code.as_str())
-        .bind(r.key.owner.to_string())
-        .bind(r.quantity.get())
-        .bind(us(r.expires_at))
-        .bind(r.status.as_str())
-        .bind(&r.reference)
-        .bind(us(now))
-        .bind(us(now))
-        .execute(&mut *conn)
-        .await?;
+        write_reservations(&mut *conn, &[r], now).await?;
     }
     if let Some(t) = &d.transfer {
-        let received = (t.status == TransferStatus::Received).then(|| us(now));
-        sqlx::query(
-            "INSERT INTO transfers (id, from_location_code, to_location_code, sku_code, owner, quantity, status, shipped_at_us, received_at_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET status = excluded.status, received_at_us = excluded.received_at_us",
-        )
-        .bind(t.id.to_string())
-        .bind(t.from.location_code.as_str())
-        .bind(t.to_location_code.as_str())
-        .bind(t.from.sku_code.as_str())
-        .bind(t.from.owner.to_string())
-        .bind(t.quantity.get())
-        .bind(t.status.as_str())
-        .bind(us(now))
-        .bind(received)
-        .execute(&mut *conn)
-        .await?;
+        write_transfer(&mut *conn, t, now).await?;
     }
     if let Some(s) = &d.safety_stock {
         sqlx::query(
@@ -690,76 +656,170 @@ impl StockImport<'_> {
     const AT_ONCE_MIN: usize = 16;
 }
 
-/// Receipts (and adjustments, counts, safety stock) of an import decided together by the ledger, in order, each against the balances
-/// the ones before it left (read in a few queries), then written set-based: every entry, every
-/// balance's final state and every event in multi-row statements. The same entries, balances
-/// and events as row by row, with a few statements per 200 rows instead of four per receipt.
+/// Receipts (and adjustments, counts, safety stock) of an import decided together by the
+/// ledger ([`decide_together`]) and written set-based ([`Together::write`]), with every event
+/// in multi-row statements: the same entries, balances and events as row by row, with a few
+/// statements per 200 rows instead of four per receipt.
 async fn receive_at_once(tx: &mut WriteTx<'static, ()>, cmds: &[StockCommand]) -> Result<(), (usize, StoreError)> {
     let now = tx.now;
     let mut known = HashMap::new();
     for (i, cmd) in cmds.iter().enumerate() {
         check_references(tx.conn(), cmd, &mut known).await.map_err(|e| (i, e))?;
     }
-    let mut view = balances_of(tx.conn(), cmds).await.map_err(|e| (0, e))?;
-    let mut decisions = Vec::with_capacity(cmds.len());
-    let mut touched: BTreeSet<StockKey> = BTreeSet::new();
-    let mut safeties: std::collections::BTreeMap<(LocationCode, SkuCode), i64> = Default::default();
-    for (i, cmd) in cmds.iter().enumerate() {
-        let d = decide(cmd, &view, now).map_err(|e| (i, StoreError::from(e)))?;
-        for (k, p) in &d.positions {
-            view.positions.insert(k.clone(), *p);
-            touched.insert(k.clone());
-        }
-        if let Some(safety) = &d.safety_stock {
-            view.safety_stock.insert((safety.location_code.clone(), safety.sku_code.clone()), safety.quantity);
-            safeties.insert((safety.location_code.clone(), safety.sku_code.clone()), safety.quantity);
-        }
-        decisions.push(d);
-    }
-    write_safety_stock(tx.conn(), &safeties).await.map_err(|e| (cmds.len(), e))?;
+    let together = decide_together(tx.conn(), cmds, LedgerView::default(), now)
+        .await
+        .map_err(|e| (0, e))?
+        .map_err(|(i, e)| (i, StoreError::from(e)))?;
     let at = cmds.len();
-    write_entries(tx.conn(), &decisions, now).await.map_err(|e| (at, e))?;
-    let finals: Vec<(&StockKey, &Position)> = touched.iter().filter_map(|k| view.positions.get(k).map(|p| (k, p))).collect();
-    write_positions(tx.conn(), &finals, now).await.map_err(|e| (at, e))?;
-    let events: Vec<(EventType, String, String)> = decisions
-        .iter()
-        .map(|d| Ok((d.event_type, subject(d), serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?)))
-        .collect::<StoreResult<_>>()
-        .map_err(|e| (at, e))?;
+    together.write(tx.conn(), now).await.map_err(|e| (at, e))?;
+    let events = together.events().map_err(|e| (at, e))?;
     tx.emit_many(&events).await.map_err(|e| (at, e))
 }
 
-/// The balances (every owner) and safety stock of every (location, SKU) pair `cmds` name,
-/// a batch of locations per query.
-async fn balances_of(conn: &mut AnyConnection, cmds: &[StockCommand]) -> StoreResult<LedgerView> {
-    let pairs: BTreeSet<(LocationCode, SkuCode)> = cmds.iter().flat_map(|c| c.pairs(None, None)).collect();
+/// Commands the ledger decided together, in order, each against the balances the ones
+/// before it left: what [`Together::write`] stores with a few statements whatever their number.
+pub(crate) struct Together {
+    pub(crate) decisions: Vec<Decision>,
+    view: LedgerView,
+    touched: BTreeSet<StockKey>,
+    safeties: std::collections::BTreeMap<(LocationCode, SkuCode), i64>,
+    reservations: std::collections::BTreeMap<Uuid, Reservation>,
+    transfers: std::collections::BTreeMap<Uuid, Transfer>,
+}
+
+/// Decides `cmds` in order against the balances and safety stock of every pair they name,
+/// read in a few queries, and the holds and transfers they name — those in `view` as the
+/// caller loaded them, the rest read here (references checked by the caller). A hold or
+/// transfer a command creates has an id the caller just made, new by construction. A
+/// refusal names its command's index; nothing is written either way.
+pub(crate) async fn decide_together(
+    conn: &mut AnyConnection,
+    cmds: &[StockCommand],
+    mut view: LedgerView,
+    now: Timestamp,
+) -> StoreResult<Result<Together, (usize, DomainError)>> {
+    for cmd in cmds {
+        if let Some(id) = cmd.reservation_ref().filter(|id| !view.reservations.contains_key(id))
+            && let Some(r) = load_reservation(&mut *conn, id).await?
+        {
+            view.reservations.insert(id, r);
+        }
+        if let Some(id) = cmd.transfer_ref().filter(|id| !view.transfers.contains_key(id))
+            && let Some(t) = load_transfer(&mut *conn, id).await?
+        {
+            view.transfers.insert(id, t);
+        }
+    }
+    let pairs: BTreeSet<(LocationCode, SkuCode)> = cmds
+        .iter()
+        .flat_map(|c| {
+            let r = c.reservation_ref().and_then(|id| view.reservations.get(&id));
+            let t = c.transfer_ref().and_then(|id| view.transfers.get(&id));
+            c.pairs(r, t)
+        })
+        .collect();
+    let balances = balances_of(conn, &pairs).await?;
+    view.positions.extend(balances.positions);
+    view.safety_stock.extend(balances.safety_stock);
+    let mut t = Together {
+        decisions: Vec::with_capacity(cmds.len()),
+        view,
+        touched: BTreeSet::new(),
+        safeties: Default::default(),
+        reservations: Default::default(),
+        transfers: Default::default(),
+    };
+    for (i, cmd) in cmds.iter().enumerate() {
+        let d = match decide(cmd, &t.view, now) {
+            Ok(d) => d,
+            Err(e) => return Ok(Err((i, e))),
+        };
+        for (k, p) in &d.positions {
+            t.view.positions.insert(k.clone(), *p);
+            t.touched.insert(k.clone());
+        }
+        if let Some(safety) = &d.safety_stock {
+            t.view.safety_stock.insert((safety.location_code.clone(), safety.sku_code.clone()), safety.quantity);
+            t.safeties.insert((safety.location_code.clone(), safety.sku_code.clone()), safety.quantity);
+        }
+        if let Some(r) = &d.reservation {
+            t.view.reservations.insert(r.id, r.clone());
+            t.reservations.insert(r.id, r.clone());
+        }
+        if let Some(x) = &d.transfer {
+            t.view.transfers.insert(x.id, x.clone());
+            t.transfers.insert(x.id, x.clone());
+        }
+        t.decisions.push(d);
+    }
+    Ok(Ok(t))
+}
+
+impl Together {
+    /// Writes every entry, each balance's and reservation's final state and the safety
+    /// stock set, in multi-row statements.
+    pub(crate) async fn write(&self, conn: &mut AnyConnection, now: Timestamp) -> StoreResult<()> {
+        write_safety_stock(&mut *conn, &self.safeties).await?;
+        write_entries(&mut *conn, &self.decisions, now).await?;
+        let finals: Vec<(&StockKey, &Position)> = self.touched.iter().filter_map(|k| self.view.positions.get(k).map(|p| (k, p))).collect();
+        write_positions(&mut *conn, &finals, now).await?;
+        let reservations: Vec<&Reservation> = self.reservations.values().collect();
+        write_reservations(&mut *conn, &reservations, now).await?;
+        for t in self.transfers.values() {
+            write_transfer(&mut *conn, t, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Each decision's event, in order, as `emit_many` takes them.
+    pub(crate) fn events(&self) -> StoreResult<Vec<(EventType, String, String)>> {
+        self.decisions
+            .iter()
+            .map(|d| Ok((d.event_type, subject(d), serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?)))
+            .collect()
+    }
+}
+
+/// The balances (every owner) and safety stock of every (location, SKU) pair in `pairs`,
+/// a batch of locations and SKUs per query.
+async fn balances_of(conn: &mut AnyConnection, pairs: &BTreeSet<(LocationCode, SkuCode)>) -> StoreResult<LedgerView> {
     let locations: Vec<&str> = pairs.iter().map(|(l, _)| l.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+    let skus: Vec<&str> = pairs.iter().map(|(_, s)| s.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
     let mut view = LedgerView::default();
-    for pair in &pairs {
+    for pair in pairs {
         view.safety_stock.insert(pair.clone(), 0);
     }
-    for chunk in locations.chunks(ROWS_PER_STATEMENT) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let within = marks.join(", ");
-        let sql = format!(
-            "SELECT location_code, sku_code, owner, on_hand, reserved, damaged FROM stock_positions WHERE location_code IN ({within}) \
-             UNION ALL SELECT location_code, sku_code, '' AS owner, quantity AS on_hand, 0 AS reserved, 0 AS damaged FROM safety_stock \
-             WHERE location_code IN ({})",
-            (chunk.len() + 1..=2 * chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for l in chunk.iter().chain(chunk.iter()) {
-            q = q.bind(*l);
-        }
-        for r in q.fetch_all(&mut *conn).await? {
-            let key = key_from_row(&r, "location_code")?;
-            if !pairs.contains(&(key.location_code.clone(), key.sku_code.clone())) {
-                continue;
+    // Locations × SKUs, a batch of each per query: a few rows beyond the pairs at most.
+    for within in locations.chunks(ROWS_PER_STATEMENT) {
+        for of in skus.chunks(ROWS_PER_STATEMENT) {
+            let list = |from: usize, n: usize| (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let (l, k) = (within.len(), of.len());
+            let sql = format!(
+                "SELECT location_code, sku_code, owner, on_hand, reserved, damaged FROM stock_positions WHERE location_code IN ({}) \
+                 AND sku_code IN ({}) UNION ALL SELECT location_code, sku_code, '' AS owner, quantity AS on_hand, 0 AS reserved, 0 AS damaged \
+                 FROM safety_stock WHERE location_code IN ({}) AND sku_code IN ({})",
+                list(1, l),
+                list(l + 1, k),
+                list(l + k + 1, l),
+                list(2 * l + k + 1, k)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in within.iter().chain(of).chain(within).chain(of) {
+                q = q.bind(*v);
             }
-            if r.try_get::<String, _>("owner")?.is_empty() {
-                view.safety_stock.insert((key.location_code, key.sku_code), r.try_get("on_hand")?);
-            } else {
-                view.positions.insert(key, position_from_row(&r)?);
+            for r in q.fetch_all(&mut *conn).await? {
+                let location = parse(LocationCode::parse(r.try_get("location_code")?))?;
+                let sku = parse(SkuCode::parse(r.try_get("sku_code")?))?;
+                let pair = (location, sku);
+                if !pairs.contains(&pair) {
+                    continue;
+                }
+                // The safety row is the one with no owner.
+                if r.try_get::<String, _>("owner")?.is_empty() {
+                    view.safety_stock.insert(pair, r.try_get("on_hand")?);
+                } else {
+                    view.positions.insert(key_from_row(&r, "location_code")?, position_from_row(&r)?);
+                }
             }
         }
     }
@@ -819,6 +879,61 @@ async fn write_safety_stock(conn: &mut AnyConnection, rows: &std::collections::B
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ((l, sku), n) in chunk {
             q = q.bind(l.as_str()).bind(sku.as_str()).bind(**n);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A transfer as the ledger decided it: created when shipped, its status (and receipt) after.
+async fn write_transfer(conn: &mut AnyConnection, t: &Transfer, now: Timestamp) -> StoreResult<()> {
+    let received = (t.status == TransferStatus::Received).then(|| us(now));
+    sqlx::query(
+        "INSERT INTO transfers (id, from_location_code, to_location_code, sku_code, owner, quantity, status, shipped_at_us, received_at_us) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET status = excluded.status, received_at_us = excluded.received_at_us",
+    )
+    .bind(t.id.to_string())
+    .bind(t.from.location_code.as_str())
+    .bind(t.to_location_code.as_str())
+    .bind(t.from.sku_code.as_str())
+    .bind(t.from.owner.to_string())
+    .bind(t.quantity.get())
+    .bind(t.status.as_str())
+    .bind(us(now))
+    .bind(received)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Reservations as the ledger decided them — every field, on insert and on update alike (an
+/// extension moves `expires_at`; a row that kept its old expiry once let paid orders' holds
+/// lapse) — upserted in multi-row statements, each id once.
+async fn write_reservations(conn: &mut AnyConnection, rows: &[&Reservation], now: Timestamp) -> StoreResult<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let marks: Vec<String> = (0..chunk.len())
+            .map(|i| format!("({})", (1..=10).map(|c| format!("${}", 10 * i + c)).collect::<Vec<_>>().join(", ")))
+            .collect();
+        let sql = format!(
+            "INSERT INTO reservations (id, location_code, sku_code, owner, quantity, expires_at_us, status, reference, created_at_us, updated_at_us) \
+             VALUES {} ON CONFLICT (id) DO UPDATE SET location_code = excluded.location_code, \
+             sku_code = excluded.sku_code, owner = excluded.owner, quantity = excluded.quantity, expires_at_us = excluded.expires_at_us, \
+             status = excluded.status, reference = excluded.reference, updated_at_us = excluded.updated_at_us",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(r.id.to_string())
+                .bind(r.key.location_code.as_str())
+                .bind(r.key.sku_code.as_str())
+                .bind(r.key.owner.to_string())
+                .bind(r.quantity.get())
+                .bind(us(r.expires_at))
+                .bind(r.status.as_str())
+                .bind(r.reference.clone())
+                .bind(us(now))
+                .bind(us(now));
         }
         q.execute(&mut *conn).await?;
     }

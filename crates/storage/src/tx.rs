@@ -56,38 +56,66 @@ impl Db {
     /// Begins a write at `now`, claiming `idem` first. A key already used returns
     /// `Replay` (same request) or `IdempotencyKeyReused` (another request).
     pub(crate) async fn begin<'a, T>(&self, idem: Option<&'a Idem<'a, T>>, now: Timestamp) -> StoreResult<WriteTx<'a, T>> {
-        let now = crate::stored(now);
-        let mut turn = self.writer.enter().await?;
-        if let Some((idem, key)) = idem.and_then(|i| i.key.as_ref().map(|k| (i, k))) {
-            let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES ($1, $2, $3, 0, '', $4) \
-                 ON CONFLICT (scope, key) DO NOTHING",
-            )
+        self.begin_unclaimed(now).await?.claim(idem).await
+    }
+
+    /// Begins a write at `now` whose key [`WriteTx::claim`] claims later (once the write
+    /// knows it will not be refused).
+    pub(crate) async fn begin_unclaimed<'a, T: 'a>(&self, now: Timestamp) -> StoreResult<WriteTx<'a, T>> {
+        let turn = self.writer.enter().await?;
+        Ok(WriteTx { turn, idem: None, now: crate::stored(now) })
+    }
+}
+
+impl<'a, T> WriteTx<'a, T> {
+    /// Claims `idem`'s key for this write. A key already used returns `Replay` (same
+    /// request) or `IdempotencyKeyReused` (another request), once the group holding it has
+    /// committed; this write is then over.
+    pub(crate) async fn claim(mut self, idem: Option<&'a Idem<'a, T>>) -> StoreResult<WriteTx<'a, T>> {
+        self.idem = idem;
+        let Some((idem, key)) = idem.and_then(|i| i.key.as_ref().map(|k| (i, k))) else { return Ok(self) };
+        let now = self.now;
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES ($1, $2, $3, 0, '', $4) \
+             ON CONFLICT (scope, key) DO NOTHING",
+        )
+        .bind(&idem.scope)
+        .bind(key)
+        .bind(&idem.request_hash)
+        .bind(us(now))
+        .execute(self.conn())
+        .await?
+        .rows_affected();
+        if claimed == 1 {
+            return Ok(self);
+        }
+        let (hash, status, body): (String, i64, String) =
+            sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2")
+                .bind(&idem.scope)
+                .bind(key)
+                .fetch_one(self.conn())
+                .await?;
+        // The stored answer may belong to a write of this same group: answer only once the
+        // group has committed it.
+        self.turn.finish().await?;
+        Err(if hash == idem.request_hash {
+            StoreError::Replay(StoredResponse { status: status as u16, body })
+        } else {
+            StoreError::IdempotencyKeyReused
+        })
+    }
+}
+
+impl Db {
+    /// Whether `idem`'s key has been used (committed) in its scope, read off the write turn.
+    pub(crate) async fn key_used<T>(&self, idem: Option<&Idem<'_, T>>) -> StoreResult<bool> {
+        let Some((idem, key)) = idem.and_then(|i| i.key.as_ref().map(|k| (i, k))) else { return Ok(false) };
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM idempotency_keys WHERE scope = $1 AND key = $2")
             .bind(&idem.scope)
             .bind(key)
-            .bind(&idem.request_hash)
-            .bind(us(now))
-            .execute(turn.conn())
-            .await?
-            .rows_affected();
-            if claimed == 0 {
-                let (hash, status, body): (String, i64, String) =
-                    sqlx::query_as("SELECT request_hash, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2")
-                        .bind(&idem.scope)
-                        .bind(key)
-                        .fetch_one(turn.conn())
-                        .await?;
-                // The stored answer may belong to a write of this same group: answer only
-                // once the group has committed it.
-                turn.finish().await?;
-                return Err(if hash == idem.request_hash {
-                    StoreError::Replay(StoredResponse { status: status as u16, body })
-                } else {
-                    StoreError::IdempotencyKeyReused
-                });
-            }
-        }
-        Ok(WriteTx { turn, idem, now })
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(found.is_some())
     }
 }
 

@@ -451,6 +451,7 @@ impl World {
         let expected = self.model.can_place(&p, &source);
         let got = self.db.place_order(new, &self.policy, None).await;
         agree(&format!("place {p:?}"), &expected, &got)?;
+        self.as_stored(&format!("place {p:?}"), &got).await?;
         if let Ok(o) = got {
             let mut next = self.model.clone();
             next.place(o.id, &p, &source, &allocs_of(&o)).map_err(|e| TestCaseError::fail(format!("place {p:?}: {e}")))?;
@@ -458,6 +459,14 @@ impl World {
             self.holds.extend(o.allocations.iter().filter_map(|a| a.reservation_id));
             self.orders.push((o.id, o.pickup_code.clone()));
         }
+        Ok(())
+    }
+
+    /// An answer (decided in memory, never read back) is the order exactly as stored.
+    async fn as_stored(&self, step: &str, got: &Result<OrderRecord, StoreError>) -> Result<(), TestCaseError> {
+        let Ok(o) = got else { return Ok(()) };
+        let stored = self.db.order(o.id).await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(Some(format!("{o:?}")), stored.map(|s| format!("{s:?}")), "{}: the answer is not the order as stored", step);
         Ok(())
     }
 
@@ -474,6 +483,7 @@ impl World {
         let payment = NewPayment { amount: Fen::new(amount), external_reference: "ref".into(), method: "cash".into() };
         let got = self.db.pay_order(id, payment, &self.policy, None).await;
         agree("pay", &expected, &got)?;
+        self.as_stored("pay", &got).await?;
         if let Ok(o) = got {
             let mut next = self.model.clone();
             next.pay(id, amount).unwrap();
@@ -495,6 +505,7 @@ impl World {
         let expected = next.ready(id, &moved.iter().map(|i| (*i, Uuid::now_v7())).collect::<Vec<_>>());
         let got = self.db.advance_order(id, OrderAction::MarkReady, &self.policy, None).await;
         agree("ready", &expected, &got)?;
+        self.as_stored("ready", &got).await?;
         if let Ok(o) = got {
             let mut next = self.model.clone();
             let holds: Vec<(usize, Uuid)> = moved.iter().map(|i| (*i, o.allocations[*i].reservation_id.expect("a hold"))).collect();
@@ -576,6 +587,7 @@ impl World {
             }
         };
         agree(&format!("{op:?}"), &expected, &got)?;
+        self.as_stored(&format!("{op:?}"), &got).await?;
         // A wrong pickup code is refused but counts.
         if got.is_ok() || expected == Err("wrong pickup code") {
             self.model = next;

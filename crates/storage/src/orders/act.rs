@@ -3,18 +3,21 @@
 //! an order is decided here.
 
 use jiff::Timestamp;
-use tongjia_domain::DomainError;
+use std::collections::HashMap;
 use tongjia_domain::codes::LocationCode;
-use tongjia_domain::ledger::Quantity;
+use tongjia_domain::ledger::{LedgerView, Quantity};
 use tongjia_domain::orders::{
     Order, OrderAction, OrderCommand, OrderContext, OrderDecision, OrderEvent, OrderPolicy, OrderRefusal, decide,
 };
+use tongjia_domain::{DomainError, Fen};
 use uuid::Uuid;
 
-use super::load::order_facts;
-use super::place::open_store;
-use super::records::{NewPayment, OrderRecord};
+use super::load::{OrderFacts, order_facts};
+use super::place::json;
+use super::plan::open_store;
+use super::records::{NewPayment, OrderRecord, PaymentRecord, ReturnRecord};
 use crate::error::{StoreError, StoreResult};
+use crate::stock::{check_references, decide_together};
 use crate::tx::{Idem, WriteTx};
 use crate::{Db, us};
 
@@ -124,8 +127,10 @@ impl Db {
         let ctx = OrderContext { holds: &facts.holds, transfers: &facts.transfers, points_balance: facts.points_balance, policy };
         match decide(&facts.order, &command, &ctx, now, &mut Uuid::now_v7) {
             Ok(decision) => {
-                write(&mut tx, &facts.order, &decision).await?;
-                tx.finish(id).await
+                write(&mut tx, &facts, &decision).await?;
+                let after = applied(record, &decision, now);
+                tx.commit(after.clone()).await?;
+                Ok(after)
             }
             Err(OrderRefusal { error, keep: None }) => Err(error.into()),
             Err(OrderRefusal { error, keep: Some(_) }) => {
@@ -165,15 +170,26 @@ impl Db {
     }
 }
 
-/// Writes a decision: the ledger's commands first (each decided by the ledger, with its own
-/// event), then the order, its allocations and lines, payments, the return, points and events.
-async fn write<T>(tx: &mut WriteTx<'_, T>, before: &Order, d: &OrderDecision) -> StoreResult<()> {
+/// Writes a decision: the ledger's commands first (decided together by the ledger against
+/// the order's holds and the balances as they are), then the order, its allocations and
+/// lines, payments, the return, points — and every event in one multi-row statement.
+async fn write<T>(tx: &mut WriteTx<'_, T>, facts: &OrderFacts, d: &OrderDecision) -> StoreResult<()> {
+    let now = tx.now;
+    let mut known = HashMap::new();
     for cmd in &d.stock {
-        tx.stock(cmd.clone()).await?;
+        check_references(tx.conn(), cmd, &mut known).await?;
     }
+    let view = LedgerView {
+        reservations: facts.holds.iter().map(|r| (r.id, r.clone())).collect(),
+        transfers: facts.transfers.iter().map(|t| (t.id, t.clone())).collect(),
+        ..LedgerView::default()
+    };
+    let stock = decide_together(tx.conn(), &d.stock, view, now).await?.map_err(|(_, e)| StoreError::from(e))?;
+    stock.write(tx.conn(), now).await?;
+    let mut events = stock.events()?;
     let o = &d.order;
     write_order(tx, o).await?;
-    for (a, _) in o.allocations.iter().zip(&before.allocations).filter(|(a, was)| a != was) {
+    for (a, _) in o.allocations.iter().zip(&facts.order.allocations).filter(|(a, was)| a != was) {
         sqlx::query("UPDATE order_allocations SET location_code = $1, reservation_id = $2, transfer_id = $3 WHERE id = $4")
             .bind(a.location_code.as_str())
             .bind(a.reservation_id.map(|u| u.to_string()))
@@ -182,7 +198,7 @@ async fn write<T>(tx: &mut WriteTx<'_, T>, before: &Order, d: &OrderDecision) ->
             .execute(tx.conn())
             .await?;
     }
-    for (l, _) in o.lines.iter().zip(&before.lines).filter(|(l, was)| l.returned_quantity != was.returned_quantity) {
+    for (l, _) in o.lines.iter().zip(&facts.order.lines).filter(|(l, was)| l.returned_quantity != was.returned_quantity) {
         sqlx::query("UPDATE order_lines SET returned_quantity = $1 WHERE order_id = $2 AND line_no = $3")
             .bind(l.returned_quantity)
             .bind(o.id.to_string())
@@ -198,7 +214,7 @@ async fn write<T>(tx: &mut WriteTx<'_, T>, before: &Order, d: &OrderDecision) ->
             .bind(p.amount.get())
             .bind(&p.external_reference)
             .bind(&p.method)
-            .bind(us(tx.now))
+            .bind(us(now))
             .bind(p.state)
             .execute(tx.conn())
             .await?;
@@ -212,18 +228,66 @@ async fn write<T>(tx: &mut WriteTx<'_, T>, before: &Order, d: &OrderDecision) ->
             locations.push(r.store.clone());
         }
         for m in &d.points {
-            tx.points(mobile, o.id, m.delta, m.reason, &locations).await?;
+            events.extend(tx.points(mobile, o.id, m.delta, m.reason, &locations).await?);
         }
     }
+    let subject = o.id.to_string();
     for e in &d.events {
-        let subject = o.id.to_string();
-        match e {
-            OrderEvent::Moved(p) => tx.emit(e.event_type(), &subject, p).await?,
-            OrderEvent::Refunded(p) => tx.emit(e.event_type(), &subject, p).await?,
-            OrderEvent::Returned(p) => tx.emit(e.event_type(), &subject, p).await?,
-        }
+        let payload = match e {
+            OrderEvent::Moved(p) => json(p)?,
+            OrderEvent::Refunded(p) => json(p)?,
+            OrderEvent::Returned(p) => json(p)?,
+        };
+        events.push((e.event_type(), subject.clone(), payload));
     }
-    Ok(())
+    tx.emit_many(&events).await
+}
+
+/// The order as stored after `d` was written at `now`, without reading it back: the order's
+/// new state, its payments and return appended.
+fn applied(mut r: OrderRecord, d: &OrderDecision, now: Timestamp) -> OrderRecord {
+    let o = &d.order;
+    r.status = o.status;
+    r.paid = o.paid;
+    r.refunded = o.refunded;
+    r.points_earned = o.points_earned;
+    r.points_reversed = o.points_reversed;
+    r.paid_at = o.paid_at;
+    r.fulfilled_at = o.fulfilled_at;
+    r.completed_at = o.completed_at;
+    r.cancelled_at = o.cancelled_at;
+    r.pickup_attempts = o.pickup_attempts;
+    for (stored, a) in r.allocations.iter_mut().zip(&o.allocations) {
+        stored.location_code = a.location_code.to_string();
+        stored.reservation_id = a.reservation_id;
+        stored.transfer_id = a.transfer_id;
+    }
+    for (stored, l) in r.lines.iter_mut().zip(&o.lines) {
+        stored.returned_quantity = l.returned_quantity;
+    }
+    r.payments.extend(d.payments.iter().map(|p| PaymentRecord {
+        id: p.id,
+        kind: p.kind.to_owned(),
+        amount: p.amount,
+        external_reference: p.external_reference.clone(),
+        method: p.method.clone(),
+        recorded_at: now,
+        state: p.state.to_owned(),
+    }));
+    if let Some(ret) = &d.ret {
+        let mut lines: Vec<(i64, i64, bool, Fen)> = ret.lines.iter().map(|l| (l.line_no, l.quantity.get(), l.damaged, l.refund)).collect();
+        lines.sort_by_key(|l| l.0);
+        r.returns.push(ReturnRecord {
+            id: ret.id,
+            store_code: ret.store.to_string(),
+            refund: ret.refund,
+            points_restored: ret.points_restored,
+            points_reversed: ret.points_reversed,
+            lines,
+            recorded_at: now,
+        });
+    }
+    r
 }
 
 /// The order row: every field an action may change.

@@ -1,11 +1,13 @@
-//! Customers and orders. An order is placed (`place.rs`: priced from the price book, sourced,
-//! held) and then moved by actions (`act.rs`), each one load → decide
+//! Customers and orders. An order is placed (`plan.rs` decides it off the write turn: priced
+//! from the price book, sourced, split by owner; `place.rs` holds and writes it in the turn)
+//! and then moved by actions (`act.rs`), each one load → decide
 //! ([`tongjia_domain::orders::decide`]) → write, in one transaction. `records.rs` is what the
 //! API sees, `load.rs` reads orders in a fixed number of queries.
 
 mod act;
 mod load;
 mod place;
+mod plan;
 mod records;
 
 pub(crate) use load::id_of;

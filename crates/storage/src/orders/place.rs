@@ -1,164 +1,28 @@
-//! Placing an order: lines priced from the price book, stock sourced and held, points redeemed.
+//! Placing an order: decided ([`super::plan`]) off the write turn on a snapshot, so that a
+//! refusal (sold out) never waits for the turn; in the turn the ledger decides its holds
+//! again against the balances as they are then — decided anew in the turn when the stock
+//! moved meanwhile — and the order, its lines, allocations, holds and events are written with
+//! a fixed number of multi-row statements whatever its size.
 
-use jiff::{SignedDuration, Timestamp};
 use sqlx::AnyConnection;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use tongjia_domain::DomainError;
-use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
+use tongjia_domain::codes::LocationCode;
 use tongjia_domain::events::{EventType, OrderMoved, PointsChanged};
-use tongjia_domain::ledger::{Quantity, StockCommand, StockKey};
-use tongjia_domain::location::{GeoPoint, LocationKind, LocationStatus};
-use tongjia_domain::orders::{
-    Fulfilment, OrderAction, OrderLine, OrderPolicy, OrderStatus, SourcingPool, check_member, check_shape, next_status, order_sums,
-    pickup_code, price_lines, split_by_owner,
-};
-use tongjia_domain::pricing::{Channel, Quote, quote};
-use tongjia_domain::sourcing::{Candidate, NearestSingleThenFewest, Network, SourcingDecision, SourcingRequest, SourcingStrategy};
+use tongjia_domain::orders::{OrderAction, OrderLine, OrderPolicy, OrderStatus, next_status};
 use uuid::Uuid;
 
 use super::load::{load_order, to_domain};
-use super::records::{Destination, NewOrder, OrderRecord, order_not_found};
-use crate::error::{StoreError, StoreResult, parse};
-use crate::stock::execute_in;
-use crate::tx::{Idem, WriteTx};
+use super::plan::{Plan, plan};
+use super::records::{AllocationRecord, NewOrder, OrderRecord, order_not_found};
+use crate::error::{StoreError, StoreResult};
+use crate::stock::{Together, check_references, decide_together};
+use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx};
 use crate::{Db, us};
 
-/// An open location that can take part in an order: (kind, status, pickup, ship_from_store, point).
-async fn location_info(conn: &mut AnyConnection, code: &str) -> StoreResult<Option<(LocationKind, LocationStatus, bool, bool, GeoPoint)>> {
-    let row: Option<(String, String, i64, i64, f64, f64)> =
-        sqlx::query_as("SELECT kind, status, CAST(pickup AS INTEGER), CAST(ship_from_store AS INTEGER), longitude, latitude FROM locations WHERE code = $1")
-            .bind(code)
-            .fetch_optional(conn)
-            .await?;
-    row.map(|(k, s, p, sfs, lon, lat)| {
-        Ok((
-            parse(LocationKind::parse(&k))?,
-            parse(LocationStatus::parse(&s))?,
-            p != 0,
-            sfs != 0,
-            GeoPoint { longitude: lon, latitude: lat },
-        ))
-    })
-    .transpose()
-}
-
-/// An open store, or the refusal naming `field`.
-pub(crate) async fn open_store(conn: &mut AnyConnection, code: &LocationCode, field: &str) -> StoreResult<(bool, GeoPoint)> {
-    match location_info(conn, code.as_str()).await? {
-        Some((kind, LocationStatus::Open, pickup, _, point)) if kind.is_store() => Ok((pickup, point)),
-        Some((kind, _, _, _, _)) if kind.is_store() => {
-            Err(DomainError::rule("store_not_open", format!("store {code} is not open")).at(field).into())
-        }
-        _ => Err(DomainError::not_found("store_not_found", format!("no store {code}")).at(field).into()),
-    }
-}
-
-/// The point of a division (county-level or township) from the reference map.
-fn division_point(code: &str) -> StoreResult<GeoPoint> {
-    crate::reference::divisions().point_of(code).ok_or_else(|| {
-        DomainError::invalid("destination.county_code", "unknown_destination", format!("{code} is not a division code (NBS 2023)")).into()
-    })
-}
-
-/// A location holding a SKU: code, kind, status, ships from store, longitude, latitude,
-/// free units over owners, safety stock.
-type CandidateRow = (String, String, String, i64, f64, f64, i64, i64);
-
-/// Candidates holding any of `skus` that `pool` admits, with what each can promise (net of
-/// reservations and safety stock).
-async fn candidates(conn: &mut AnyConnection, skus: &[SkuCode], pool: &SourcingPool) -> StoreResult<Vec<Candidate>> {
-    let mut by_location: BTreeMap<String, Candidate> = BTreeMap::new();
-    for sku in skus {
-        let rows: Vec<CandidateRow> = sqlx::query_as(
-            "SELECT l.code, l.kind, l.status, CAST(l.ship_from_store AS INTEGER), l.longitude, l.latitude, \
-             CAST(SUM(p.on_hand - p.reserved) AS BIGINT), COALESCE(MAX(s.quantity), 0) \
-             FROM stock_positions p JOIN locations l ON l.code = p.location_code \
-             LEFT JOIN safety_stock s ON s.location_code = p.location_code AND s.sku_code = p.sku_code \
-             WHERE p.sku_code = $1 GROUP BY l.code, l.kind, l.status, l.ship_from_store, l.longitude, l.latitude",
-        )
-        .bind(sku.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-        for (code, kind, status, sfs, lon, lat, free, safety) in rows {
-            let location = parse(LocationCode::parse(&code))?;
-            if !pool.admits(&location, parse(LocationKind::parse(&kind))?, parse(LocationStatus::parse(&status))?, sfs != 0) {
-                continue;
-            }
-            let available = free - safety;
-            if available <= 0 {
-                continue;
-            }
-            let c = match by_location.entry(code.clone()) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(Candidate { code: location, point: GeoPoint { longitude: lon, latitude: lat }, available: Default::default() })
-                }
-            };
-            c.available.insert(sku.clone(), available);
-        }
-    }
-    Ok(by_location.into_values().collect())
-}
-
-/// Units per SKU over the order's lines.
-fn wanted(lines: &[OrderLine]) -> Vec<(SkuCode, i64)> {
-    let mut m: BTreeMap<SkuCode, i64> = BTreeMap::new();
-    for l in lines {
-        *m.entry(l.sku_code.clone()).or_default() += l.quantity.get();
-    }
-    m.into_iter().collect()
-}
-
 impl<T> WriteTx<'_, T> {
-    /// Runs one stock command through the ledger's entry point and publishes its event.
-    pub(crate) async fn stock(&mut self, cmd: StockCommand) -> StoreResult<tongjia_domain::ledger::Decision> {
-        let now = self.now;
-        let d = execute_in(self.conn(), &cmd, now).await?;
-        let subject = d.entries.first().map_or_else(|| "stock".to_owned(), |e| format!("{}/{}", e.key.location_code, e.key.sku_code));
-        self.emit(d.event_type, &subject, &d).await?;
-        Ok(d)
-    }
-
-    /// Reserves `quantity` of `sku` at `location` for an order line, owner by owner (the
-    /// brand's goods first, then partners' by code), and records the allocations.
-    async fn allocate(
-        &mut self,
-        order: Uuid,
-        line_no: i64,
-        location: &LocationCode,
-        sku: &SkuCode,
-        quantity: i64,
-        expires_at: Timestamp,
-    ) -> StoreResult<()> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT owner, on_hand - reserved FROM stock_positions WHERE location_code = $1 AND sku_code = $2")
-                .bind(location.as_str())
-                .bind(sku.as_str())
-                .fetch_all(self.conn())
-                .await?;
-        let free = rows.into_iter().map(|(o, n)| Ok((parse(Owner::parse(&o))?, n))).collect::<StoreResult<Vec<_>>>()?;
-        let split =
-            split_by_owner(&free, quantity).map_err(|e| DomainError::rule(e.code, format!("{sku} at {location}: {}", e.message)))?;
-        for (owner, take) in split {
-            let reservation_id = Uuid::now_v7();
-            let key = StockKey { location_code: location.clone(), sku_code: sku.clone(), owner: owner.clone() };
-            let reference = Some(format!("order {order}"));
-            self.stock(StockCommand::Reserve { reservation_id, key, quantity: Quantity::new(take)?, expires_at, reference }).await?;
-            sqlx::query("INSERT INTO order_allocations (id, order_id, line_no, location_code, owner, quantity, reservation_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                .bind(Uuid::now_v7().to_string())
-                .bind(order.to_string())
-                .bind(line_no)
-                .bind(location.as_str())
-                .bind(owner.to_string())
-                .bind(take)
-                .bind(reservation_id.to_string())
-                .execute(self.conn())
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Moves a customer's points, never below zero, with its reason.
+    /// Moves a customer's points, never below zero, with its reason: the `points.changed`
+    /// event to publish (none for no move).
     pub(crate) async fn points(
         &mut self,
         mobile: &str,
@@ -166,9 +30,9 @@ impl<T> WriteTx<'_, T> {
         delta: i64,
         reason: &str,
         locations: &[LocationCode],
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<(EventType, String, String)>> {
         if delta == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let balance: i64 =
             sqlx::query_scalar("SELECT points_balance FROM customers WHERE mobile = $1").bind(mobile).fetch_one(self.conn()).await?;
@@ -190,47 +54,14 @@ impl<T> WriteTx<'_, T> {
             .bind(us(self.now))
             .execute(self.conn())
             .await?;
-        self.emit(
-            EventType::PointsChanged,
-            mobile,
-            &PointsChanged { mobile: mobile.to_owned(), order_id: order, delta, reason: reason.to_owned(), locations: locations.to_vec() },
-        )
-        .await
+        let changed =
+            PointsChanged { mobile: mobile.to_owned(), order_id: order, delta, reason: reason.to_owned(), locations: locations.to_vec() };
+        Ok(Some((EventType::PointsChanged, mobile.to_owned(), json(&changed)?)))
     }
 
     /// Loads an order for an action, refusing an unknown one.
     pub(crate) async fn order(&mut self, id: Uuid) -> StoreResult<OrderRecord> {
         load_order(self.conn(), id).await?.ok_or_else(|| order_not_found(id))
-    }
-
-    /// Moves a new order to reserved: checks it, stores the status and publishes
-    /// `order.reserved`.
-    async fn transition(&mut self, order: &mut OrderRecord, action: OrderAction, locations: Vec<LocationCode>) -> StoreResult<()> {
-        let to = next_status(order.fulfilment, order.status, action)?;
-        let now = us(self.now);
-        // A column is assigned once per UPDATE (PostgreSQL refuses it twice).
-        let sql = match to {
-            OrderStatus::Paid => "UPDATE orders SET status = $1, paid_at_us = $2, updated_at_us = $2 WHERE id = $3",
-            OrderStatus::Completed => "UPDATE orders SET status = $1, completed_at_us = $2, updated_at_us = $2 WHERE id = $3",
-            OrderStatus::Cancelled => "UPDATE orders SET status = $1, cancelled_at_us = $2, updated_at_us = $2 WHERE id = $3",
-            _ => "UPDATE orders SET status = $1, updated_at_us = $2 WHERE id = $3",
-        };
-        sqlx::query(sql).bind(to.as_str()).bind(now).bind(order.id.to_string()).execute(self.conn()).await?;
-        order.status = to;
-        let moved = OrderMoved { order_id: order.id, status: to, action, locations };
-        self.emit(EventType::order_moved(to), &order.id.to_string(), &moved).await
-    }
-
-    /// Reloads the order and commits with it as the answer.
-    pub(crate) async fn finish(mut self, id: Uuid) -> StoreResult<OrderRecord>
-    where
-        Self: Sized,
-        T: From<OrderRecord>,
-    {
-        let order = self.order(id).await?;
-        let pickup = order.clone();
-        self.commit(T::from(order)).await?;
-        Ok(pickup)
     }
 }
 
@@ -239,217 +70,187 @@ impl Db {
     /// sources and reserves its stock, redeems points — one transaction, `order.placed` and
     /// `order.reserved` published. The pickup code is in the answer and nowhere else.
     pub async fn place_order(&self, new: NewOrder, policy: &OrderPolicy, idem: Option<&Idem<'_, OrderRecord>>) -> StoreResult<OrderRecord> {
-        let mut tx = self.begin(idem, self.now()).await?;
-        let now = tx.now;
-        check_shape(&new.channel, new.fulfilment, new.destination.is_some(), new.pickup_store.is_some())?;
-        let store = match &new.channel {
-            Channel::Store(code) => Some((code.clone(), open_store(tx.conn(), code, "store_code").await?)),
-            Channel::Online => None,
-        };
-        if let Some(pickup) = &new.pickup_store {
-            let (can_pickup, _) = open_store(tx.conn(), pickup, "pickup_store_code").await?;
-            if !can_pickup {
-                return Err(DomainError::rule("pickup_not_offered", format!("store {pickup} does not hand over online orders"))
-                    .at("pickup_store_code")
-                    .into());
+        let now = crate::stored(self.now());
+        for _ in 0..SNAPSHOT_TRIES {
+            let Some(decided) = self.plan_off_turn(&new, policy, now, idem).await? else { break };
+            // The key is claimed once the holds stand, so a near miss writes nothing at all.
+            let mut tx = self.begin_unclaimed(now).await?;
+            match hold(&mut tx, &decided).await? {
+                Ok(holds) => return write_placed(tx.claim(idem).await?, decided.order, &holds).await,
+                // The stock moved since the snapshot: nothing written, the turn handed on,
+                // decided again on a newer one (the sold-out are then refused off the turn).
+                Err(_) => drop(tx),
             }
         }
-        if let Some(m) = &new.customer {
-            sqlx::query("INSERT INTO customers (mobile, points_balance, created_at_us) VALUES ($1, 0, $2) ON CONFLICT (mobile) DO NOTHING")
-                .bind(m.as_str())
-                .bind(us(now))
-                .execute(tx.conn())
-                .await?;
-        }
-        check_member(new.customer.is_some(), new.redeem_points)?;
-        let quotes = quote_lines(tx.conn(), &new, now).await?;
-        let lines = price_lines(&new.lines, &quotes, new.redeem_points, &policy.points)?;
-        let id = Uuid::now_v7();
-        let expires_at = now.checked_add(SignedDuration::from_secs(policy.hold_seconds)).unwrap_or(now);
-        let sums = order_sums(&lines);
-        let (destination, county) = match &new.destination {
-            Some(Destination::Point(p)) => (Some(*p), None),
-            Some(Destination::County(c)) => (Some(division_point(c)?), Some(c.clone())),
-            None => (None, None),
+        let mut tx = self.begin(idem, now).await?;
+        let decided = plan(tx.conn(), &new, policy, now).await?;
+        let holds = hold(&mut tx, &decided).await?.map_err(StoreError::from)?;
+        write_placed(tx, decided.order, &holds).await
+    }
+
+    /// The placement decided on what the read pool sees. A refusal there stands — it was
+    /// true of the committed state while the request ran — unless the request's key was used
+    /// meanwhile: then `None`, and the turn replays that answer.
+    async fn plan_off_turn(
+        &self,
+        new: &NewOrder,
+        policy: &OrderPolicy,
+        now: jiff::Timestamp,
+        idem: Option<&Idem<'_, OrderRecord>>,
+    ) -> StoreResult<Option<Plan>> {
+        let planned = {
+            let mut conn = self.read.acquire().await?;
+            plan(&mut conn, new, policy, now).await
         };
-        let code = new.pickup_store.as_ref().map(|_| pickup_code(Uuid::new_v4().as_u64_pair().0));
-        sqlx::query(
-            "INSERT INTO orders (id, channel, store_code, fulfilment, status, customer_mobile, pickup_store_code, pickup_code, \
-             destination_longitude, destination_latitude, destination_county_code, subtotal_fen, discount_fen, total_fen, points_redeemed, \
-             expires_at_us, placed_at_us, updated_at_us) VALUES ($1, $2, $3, $4, 'placed', $5, $6, $7, CAST($8 AS DOUBLE PRECISION), \
-             CAST($9 AS DOUBLE PRECISION), $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(id.to_string())
-        .bind(if store.is_some() { "store" } else { "online" })
-        .bind(store.as_ref().map(|(c, _)| c.as_str().to_owned()))
-        .bind(new.fulfilment.as_str())
-        .bind(new.customer.as_ref().map(|m| m.as_str().to_owned()))
-        .bind(new.pickup_store.as_ref().map(|c| c.as_str().to_owned()))
-        .bind(&code)
-        // Optional coordinates travel as text: sqlx's Any driver types a missing f64 as a
-        // float4 on PostgreSQL, which the float8 column then refuses. `to_string` round-trips.
-        .bind(destination.map(|p| p.longitude.to_string()))
-        .bind(destination.map(|p| p.latitude.to_string()))
-        .bind(county)
-        .bind(sums.subtotal.get())
-        .bind(sums.discount.get())
-        .bind(sums.total.get())
-        .bind(new.redeem_points)
-        .bind(us(expires_at))
-        .bind(us(now))
-        .bind(us(now))
-        .execute(tx.conn())
-        .await?;
-        for l in &lines {
-            sqlx::query(
-                "INSERT INTO order_lines (order_id, line_no, sku_code, quantity, unit_price_fen, list_price_fen, price_version, points_redeemed, \
-                 discount_fen, paid_fen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(id.to_string())
-            .bind(l.line_no)
-            .bind(l.sku_code.as_str())
-            .bind(l.quantity.get())
-            .bind(l.unit_price.get())
-            .bind(l.list_price.get())
-            .bind(l.price_version)
-            .bind(l.points_redeemed)
-            .bind(l.discount.get())
-            .bind(l.paid.get())
+        match planned {
+            Ok(p) => Ok(Some(p)),
+            Err(StoreError::Domain(e)) if !self.key_used(idem).await? => Err(e.into()),
+            Err(StoreError::Domain(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Placements decided off the turn before one is decided in it: each try that finds the
+/// stock moved hands the turn on at once, so only a run of near misses reaches the last.
+const SNAPSHOT_TRIES: usize = 3;
+
+/// The plan's holds checked and decided by the ledger against the balances as they are in
+/// the turn; a refusal (the stock moved) as the inner error, nothing written.
+async fn hold<T>(tx: &mut WriteTx<'_, T>, plan: &Plan) -> StoreResult<Result<Together, DomainError>> {
+    let now = tx.now;
+    let mut known = HashMap::new();
+    for cmd in &plan.holds {
+        match check_references(tx.conn(), cmd, &mut known).await {
+            Ok(()) => {}
+            Err(StoreError::Domain(e)) => return Ok(Err(e)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(decide_together(tx.conn(), &plan.holds, Default::default(), now).await?.map_err(|(_, e)| e))
+}
+
+/// Writes a placed order with its holds and commits with it, reserved, as the answer: the
+/// member (if new), the order, its lines, holds and allocations, and its events — the holds',
+/// `order.placed`, the points redeemed, `order.reserved` — in that order.
+async fn write_placed(mut tx: WriteTx<'_, OrderRecord>, mut order: OrderRecord, holds: &Together) -> StoreResult<OrderRecord> {
+    let now = tx.now;
+    let reserved = next_status(order.fulfilment, order.status, OrderAction::Reserve)?;
+    if let Some(m) = &order.customer_mobile {
+        sqlx::query("INSERT INTO customers (mobile, points_balance, created_at_us) VALUES ($1, 0, $2) ON CONFLICT (mobile) DO NOTHING")
+            .bind(m)
+            .bind(us(now))
             .execute(tx.conn())
             .await?;
-        }
-        let decision = source_and_hold(&mut tx, id, &new, &lines, store.as_ref().map(|(c, _)| c), destination, expires_at).await?;
-        if let Some(d) = &decision {
-            let json = serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            sqlx::query("UPDATE orders SET sourcing = $1 WHERE id = $2").bind(json).bind(id.to_string()).execute(tx.conn()).await?;
-        }
-        // Read once sourced: the event names where its stock is held.
-        let mut order = tx.order(id).await?;
-        tx.emit(EventType::OrderPlaced, &id.to_string(), &order).await?;
-        let locations = to_domain(&order)?.locations();
-        if let Some(m) = &new.customer {
-            tx.points(m.as_str(), id, -new.redeem_points, "redeemed on an order", &locations).await?;
-        }
-        tx.transition(&mut order, OrderAction::Reserve, locations).await?;
-        tx.finish(id).await
     }
-}
-
-/// Where the goods come from, held for the order: a till sale at its store; a pickup at its
-/// store when that holds it all, else where sourcing finds it; a delivery where sourcing finds
-/// it. Returns the sourcing decision, if sourcing chose.
-async fn source_and_hold<T>(
-    tx: &mut WriteTx<'_, T>,
-    id: Uuid,
-    new: &NewOrder,
-    lines: &[OrderLine],
-    store: Option<&LocationCode>,
-    destination: Option<GeoPoint>,
-    expires_at: Timestamp,
-) -> StoreResult<Option<SourcingDecision>> {
-    Ok(match new.fulfilment {
-        Fulfilment::CarryOut => {
-            let code = store.ok_or_else(|| DomainError::invalid("store_code", "fulfilment_needs_store", "a till sale needs its store"))?;
-            for l in lines {
-                tx.allocate(id, l.line_no, code, &l.sku_code, l.quantity.get(), expires_at).await?;
-            }
-            None
-        }
-        Fulfilment::Delivery | Fulfilment::EndlessAisle => {
-            let pool = SourcingPool::for_order(new.fulfilment, store, None);
-            let want = wanted(lines);
-            let skus: Vec<SkuCode> = want.iter().map(|(s, _)| s.clone()).collect();
-            let network = Network::new(candidates(tx.conn(), &skus, &pool).await?);
-            let destination =
-                destination.ok_or_else(|| DomainError::invalid("destination", "destination_required", "a delivery needs a destination"))?;
-            let decision = NearestSingleThenFewest.source(&network, &SourcingRequest { destination, lines: want })?;
-            assign(tx, id, lines, &decision, expires_at).await?;
-            Some(decision)
-        }
-        Fulfilment::Pickup => {
-            let pickup = new
-                .pickup_store
-                .clone()
-                .ok_or_else(|| DomainError::invalid("pickup_store_code", "pickup_store_required", "name the pickup store"))?;
-            let (can_pickup, point) = open_store(tx.conn(), &pickup, "pickup_store_code").await?;
-            if !can_pickup {
-                return Err(DomainError::rule("pickup_not_offered", format!("store {pickup} does not hand over online orders"))
-                    .at("pickup_store_code")
-                    .into());
-            }
-            let want = wanted(lines);
-            let skus: Vec<SkuCode> = want.iter().map(|(s, _)| s.clone()).collect();
-            let here = candidates(tx.conn(), &skus, &SourcingPool::anywhere()).await?.into_iter().find(|c| c.code == pickup);
-            let held_here = here.as_ref().is_some_and(|c| want.iter().all(|(s, q)| c.available.get(s).copied().unwrap_or(0) >= *q));
-            if held_here {
-                for l in lines {
-                    tx.allocate(id, l.line_no, &pickup, &l.sku_code, l.quantity.get(), expires_at).await?;
-                }
-                None
-            } else {
-                // Reserve where the goods are, nearest to the pickup store; a transfer follows payment.
-                let pool = SourcingPool::for_order(new.fulfilment, None, Some(&pickup));
-                let network = Network::new(candidates(tx.conn(), &skus, &pool).await?);
-                let decision = NearestSingleThenFewest.source(&network, &SourcingRequest { destination: point, lines: want })?;
-                assign(tx, id, lines, &decision, expires_at).await?;
-                Some(decision)
-            }
-        }
-    })
-}
-
-/// The price of every line now, from the price book (member prices for members), refusing
-/// unknown and inactive SKUs.
-async fn quote_lines(conn: &mut AnyConnection, new: &NewOrder, now: Timestamp) -> StoreResult<Vec<Quote>> {
-    let mut quotes = vec![];
-    for (i, (sku, _)) in new.lines.iter().enumerate() {
-        let active: Option<i64> = sqlx::query_scalar("SELECT CAST(active AS INTEGER) FROM skus WHERE code = $1")
-            .bind(sku.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-        let active = active.map(|a| a != 0);
-        match active {
-            None => {
-                return Err(DomainError::not_found("sku_not_found", format!("no SKU {sku}")).at(format!("lines[{i}].sku_code")).into());
-            }
-            Some(false) => {
-                return Err(DomainError::rule("sku_inactive", format!("SKU {sku} is not for sale"))
-                    .at(format!("lines[{i}].sku_code"))
-                    .into());
-            }
-            Some(true) => {}
-        }
-        let versions = crate::prices::versions_of(&mut *conn, sku.as_str()).await?;
-        quotes.push(quote(sku, &versions, now, new.customer.is_some())?);
+    insert_order(tx.conn(), &order, reserved).await?;
+    insert_lines(tx.conn(), order.id, &order.lines).await?;
+    holds.write(tx.conn(), now).await?;
+    insert_allocations(tx.conn(), order.id, &order.allocations).await?;
+    let locations = to_domain(&order)?.locations();
+    let mut events = holds.events()?;
+    events.push((EventType::OrderPlaced, order.id.to_string(), json(&order)?));
+    let moved = OrderMoved { order_id: order.id, status: reserved, action: OrderAction::Reserve, locations: locations.clone() };
+    let moved = (EventType::order_moved(reserved), order.id.to_string(), json(&moved)?);
+    if let Some(m) = order.customer_mobile.clone() {
+        events.extend(tx.points(&m, order.id, -order.points_redeemed, "redeemed on an order", &locations).await?);
     }
-    Ok(quotes)
+    events.push(moved);
+    tx.emit_many(&events).await?;
+    order.status = reserved;
+    tx.commit(order).await
 }
 
-/// Reserves each sourced share, line by line.
-async fn assign<T>(
-    tx: &mut WriteTx<'_, T>,
-    order: Uuid,
-    lines: &[OrderLine],
-    decision: &SourcingDecision,
-    expires_at: Timestamp,
-) -> StoreResult<()> {
-    // What each location supplies per SKU, handed out to lines in line order.
-    let mut supply: Vec<(LocationCode, BTreeMap<SkuCode, i64>)> =
-        decision.assignments.iter().map(|a| (a.location_code.clone(), a.lines.clone())).collect();
-    for l in lines {
-        let mut left = l.quantity.get();
-        for (location, skus) in supply.iter_mut() {
-            let Some(have) = skus.get_mut(&l.sku_code) else { continue };
-            let take = left.min(*have);
-            if take > 0 {
-                tx.allocate(order, l.line_no, location, &l.sku_code, take, expires_at).await?;
-                *have -= take;
-                left -= take;
-            }
-            if left == 0 {
-                break;
-            }
+pub(super) fn json(value: &impl serde::Serialize) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+async fn insert_order(conn: &mut AnyConnection, o: &OrderRecord, status: OrderStatus) -> StoreResult<()> {
+    let sourcing = o.sourcing.as_ref().map(json).transpose()?;
+    sqlx::query(
+        "INSERT INTO orders (id, channel, store_code, fulfilment, status, customer_mobile, pickup_store_code, pickup_code, \
+         destination_longitude, destination_latitude, destination_county_code, subtotal_fen, discount_fen, total_fen, points_redeemed, \
+         expires_at_us, placed_at_us, updated_at_us, sourcing) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CAST($9 AS DOUBLE PRECISION), \
+         CAST($10 AS DOUBLE PRECISION), $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    )
+    .bind(o.id.to_string())
+    .bind(if o.store_code.is_some() { "store" } else { "online" })
+    .bind(o.store_code.clone())
+    .bind(o.fulfilment.as_str())
+    .bind(status.as_str())
+    .bind(o.customer_mobile.clone())
+    .bind(o.pickup_store_code.clone())
+    .bind(o.pickup_code.clone())
+    // Optional coordinates travel as text: sqlx's Any driver types a missing f64 as a
+    // float4 on PostgreSQL, which the float8 column then refuses. `to_string` round-trips.
+    .bind(o.destination.map(|p| p.longitude.to_string()))
+    .bind(o.destination.map(|p| p.latitude.to_string()))
+    .bind(o.destination_county_code.clone())
+    .bind(o.subtotal.get())
+    .bind(o.discount.get())
+    .bind(o.total.get())
+    .bind(o.points_redeemed)
+    .bind(us(o.expires_at))
+    .bind(us(o.placed_at))
+    .bind(us(o.placed_at))
+    .bind(sourcing)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// `(${n+1}, …, ${n+width})` for each of `rows` rows: the placeholders of a multi-row insert.
+fn marks(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|i| format!("({})", (1..=width).map(|c| format!("${}", width * i + c)).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn insert_lines(conn: &mut AnyConnection, order: Uuid, lines: &[OrderLine]) -> StoreResult<()> {
+    for chunk in lines.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO order_lines (order_id, line_no, sku_code, quantity, unit_price_fen, list_price_fen, price_version, points_redeemed, \
+             discount_fen, paid_fen) VALUES {}",
+            marks(chunk.len(), 10)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for l in chunk {
+            q = q
+                .bind(order.to_string())
+                .bind(l.line_no)
+                .bind(l.sku_code.as_str())
+                .bind(l.quantity.get())
+                .bind(l.unit_price.get())
+                .bind(l.list_price.get())
+                .bind(l.price_version)
+                .bind(l.points_redeemed)
+                .bind(l.discount.get())
+                .bind(l.paid.get());
         }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn insert_allocations(conn: &mut AnyConnection, order: Uuid, allocations: &[AllocationRecord]) -> StoreResult<()> {
+    for chunk in allocations.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO order_allocations (id, order_id, line_no, location_code, owner, quantity, reservation_id) VALUES {}",
+            marks(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for a in chunk {
+            q = q
+                .bind(a.id.to_string())
+                .bind(order.to_string())
+                .bind(a.line_no)
+                .bind(a.location_code.clone())
+                .bind(a.owner.clone())
+                .bind(a.quantity)
+                .bind(a.reservation_id.map(|r| r.to_string()));
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
