@@ -31,8 +31,8 @@ struct Cli {
     /// to keep Tongjia's tables in a schema of their own).
     #[arg(long, global = true, env = "TONGJIA_DB", default_value = "./tongjia.db")]
     db: String,
-    /// PostgreSQL connections this process keeps open (mind the server's max_connections
-    /// across every Tongjia server).
+    /// PostgreSQL read connections this process keeps open, besides 4 for writes (mind the
+    /// server's max_connections across every Tongjia server).
     #[arg(long, global = true, env = "TONGJIA_DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     db_max_connections: u32,
     /// PostgreSQL: milliseconds a write waits for its turn before it is answered

@@ -347,3 +347,20 @@ fn the_reserve_benchmark_runs_every_shape_beside_the_naive_path() {
         assert_eq!(text.matches("ratio Tongjia / naive throughput").count(), 3, "{text}");
     }
 }
+
+/// `bench checkout` runs quote, place and pay by Tongjia (in-process and over HTTP, the
+/// payment as a signed notification) beside the naive path, and checks paid against stock.
+#[test]
+fn the_checkout_benchmark_pays_exactly_the_stock_beside_the_naive_path() {
+    for how in [&["--in-process"][..], &[]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tongjia"))
+            .args(["bench", "checkout", "--shoppers", "60", "--units", "20", "--clients", "30"])
+            .args(how)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{how:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("| Tongjia (quote, place, pay) |") && text.contains("| 20 | 40 | 0 |"), "{text}");
+        assert!(text.contains("ratio Tongjia / naive paid per second") && text.contains("ledger audit: clean"), "{text}");
+    }
+}

@@ -82,8 +82,9 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// PostgreSQL: connections this server keeps (default 16). Mind the database's
-    /// `max_connections` across every server. SQLite keeps one writer and eight readers.
+    /// PostgreSQL: read connections this server keeps (default 16), besides its 4 write
+    /// connections. Mind the database's `max_connections` across every server. SQLite keeps
+    /// one writer and eight readers.
     pub max_connections: u32,
     /// PostgreSQL: how long a write waits for its turn (and any lock) before it is refused
     /// as busy (default 10 s). SQLite waits for its one write connection up to 30 s.

@@ -108,12 +108,8 @@ impl Db {
         at.map(ts).transpose()
     }
 
-    /// Connections open and idle in the pools (write, read; one pool on PostgreSQL).
+    /// Connections open and idle in the pools (write and read).
     pub fn connections(&self) -> (u32, usize) {
-        if self.backend == crate::Backend::Postgres {
-            (self.read.size(), self.read.num_idle())
-        } else {
-            (self.read.size() + self.write.size(), self.read.num_idle() + self.write.num_idle())
-        }
+        (self.read.size() + self.write.size(), self.read.num_idle() + self.write.num_idle())
     }
 }

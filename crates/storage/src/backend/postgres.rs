@@ -1,4 +1,4 @@
-//! PostgreSQL: one pool serves reads and writes; writes take turns through a
+//! PostgreSQL: a pool for reads and a small one for writes; writes take turns through a
 //! transaction-scoped advisory lock of the schema, so that any number of Tongjia servers
 //! on one database apply writes one after another.
 
@@ -14,9 +14,13 @@ use super::{Backend, Engine, install_drivers};
 use crate::error::{StoreError, StoreResult};
 use crate::{BUSY_TIMEOUT, Db, Options};
 
-/// Connections per server unless told otherwise: requests beyond this wait (up to 30 s)
+/// Read connections per server unless told otherwise: reads beyond this wait (up to 30 s)
 /// for one to free up.
 pub(crate) const CONNECTIONS_DEFAULT: u32 = 16;
+
+/// Write connections per server, besides: a group's transaction, the group before it still
+/// committing, and a start-up task's session lock.
+pub(crate) const WRITE_CONNECTIONS: u32 = 4;
 
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -30,17 +34,26 @@ async fn open_pool(url: &str, connections: u32, lock_timeout: std::time::Duratio
     // One connection first, so that a wrong address fails now with its own reason instead
     // of after the pool's 30 s of retries.
     AnyConnection::connect_with(&options).await?.close().await?;
-    let pool = AnyPoolOptions::new()
-        .max_connections(connections.max(1))
-        .acquire_timeout(BUSY_TIMEOUT * 3)
-        // A write waits at most this long for its turn, then answers 503 database_busy
-        // rather than queueing without end behind a long import.
-        .after_connect(move |conn, _| {
-            let set = AssertSqlSafe(format!("SET lock_timeout = '{}ms'", lock_timeout.as_millis().max(1)));
-            Box::pin(async move { conn.execute(set).await.map(drop) })
-        })
-        .connect_with(options)
-        .await?;
+    let pool_of = |size: u32| {
+        AnyPoolOptions::new()
+            .max_connections(size.max(1))
+            .acquire_timeout(BUSY_TIMEOUT * 3)
+            // No ping before each acquire (a round trip per read and per write group): a
+            // connection that broke is found by the statement that uses it, which fails
+            // retryably, and the pool drops it.
+            .test_before_acquire(false)
+            // A write waits at most this long for its turn, then answers 503 database_busy
+            // rather than queueing without end behind a long import.
+            .after_connect(move |conn, _| {
+                let set = AssertSqlSafe(format!("SET lock_timeout = '{}ms'", lock_timeout.as_millis().max(1)));
+                Box::pin(async move { conn.execute(set).await.map(drop) })
+            })
+            .connect_with(options.clone())
+    };
+    let pool = pool_of(connections).await?;
+    // Writes have connections of their own: a write group never queues behind reads for one
+    // (under a burst hundreds of reads wait for the read pool while the turn sat idle).
+    let write = pool_of(WRITE_CONNECTIONS).await?;
     let version: String = sqlx::query_scalar("SELECT version()").fetch_one(&pool).await?;
     if let Some(refusal) = unsafe_engine(&version) {
         return Err(StoreError::Operation(refusal));
@@ -60,7 +73,7 @@ async fn open_pool(url: &str, connections: u32, lock_timeout: std::time::Duratio
     } else {
         MIGRATOR.run(&pool).await.map_err(|e| StoreError::Database(e.into()))?;
     }
-    Ok(Db::new(pool.clone(), pool, Backend::Postgres, url, lock_timeout))
+    Ok(Db::new(write, pool, Backend::Postgres, url, lock_timeout))
 }
 
 /// Why an engine that speaks PostgreSQL's protocol cannot host Tongjia, if it cannot: the
@@ -79,7 +92,7 @@ fn unsafe_engine(version: &str) -> Option<String> {
     }
 }
 
-/// PostgreSQL: a pool per server, writes taking turns through a schema advisory lock.
+/// PostgreSQL: pools per server (reads, writes), writes taking turns through a schema advisory lock.
 pub(crate) struct Postgres;
 
 impl Engine for Postgres {

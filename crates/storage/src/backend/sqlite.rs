@@ -102,6 +102,8 @@ async fn open_file(path: &Path, url: &str) -> StoreResult<Db> {
     let write = AnyPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(BUSY_TIMEOUT * 3)
+        // A file: nothing to ping (each ping is one more hand-off to the driver's thread).
+        .test_before_acquire(false)
         .after_connect(|conn, _| Box::pin(setup(conn)))
         .connect_with(write_options)
         .await?;
@@ -111,6 +113,7 @@ async fn open_file(path: &Path, url: &str) -> StoreResult<Db> {
     let read = AnyPoolOptions::new()
         .max_connections(READ_CONNECTIONS_MAX)
         .acquire_timeout(BUSY_TIMEOUT)
+        .test_before_acquire(false)
         .after_connect(|conn, _| Box::pin(setup(conn)))
         .connect_with(AnyConnectOptions::from_url(&read_url)?)
         .await?;
