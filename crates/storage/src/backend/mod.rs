@@ -22,6 +22,8 @@ pub(crate) trait Engine {
     async fn open(url: &str, options: &Options) -> StoreResult<Db>;
     /// Makes a just-begun write transaction wait until no other write runs.
     async fn take_write_turn(conn: &mut AnyConnection) -> StoreResult<()>;
+    /// Makes a just-begun read transaction see one snapshot in all its statements.
+    async fn take_snapshot(conn: &mut AnyConnection) -> StoreResult<()>;
     /// Writes a consistent copy of the whole database to the new file `to`, online.
     async fn backup(db: &Db, to: &Path) -> StoreResult<()>;
     /// Puts a backup into the empty database `url` names (not yet opened).
@@ -71,6 +73,15 @@ impl Backend {
         match self {
             Backend::Sqlite => sqlite::Sqlite::take_write_turn(conn).await,
             Backend::Postgres => postgres::Postgres::take_write_turn(conn).await,
+        }
+    }
+
+    /// Makes a just-begun read transaction read one snapshot, so that what it decides from
+    /// several queries was all true at one instant.
+    pub(crate) async fn take_snapshot(self, conn: &mut AnyConnection) -> StoreResult<()> {
+        match self {
+            Backend::Sqlite => sqlite::Sqlite::take_snapshot(conn).await,
+            Backend::Postgres => postgres::Postgres::take_snapshot(conn).await,
         }
     }
 

@@ -107,6 +107,13 @@ impl Engine for Postgres {
         Ok(())
     }
 
+    /// READ COMMITTED takes a snapshot per statement; REPEATABLE READ one for the whole
+    /// transaction (read-only, it never fails to serialize).
+    async fn take_snapshot(conn: &mut AnyConnection) -> StoreResult<()> {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(conn).await?;
+        Ok(())
+    }
+
     /// `pg_dump --format=custom` of the schema in use.
     async fn backup(db: &Db, to: &Path) -> StoreResult<()> {
         let schema: String = sqlx::query_scalar("SELECT CAST(current_schema() AS TEXT)").fetch_one(&db.read).await?;

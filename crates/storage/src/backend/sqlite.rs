@@ -41,6 +41,11 @@ impl Engine for Sqlite {
         Ok(())
     }
 
+    /// A deferred transaction in WAL mode reads one snapshot from its first read on.
+    async fn take_snapshot(_conn: &mut AnyConnection) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// `VACUUM INTO`: one consistent snapshot, compacted, while readers and the writer go on.
     async fn backup(db: &Db, to: &Path) -> StoreResult<()> {
         let path = to.to_str().ok_or_else(|| StoreError::Operation(format!("not a UTF-8 path: {}", to.display())))?;

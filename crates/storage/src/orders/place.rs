@@ -88,8 +88,8 @@ impl Db {
         write_placed(tx, decided.order, &holds).await
     }
 
-    /// The placement decided on what the read pool sees. A refusal there stands — it was
-    /// true of the committed state while the request ran — unless the request's key was used
+    /// The placement decided on one snapshot of the read pool. A refusal there stands — it
+    /// was true of the committed state at one instant while the request ran — unless the request's key was used
     /// meanwhile: then `None`, and the turn replays that answer.
     async fn plan_off_turn(
         &self,
@@ -98,9 +98,15 @@ impl Db {
         now: jiff::Timestamp,
         idem: Option<&Idem<'_, OrderRecord>>,
     ) -> StoreResult<Option<Plan>> {
+        // One snapshot for every query of the plan: a unit taken between the candidates'
+        // query and the owners' must not read as sold out.
         let planned = {
             let mut conn = self.read.acquire().await?;
-            plan(&mut conn, new, policy, now).await
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            self.backend.take_snapshot(&mut tx).await?;
+            let planned = plan(&mut tx, new, policy, now).await;
+            tx.rollback().await?;
+            planned
         };
         match planned {
             Ok(p) => Ok(Some(p)),
