@@ -195,6 +195,38 @@ pub(crate) async fn seed_warehouse(db: &Db, code: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Where a benchmark runs Tongjia: the engine (a fresh PostgreSQL schema or a temporary
+/// SQLite file), and over HTTP to in-process servers or in-process.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// Run on PostgreSQL: a fresh schema in the database this URL names.
+    #[arg(long, env = "TONGJIA_BENCH_PG")]
+    pub pg: Option<String>,
+    /// Servers sharing the database (over HTTP; more than one needs `--pg`).
+    #[arg(long, default_value_t = 1)]
+    pub servers: usize,
+    /// Ask the engine in this process instead of over HTTP.
+    #[arg(long)]
+    pub in_process: bool,
+}
+
+impl Target {
+    /// Refuses a server count the engine cannot serve.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.servers == 0 || (self.servers > 1 && self.pg.is_none()) {
+            return Err("--servers must be 1, or more with --pg (SQLite serves from one process)".into());
+        }
+        Ok(())
+    }
+
+    /// `SQLite, over HTTP, 2 server(s)` — the run's heading.
+    pub(crate) fn describe(&self) -> String {
+        let engine = if self.pg.is_some() { "PostgreSQL" } else { "SQLite" };
+        let how = if self.in_process { "in-process".to_owned() } else { format!("over HTTP, {} server(s)", self.servers) };
+        format!("{engine}, {how}")
+    }
+}
+
 /// Servers started in this process on one database, each with its own pool (as separate
 /// processes would have).
 pub(crate) struct Servers {

@@ -26,10 +26,7 @@ pub struct Setup {
     pub units: i64,
     /// Shoppers checking out at once (default: all of them).
     pub clients: Option<usize>,
-    pub pg: Option<String>,
-    pub servers: usize,
-    /// Ask the engine in this process instead of over HTTP.
-    pub in_process: bool,
+    pub target: crate::bench::Target,
 }
 
 /// The hot SKU (seeded by `bench::seed`) and where the orders go.
@@ -225,20 +222,18 @@ fn problems(name: &str, m: &crate::bench_reserve::Measured, steps: &Steps, want:
 }
 
 pub async fn checkout(setup: Setup) -> Result<(), String> {
-    if setup.servers == 0 || (setup.servers > 1 && setup.pg.is_none()) {
-        return Err("--servers must be 1, or more with --pg (SQLite serves from one process)".into());
-    }
+    setup.target.check()?;
     crate::limits::raise_open_file_limit();
     let (shoppers, clients) = (setup.shoppers, setup.clients.unwrap_or(setup.shoppers).max(1));
-    let scratch = tongjia_storage::ScratchDb::new("bench", setup.pg.as_deref()).await.map_err(|e| e.to_string())?;
+    let scratch = tongjia_storage::ScratchDb::new("bench", setup.target.pg.as_deref()).await.map_err(|e| e.to_string())?;
     let db = Db::connect(&scratch.url).await.map_err(|e| e.to_string())?;
     crate::bench::seed(&db, setup.units).await?;
     db.naive_seed(&[(SKU.to_owned(), setup.units)]).await.map_err(|e| e.to_string())?;
     let ours: Shared = Arc::default();
-    let tongjia = if setup.in_process {
+    let tongjia = if setup.target.in_process {
         drive("tongjia", shoppers, clients, |i| in_process(db.clone(), i, ours.clone())).await
     } else {
-        let servers = crate::bench::start_servers(&scratch.url, setup.servers).await?;
+        let servers = crate::bench::start_servers(&scratch.url, setup.target.servers).await?;
         let client = crate::bench::signed_client(&db, "bench", clients).await?;
         let bases = servers.bases.clone();
         let measured =
@@ -253,10 +248,9 @@ pub async fn checkout(setup: Setup) -> Result<(), String> {
     let naive_stored = db.naive_paid().await.map_err(|e| e.to_string())? as usize;
     db.close().await;
 
-    let how = if setup.in_process { "in-process".to_owned() } else { format!("over HTTP, {} server(s)", setup.servers) };
-    let engine = if setup.pg.is_some() { "PostgreSQL" } else { "SQLite" };
+    let on = setup.target.describe();
     let want = (setup.units.max(0) as usize).min(shoppers);
-    println!("checkout — {engine}, {how}, {shoppers} shoppers, {clients} at once, {} units of one SKU", setup.units);
+    println!("checkout — {on}, {shoppers} shoppers, {clients} at once, {} units of one SKU", setup.units);
     println!();
     println!("| path | paid/s | checkout p50 / p99 / p999 ms | place p50 / p99 ms | pay p50 / p99 ms | paid | sold out | failed |");
     println!("|---|---|---|---|---|---|---|---|");

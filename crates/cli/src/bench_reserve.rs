@@ -33,10 +33,7 @@ pub struct Setup {
     pub clients: usize,
     /// SKUs of the spread and mixed shapes.
     pub skus: usize,
-    pub pg: Option<String>,
-    pub servers: usize,
-    /// Ask the engine in this process (`Db::execute`) instead of over HTTP.
-    pub in_process: bool,
+    pub target: crate::bench::Target,
 }
 
 /// What one request (or one shopper's checkout) came to.
@@ -226,14 +223,14 @@ async fn run(setup: &Setup, shape: Shape) -> Result<(), String> {
     let skus = if shape == Shape::Hot { 1 } else { setup.skus };
     let stock = stock(shape, setup.requests, skus);
     let want = expected_wins(shape, setup.requests, &stock);
-    let scratch = tongjia_storage::ScratchDb::new("bench", setup.pg.as_deref()).await.map_err(|e| e.to_string())?;
+    let scratch = tongjia_storage::ScratchDb::new("bench", setup.target.pg.as_deref()).await.map_err(|e| e.to_string())?;
     let db = Db::connect(&scratch.url).await.map_err(|e| e.to_string())?;
     seed(&db, &stock).await?;
     let (requests, clients) = (setup.requests, setup.clients);
-    let tongjia = if setup.in_process {
+    let tongjia = if setup.target.in_process {
         drive("tongjia", requests, clients, |i| in_process(db.clone(), shape, i, skus)).await
     } else {
-        let servers = crate::bench::start_servers(&scratch.url, setup.servers).await?;
+        let servers = crate::bench::start_servers(&scratch.url, setup.target.servers).await?;
         let client = crate::bench::signed_client(&db, "bench", clients).await?;
         let bases = servers.bases.clone();
         let measured =
@@ -246,9 +243,8 @@ async fn run(setup: &Setup, shape: Shape) -> Result<(), String> {
     let naive_left = db.naive_left().await.map_err(|e| e.to_string())?;
     db.close().await;
 
-    let how = if setup.in_process { "in-process".to_owned() } else { format!("over HTTP, {} server(s)", setup.servers) };
-    let engine = if setup.pg.is_some() { "PostgreSQL" } else { "SQLite" };
-    println!("{shape:?} — {engine}, {how}, {requests} requests, {clients} clients, {skus} SKU(s), {want} can be won");
+    let on = setup.target.describe();
+    println!("{shape:?} — {on}, {requests} requests, {clients} clients, {skus} SKU(s), {want} can be won");
     println!();
     println!("| path | req/s | p50 ms | p99 ms | p999 ms | won | sold out | reads | errors |");
     println!("|---|---|---|---|---|---|---|---|---|");
@@ -290,9 +286,7 @@ async fn run(setup: &Setup, shape: Shape) -> Result<(), String> {
 }
 
 pub async fn reserve(setup: Setup) -> Result<(), String> {
-    if setup.servers == 0 || (setup.servers > 1 && setup.pg.is_none()) {
-        return Err("--servers must be 1, or more with --pg (SQLite serves from one process)".into());
-    }
+    setup.target.check()?;
     crate::limits::raise_open_file_limit();
     let shapes = if setup.shapes.is_empty() { vec![Shape::Hot, Shape::Spread, Shape::Mixed] } else { setup.shapes.clone() };
     let mut failed = vec![];

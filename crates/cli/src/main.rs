@@ -217,15 +217,8 @@ enum BenchKind {
         /// SKUs of the spread and mixed shapes (one unit each in stock).
         #[arg(long, default_value_t = 10_000)]
         skus: usize,
-        /// Run on PostgreSQL: a fresh schema in the database this URL names.
-        #[arg(long, env = "TONGJIA_BENCH_PG")]
-        pg: Option<String>,
-        /// Servers sharing the database (over HTTP; more than one needs `--pg`).
-        #[arg(long, default_value_t = 1)]
-        servers: usize,
-        /// Ask the engine in this process (`Db::execute`) instead of over HTTP.
-        #[arg(long)]
-        in_process: bool,
+        #[command(flatten)]
+        target: bench::Target,
     },
     /// SHOPPERS shoppers at once each read the quote of one hot phone, place a delivery order
     /// for it and pay it (UNITS in stock), by Tongjia and by the naive path (fresh database).
@@ -237,15 +230,8 @@ enum BenchKind {
         /// Shoppers checking out at once (default: all of them).
         #[arg(long)]
         clients: Option<usize>,
-        /// Run on PostgreSQL: a fresh schema in the database this URL names.
-        #[arg(long, env = "TONGJIA_BENCH_PG")]
-        pg: Option<String>,
-        /// Servers sharing the database (over HTTP; more than one needs `--pg`).
-        #[arg(long, default_value_t = 1)]
-        servers: usize,
-        /// Ask the engine in this process instead of over HTTP.
-        #[arg(long)]
-        in_process: bool,
+        #[command(flatten)]
+        target: bench::Target,
     },
     /// The network's reads (locator, quote, availability) at C clients against the same
     /// server's `GET /health`, on the demo network (fresh temporary database).
@@ -348,12 +334,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Bench { which: BenchKind::Till { tills, sales, pg } } => {
             return bench_till::till(bench_till::Setup { tills, sales, pg }).await;
         }
-        Command::Bench { which: BenchKind::Reserve { shape, requests, clients, skus, pg, servers, in_process } } => {
-            let setup = bench_reserve::Setup { shapes: shape, requests, clients, skus, pg, servers, in_process };
+        Command::Bench { which: BenchKind::Reserve { shape, requests, clients, skus, target } } => {
+            let setup = bench_reserve::Setup { shapes: shape, requests, clients, skus, target };
             return bench_reserve::reserve(setup).await;
         }
-        Command::Bench { which: BenchKind::Checkout { shoppers, units, clients, pg, servers, in_process } } => {
-            let setup = bench_checkout::Setup { shoppers, units, clients, pg, servers, in_process };
+        Command::Bench { which: BenchKind::Checkout { shoppers, units, clients, target } } => {
+            let setup = bench_checkout::Setup { shoppers, units, clients, target };
             return bench_checkout::checkout(setup).await;
         }
         Command::Bench { which: BenchKind::Reads { clients, seconds, pg, url } } => {

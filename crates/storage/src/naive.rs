@@ -20,8 +20,7 @@ impl Db {
             .execute(&self.write)
             .await?;
         for chunk in rows.chunks(500) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
-            let sql = format!("INSERT INTO bench_naive_stock (sku_code, available) VALUES {}", marks.join(", "));
+            let sql = format!("INSERT INTO bench_naive_stock (sku_code, available) VALUES {}", crate::tx::placeholders(chunk.len(), 2));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (sku, n) in chunk {
                 q = q.bind(sku.as_str()).bind(*n);

@@ -23,7 +23,7 @@ use crate::catalog::{sku_exists, unknown_sku};
 use crate::error::{StoreError, StoreResult, parse};
 use crate::locations::unknown_location;
 use crate::page::{Page, PageRequest};
-use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx};
+use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx, placeholders};
 use crate::{Db, ts, us};
 
 /// A balance with the location's safety stock and what is available to promise.
@@ -178,7 +178,7 @@ fn order_hold(row: Option<(String, String)>) -> StoreResult<Option<OrderHold>> {
 
 /// Refuses keys naming a location, SKU or partner that does not exist.
 /// `known` remembers codes already checked in this transaction (bulk imports check each once).
-pub(crate) async fn check_references(conn: &mut AnyConnection, cmd: &StockCommand, known: &mut HashMap<String, String>) -> StoreResult<()> {
+async fn check_references(conn: &mut AnyConnection, cmd: &StockCommand, known: &mut HashMap<String, String>) -> StoreResult<()> {
     let (locations, skus, owners): (Vec<&LocationCode>, Vec<&SkuCode>, Vec<&Owner>) = match cmd {
         StockCommand::Receive { key, .. }
         | StockCommand::Adjust { key, .. }
@@ -662,10 +662,6 @@ impl StockImport<'_> {
 /// statements per 200 rows instead of four per receipt.
 async fn receive_at_once(tx: &mut WriteTx<'static, ()>, cmds: &[StockCommand]) -> Result<(), (usize, StoreError)> {
     let now = tx.now;
-    let mut known = HashMap::new();
-    for (i, cmd) in cmds.iter().enumerate() {
-        check_references(tx.conn(), cmd, &mut known).await.map_err(|e| (i, e))?;
-    }
     let together = decide_together(tx.conn(), cmds, LedgerView::default(), now)
         .await
         .map_err(|e| (0, e))?
@@ -687,9 +683,10 @@ pub(crate) struct Together {
     transfers: std::collections::BTreeMap<Uuid, Transfer>,
 }
 
-/// Decides `cmds` in order against the balances and safety stock of every pair they name,
-/// read in a few queries, and the holds and transfers they name — those in `view` as the
-/// caller loaded them, the rest read here (references checked by the caller). A hold or
+/// Checks the references of `cmds` (each location and SKU read once), then decides them in
+/// order against the balances and safety stock of every pair they name, read in a few
+/// queries, and the holds and transfers they name — those in `view` as the caller loaded
+/// them, the rest read here. A hold or
 /// transfer a command creates has an id the caller just made, new by construction. A
 /// refusal names its command's index; nothing is written either way.
 pub(crate) async fn decide_together(
@@ -698,6 +695,14 @@ pub(crate) async fn decide_together(
     mut view: LedgerView,
     now: Timestamp,
 ) -> StoreResult<Result<Together, (usize, DomainError)>> {
+    let mut known = HashMap::new();
+    for (i, cmd) in cmds.iter().enumerate() {
+        match check_references(&mut *conn, cmd, &mut known).await {
+            Ok(()) => {}
+            Err(StoreError::Domain(e)) => return Ok(Err((i, e))),
+            Err(e) => return Err(e),
+        }
+    }
     for cmd in cmds {
         if let Some(id) = cmd.reservation_ref().filter(|id| !view.reservations.contains_key(id))
             && let Some(r) = load_reservation(&mut *conn, id).await?
@@ -837,13 +842,11 @@ async fn write_entries(conn: &mut AnyConnection, decisions: &[Decision], now: Ti
         })
         .collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let marks: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", (1..=13).map(|c| format!("${}", 13 * i + c)).collect::<Vec<_>>().join(", ")))
-            .collect();
+        let marks = placeholders(chunk.len(), 13);
         let sql = format!(
             "INSERT INTO stock_entries (id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, \
              damaged_delta, reservation_id, transfer_id, reference, recorded_at_us) VALUES {}",
-            marks.join(", ")
+            marks
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (command, e) in chunk {
@@ -871,10 +874,10 @@ async fn write_entries(conn: &mut AnyConnection, decisions: &[Decision], now: Ti
 async fn write_safety_stock(conn: &mut AnyConnection, rows: &std::collections::BTreeMap<(LocationCode, SkuCode), i64>) -> StoreResult<()> {
     let rows: Vec<_> = rows.iter().collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)).collect();
+        let marks = placeholders(chunk.len(), 3);
         let sql = format!(
             "INSERT INTO safety_stock (location_code, sku_code, quantity) VALUES {} ON CONFLICT (location_code, sku_code) DO UPDATE SET quantity = excluded.quantity",
-            marks.join(", ")
+            marks
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ((l, sku), n) in chunk {
@@ -911,15 +914,13 @@ async fn write_transfer(conn: &mut AnyConnection, t: &Transfer, now: Timestamp) 
 /// lapse) — upserted in multi-row statements, each id once.
 async fn write_reservations(conn: &mut AnyConnection, rows: &[&Reservation], now: Timestamp) -> StoreResult<()> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let marks: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", (1..=10).map(|c| format!("${}", 10 * i + c)).collect::<Vec<_>>().join(", ")))
-            .collect();
+        let marks = placeholders(chunk.len(), 10);
         let sql = format!(
             "INSERT INTO reservations (id, location_code, sku_code, owner, quantity, expires_at_us, status, reference, created_at_us, updated_at_us) \
              VALUES {} ON CONFLICT (id) DO UPDATE SET location_code = excluded.location_code, \
              sku_code = excluded.sku_code, owner = excluded.owner, quantity = excluded.quantity, expires_at_us = excluded.expires_at_us, \
              status = excluded.status, reference = excluded.reference, updated_at_us = excluded.updated_at_us",
-            marks.join(", ")
+            marks
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {
@@ -943,13 +944,12 @@ async fn write_reservations(conn: &mut AnyConnection, rows: &[&Reservation], now
 /// Balances as the ledger decided them, upserted in multi-row statements.
 async fn write_positions(conn: &mut AnyConnection, finals: &[(&StockKey, &Position)], now: Timestamp) -> StoreResult<()> {
     for chunk in finals.chunks(ROWS_PER_STATEMENT) {
-        let marks: Vec<String> =
-            (0..chunk.len()).map(|i| format!("({})", (1..=7).map(|c| format!("${}", 7 * i + c)).collect::<Vec<_>>().join(", "))).collect();
+        let marks = placeholders(chunk.len(), 7);
         let sql = format!(
             "INSERT INTO stock_positions (location_code, sku_code, owner, on_hand, reserved, damaged, updated_at_us) VALUES {} \
              ON CONFLICT (location_code, sku_code, owner) DO UPDATE SET on_hand = excluded.on_hand, reserved = excluded.reserved, \
              damaged = excluded.damaged, updated_at_us = excluded.updated_at_us",
-            marks.join(", ")
+            marks
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (k, p) in chunk {

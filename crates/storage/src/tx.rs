@@ -16,6 +16,15 @@ use crate::{Db, us};
 /// parameters: 13 columns × 200 rows stays under SQLite's 32,766 and PostgreSQL's 65,535).
 pub(crate) const ROWS_PER_STATEMENT: usize = 200;
 
+/// The placeholders of a multi-row `VALUES` list: `($1, …, $width), ($width+1, …)` for
+/// `rows` rows (only placeholders are spliced into SQL, never values).
+pub(crate) fn placeholders(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|i| format!("({})", (1..=width).map(|c| format!("${}", width * i + c)).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A response stored under an idempotency key, replayed for a repeat of the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
@@ -143,10 +152,8 @@ impl<T> WriteTx<'_, T> {
     /// multi-row statements: `(type, subject, payload as JSON text)`.
     pub(crate) async fn emit_many(&mut self, events: &[(EventType, String, String)]) -> StoreResult<()> {
         for chunk in events.chunks(ROWS_PER_STATEMENT) {
-            let marks: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${}, ${}, ${}, ${})", 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4, 5 * i + 5))
-                .collect();
-            let sql = format!("INSERT INTO outbox (id, event_type, subject, payload, occurred_at_us) VALUES {}", marks.join(", "));
+            let sql =
+                format!("INSERT INTO outbox (id, event_type, subject, payload, occurred_at_us) VALUES {}", placeholders(chunk.len(), 5));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (event_type, subject, payload) in chunk {
                 q = q

@@ -3,7 +3,6 @@
 //! an order is decided here.
 
 use jiff::Timestamp;
-use std::collections::HashMap;
 use tongjia_domain::codes::LocationCode;
 use tongjia_domain::ledger::{LedgerView, Quantity};
 use tongjia_domain::orders::{
@@ -17,7 +16,7 @@ use super::place::json;
 use super::plan::open_store;
 use super::records::{NewPayment, OrderRecord, PaymentRecord, ReturnRecord};
 use crate::error::{StoreError, StoreResult};
-use crate::stock::{check_references, decide_together};
+use crate::stock::decide_together;
 use crate::tx::{Idem, WriteTx};
 use crate::{Db, us};
 
@@ -175,10 +174,6 @@ impl Db {
 /// lines, payments, the return, points — and every event in one multi-row statement.
 async fn write<T>(tx: &mut WriteTx<'_, T>, facts: &OrderFacts, d: &OrderDecision) -> StoreResult<()> {
     let now = tx.now;
-    let mut known = HashMap::new();
-    for cmd in &d.stock {
-        check_references(tx.conn(), cmd, &mut known).await?;
-    }
     let view = LedgerView {
         reservations: facts.holds.iter().map(|r| (r.id, r.clone())).collect(),
         transfers: facts.transfers.iter().map(|t| (t.id, t.clone())).collect(),

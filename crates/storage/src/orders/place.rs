@@ -5,7 +5,6 @@
 //! a fixed number of multi-row statements whatever its size.
 
 use sqlx::AnyConnection;
-use std::collections::HashMap;
 use tongjia_domain::DomainError;
 use tongjia_domain::codes::LocationCode;
 use tongjia_domain::events::{EventType, OrderMoved, PointsChanged};
@@ -16,8 +15,8 @@ use super::load::{load_order, to_domain};
 use super::plan::{Plan, plan};
 use super::records::{AllocationRecord, NewOrder, OrderRecord, order_not_found};
 use crate::error::{StoreError, StoreResult};
-use crate::stock::{Together, check_references, decide_together};
-use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx};
+use crate::stock::{Together, decide_together};
+use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx, placeholders};
 use crate::{Db, us};
 
 impl<T> WriteTx<'_, T> {
@@ -89,8 +88,8 @@ impl Db {
     }
 
     /// The placement decided on one snapshot of the read pool. A refusal there stands — it
-    /// was true of the committed state at one instant while the request ran — unless the request's key was used
-    /// meanwhile: then `None`, and the turn replays that answer.
+    /// was true of the committed state at one instant while the request ran — unless the
+    /// request's key was used meanwhile: then `None`, and the turn replays that answer.
     async fn plan_off_turn(
         &self,
         new: &NewOrder,
@@ -125,14 +124,6 @@ const SNAPSHOT_TRIES: usize = 3;
 /// the turn; a refusal (the stock moved) as the inner error, nothing written.
 async fn hold<T>(tx: &mut WriteTx<'_, T>, plan: &Plan) -> StoreResult<Result<Together, DomainError>> {
     let now = tx.now;
-    let mut known = HashMap::new();
-    for cmd in &plan.holds {
-        match check_references(tx.conn(), cmd, &mut known).await {
-            Ok(()) => {}
-            Err(StoreError::Domain(e)) => return Ok(Err(e)),
-            Err(e) => return Err(e),
-        }
-    }
     Ok(decide_together(tx.conn(), &plan.holds, Default::default(), now).await?.map_err(|(_, e)| e))
 }
 
@@ -205,20 +196,12 @@ async fn insert_order(conn: &mut AnyConnection, o: &OrderRecord, status: OrderSt
     Ok(())
 }
 
-/// `(${n+1}, …, ${n+width})` for each of `rows` rows: the placeholders of a multi-row insert.
-fn marks(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|i| format!("({})", (1..=width).map(|c| format!("${}", width * i + c)).collect::<Vec<_>>().join(", ")))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 async fn insert_lines(conn: &mut AnyConnection, order: Uuid, lines: &[OrderLine]) -> StoreResult<()> {
     for chunk in lines.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO order_lines (order_id, line_no, sku_code, quantity, unit_price_fen, list_price_fen, price_version, points_redeemed, \
              discount_fen, paid_fen) VALUES {}",
-            marks(chunk.len(), 10)
+            placeholders(chunk.len(), 10)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for l in chunk {
@@ -243,7 +226,7 @@ async fn insert_allocations(conn: &mut AnyConnection, order: Uuid, allocations: 
     for chunk in allocations.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO order_allocations (id, order_id, line_no, location_code, owner, quantity, reservation_id) VALUES {}",
-            marks(chunk.len(), 7)
+            placeholders(chunk.len(), 7)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for a in chunk {
