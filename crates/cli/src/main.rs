@@ -72,7 +72,12 @@ enum Command {
         what: SimulatorKind,
     },
     /// Seed the database with the demo brand, its network, prices and stock.
-    Demo,
+    Demo {
+        /// `small` (42 SKUs, ~4,700 locations), `large` (10,000 stocked stores × 2,000 SKUs:
+        /// 20 million stock positions, loaded in bulk), or `STORESxSKUS`.
+        #[arg(long, default_value = "small")]
+        scale: demo::Scale,
+    },
     /// Benchmarks against a baseline measured in the same run (see BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -372,7 +377,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(policy) => serve(&db, demo, (listen, metrics_listen), policy, (&limits, &retention), &gateways).await,
             Err(e) => Err(e),
         },
-        Command::Demo => demo::seed(&db).await.map(|summary| println!("{summary}")),
+        Command::Demo { scale } => demo::seed_at(&db, scale).await.map(|summary| println!("{summary}")),
         Command::Import { what, file, update, check } => import::run(&db, what, &file, import::Options { update, check }).await,
         Command::Coverage { at, township_target } => report::coverage(&db, at, township_target).await,
         Command::Plan { stores, weights, at } => report::plan(&db, stores, weights.as_deref(), at).await,

@@ -133,6 +133,27 @@ async fn demo_seeds_a_network_once(backend: Backend) {
     assert!(!ok6 && out6.contains("line 3"), "{out6}");
 }
 
+async fn a_scaled_demo_stocks_every_sku_in_every_stocked_location(backend: Backend) {
+    let store = TestDb::fresh(backend).await.unwrap();
+    let db = store.url().to_owned();
+    let (ok, out) = tongjia(&db, &["demo", "--scale", "40x50"]);
+    assert!(ok, "{out}");
+    // 42 demo SKUs and 8 accessories; 40 stocked stores and 3 warehouses, 50 positions each.
+    assert!(out.contains("50 SKUs, 3 warehouses") && out.contains("(40 stocked)") && out.contains(" 2150 stock positions"), "{out}");
+    let open = Db::connect(&db).await.unwrap();
+    assert!(open.audit_ledger().await.unwrap().is_empty(), "every balance is its entries' sum");
+    let page = PageRequest { limit: Some(500), after: None };
+    let accessory = tongjia_domain::codes::SkuCode::parse("ACC-CASE-001-BLK").unwrap();
+    let filter = StockFilter { sku_code: Some(accessory.as_str().to_owned()), ..Default::default() };
+    assert_eq!(open.positions(&filter, &page).await.unwrap().items.len(), 43, "every stocked location holds the accessory");
+    assert!(!open.price_versions(&accessory).await.unwrap().is_empty(), "and it has a price");
+    open.close().await;
+    for bad in ["huge", "0x10", "10x0", "10x"] {
+        let (ok, out) = tongjia(&db, &["demo", "--scale", bad]);
+        assert!(!ok && out.contains("is not a scale"), "{bad}: {out}");
+    }
+}
+
 /// Signs `username` in through the sign-in page with the demo's password; a client that
 /// sends the session cookie.
 async fn demo_session(addr: &str, username: &str) -> reqwest::Client {
@@ -283,6 +304,7 @@ tongjia_storage::backend_tests!(
     a_bad_catalog_row_is_reported_by_line_and_nothing_is_imported,
     stores_and_stock_import_all_or_nothing,
     demo_seeds_a_network_once,
+    a_scaled_demo_stocks_every_sku_in_every_stocked_location,
     serve_answers_and_stops_gracefully_on_sigterm,
     backup_restores_into_a_fresh_database_with_the_same_quotes_and_stock,
 );

@@ -57,6 +57,7 @@ event_types! {
     StockTransferShipped => "stock.transfer_shipped",
     StockTransferReceived => "stock.transfer_received",
     StockSafetyStockSet => "stock.safety_stock_set",
+    StockLoaded => "stock.loaded",
     OrderPlaced => "order.placed",
     OrderReserved => "order.reserved",
     OrderPaid => "order.paid",
@@ -177,6 +178,19 @@ pub struct CatalogImported {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LocationsImported {
     pub locations: usize,
+}
+
+/// `stock.loaded`: opening stock loaded in bulk onto positions that held nothing (a large
+/// demo network): one event per batch instead of a `stock.received` per position. A consumer
+/// that keeps balances reads the listed locations' balances again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StockLoaded {
+    /// The locations whose positions the batch created, in code order.
+    pub locations: Vec<LocationCode>,
+    /// Positions created.
+    pub positions: usize,
+    /// Units received across them.
+    pub units: i64,
 }
 
 #[cfg(test)]

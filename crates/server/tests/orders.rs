@@ -360,16 +360,18 @@ async fn one_customer_across_channels_keeps_one_history_and_one_balance(backend:
     // texted to them, and the clerk sends it with the order.
     assert_eq!(app.post("/api/v1/member-codes", json!({"customer_mobile": MEMBER})).await.0, StatusCode::ACCEPTED);
     let code = app.last_code(MEMBER);
-    let redeem = ok(app
-        .post(
-            "/api/v1/orders",
-            json!({"store_code": "T-FT", "fulfilment": "endless_aisle", "customer_mobile": MEMBER,
-                                                      "destination": {"longitude": 120.1, "latitude": 29.2}, "redeem_points": 1_000,
-                                                      "member_code": code,
-                                                      "lines": [{"sku_code": "BAND9-BLK", "quantity": 1}]}),
-        )
-        .await);
+    let body = json!({"store_code": "T-FT", "fulfilment": "endless_aisle", "customer_mobile": MEMBER,
+                      "destination": {"longitude": 120.1, "latitude": 29.2}, "redeem_points": 1_000,
+                      "member_code": code, "lines": [{"sku_code": "BAND9-BLK", "quantity": 1}]});
+    let first = app.post_with_key("/api/v1/orders", "redeem-1", body.clone()).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let redeem: serde_json::Value = first.json().await.unwrap();
     assert_eq!(redeem["total_fen"], 23_600 - 1_000);
+    // The till retries (its answer was lost): the same order comes back, though the code is spent.
+    let again = app.post_with_key("/api/v1/orders", "redeem-1", body).await;
+    assert_eq!(again.status(), StatusCode::CREATED, "a replay is answered from its stored response, not refused for the spent code");
+    let replayed: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(replayed["order_id"], redeem["order_id"]);
     ok(app.post(&format!("/api/v1/orders/{}/cancellation", id(&redeem)), json!({})).await);
 
     ok(app

@@ -41,6 +41,7 @@ mod retention;
 mod sales;
 mod scratch;
 mod stock;
+mod stock_load;
 mod sweep;
 #[cfg(feature = "testing")]
 pub mod testing;

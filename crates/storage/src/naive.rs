@@ -19,13 +19,15 @@ impl Db {
         sqlx::query("CREATE TABLE IF NOT EXISTS bench_naive_stock (sku_code TEXT PRIMARY KEY, available BIGINT NOT NULL)")
             .execute(&self.write)
             .await?;
+        let mut conn = self.write.acquire().await?;
         for chunk in rows.chunks(500) {
-            let sql = format!("INSERT INTO bench_naive_stock (sku_code, available) VALUES {}", crate::tx::placeholders(chunk.len(), 2));
+            let sql =
+                format!("INSERT INTO bench_naive_stock (sku_code, available) VALUES {}", crate::tx::placeholders(&conn, chunk.len(), 2));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (sku, n) in chunk {
                 q = q.bind(sku.as_str()).bind(*n);
             }
-            q.execute(&self.write).await?;
+            q.execute(&mut *conn).await?;
         }
         Ok(())
     }

@@ -114,4 +114,60 @@ async fn a_refusal_among_them_names_its_row_and_writes_nothing(backend: Backend)
     assert!(state(&db).await.0.is_empty(), "nothing was written");
 }
 
-tongjia_storage::backend_tests!(at_once_and_one_by_one_leave_the_same_ledger, a_refusal_among_them_names_its_row_and_writes_nothing);
+/// Receipts of every SKU at every location, partner-owned at the store, as a load takes them.
+fn opening() -> Vec<StockCommand> {
+    let mut cmds = vec![];
+    for (l, owner) in [("WH", Owner::Brand), ("S-1", Owner::Brand)] {
+        for (s, q) in [("ONE", 7), ("TWO", 11)] {
+            let key =
+                StockKey { location_code: LocationCode::parse(l).unwrap(), sku_code: SkuCode::parse(s).unwrap(), owner: owner.clone() };
+            cmds.push(StockCommand::Receive { key, quantity: Quantity::new(q).unwrap(), reference: Some("opening, \"quoted\"".into()) });
+        }
+    }
+    cmds
+}
+
+async fn a_load_leaves_the_ledger_receipts_leave_with_one_event(backend: Backend) {
+    let Some((_a, loaded)) = world(backend).await else { return };
+    let Some((_b, received)) = world(backend).await else { return };
+    let cmds = opening();
+    let summary = loaded.load_stock(&cmds).await.unwrap();
+    assert_eq!((summary.positions, summary.units), (4, 36));
+    assert_eq!(summary.locations.iter().map(|l| l.as_str()).collect::<Vec<_>>(), ["S-1", "WH"]);
+    for cmd in &cmds {
+        received.execute(cmd.clone(), None).await.unwrap();
+    }
+    assert_eq!(state(&loaded).await.0, state(&received).await.0, "the same balances");
+    assert!(loaded.audit_ledger().await.unwrap().is_empty(), "every balance is its entries' sum");
+    let page = PageRequest { limit: Some(500), after: None };
+    let entries = loaded.entries(&StockFilter::default(), &page).await.unwrap().items;
+    assert_eq!(entries.len(), 4);
+    assert!(entries.iter().all(|e| e.entry.reference.as_deref() == Some("opening, \"quoted\"")), "text fields survive COPY's CSV");
+    let events = loaded.events_after(0, None, 1000).await.unwrap();
+    let stock: Vec<_> = events.iter().filter(|e| e.event_type.starts_with("stock")).collect();
+    assert_eq!(stock.len(), 1, "one event for the batch");
+    assert_eq!(stock[0].event_type, "stock.loaded");
+    assert_eq!(stock[0].payload["positions"], 4);
+
+    // Again onto the same pairs: refused whole, nothing more written.
+    let again = loaded.load_stock(&cmds).await.unwrap_err();
+    assert!(again.to_string().contains("already hold stock"), "{again}");
+    let mut unknown = opening();
+    if let StockCommand::Receive { key, .. } = &mut unknown[0] {
+        key.sku_code = SkuCode::parse("NOPE").unwrap();
+    }
+    assert!(loaded.load_stock(&unknown).await.unwrap_err().to_string().contains("NOPE"));
+    let adjust = StockCommand::Adjust {
+        key: StockKey { location_code: LocationCode::parse("WH").unwrap(), sku_code: SkuCode::parse("ONE").unwrap(), owner: Owner::Brand },
+        delta: 1,
+        reason: "x".into(),
+    };
+    assert!(loaded.load_stock(&[adjust]).await.unwrap_err().to_string().contains("not a receipt"));
+    assert_eq!(loaded.entries(&StockFilter::default(), &page).await.unwrap().items.len(), 4, "refused loads wrote nothing");
+}
+
+tongjia_storage::backend_tests!(
+    at_once_and_one_by_one_leave_the_same_ledger,
+    a_refusal_among_them_names_its_row_and_writes_nothing,
+    a_load_leaves_the_ledger_receipts_leave_with_one_event
+);

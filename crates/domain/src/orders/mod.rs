@@ -352,7 +352,14 @@ pub fn plan_return(
     }
     let mut returned: Vec<i64> = lines.iter().map(|l| l.returned_quantity).collect();
     let mut out = vec![];
-    for (line_no, q, damaged) in requests {
+    for (i, (line_no, q, damaged)) in requests.iter().enumerate() {
+        if requests[..i].iter().any(|(earlier, _, _)| earlier == line_no) {
+            return Err(DomainError::invalid(
+                "lines",
+                "duplicate_line",
+                format!("line {line_no} is named twice: name each line once (its sellable and damaged units are two returns)"),
+            ));
+        }
         let idx = lines
             .iter()
             .position(|l| l.line_no == *line_no)
@@ -461,7 +468,7 @@ mod tests {
         let plan = plan_return(&lines, Some(t), 7, t, &[(1, q(2), false)]).unwrap();
         assert_eq!(plan[0].refund, Fen::new(1_933));
         assert_eq!(plan_return(&lines, Some(t), 7, t, &[(1, q(4), false)]).unwrap_err().code, "return_exceeds_purchase");
-        assert_eq!(plan_return(&lines, Some(t), 7, t, &[(1, q(2), false), (1, q(2), false)]).unwrap_err().code, "return_exceeds_purchase");
+        assert_eq!(plan_return(&lines, Some(t), 7, t, &[(1, q(1), false), (1, q(1), true)]).unwrap_err().code, "duplicate_line");
         assert_eq!(plan_return(&lines, Some(t), 7, t, &[(9, q(1), false)]).unwrap_err().code, "unknown_line");
         let late = t.checked_add(SignedDuration::from_hours(24 * 7 + 1)).unwrap();
         assert_eq!(plan_return(&lines, Some(t), 7, late, &[(1, q(1), false)]).unwrap_err().code, "return_window_closed");

@@ -370,8 +370,13 @@ async fn place_order(
         return Err(ApiError::field("member_code", "member_required", "a member code goes with customer_mobile"));
     }
     who.may_place(store, new.customer.as_ref(), new.redeem_points, m.body.member_code.is_some()).map_err(denied)?;
-    // Checked (and used up) only once the caller may place the order at all.
-    if let (Some(code), Some(mobile)) = (&m.body.member_code, &new.customer) {
+    // Checked (and used up) only once the caller may place the order at all, and not for a
+    // repeat of a request already answered: that replays its answer (the code is spent).
+    let replay = match &m.key {
+        Some(key) => app.db.key_taken(&m.scope, key).await?,
+        None => false,
+    };
+    if let (Some(code), Some(mobile), false) = (&m.body.member_code, &new.customer, replay) {
         crate::auth::codes::use_code(&app, mobile, code, &peer.0).await?;
     }
     if who.role() == Role::Customer {

@@ -22,6 +22,10 @@ pub(crate) const CONNECTIONS_DEFAULT: u32 = 16;
 /// committing, and a start-up task's session lock.
 pub(crate) const WRITE_CONNECTIONS: u32 = 4;
 
+/// Takes the write turn: the schema's transaction-scoped advisory lock, released when the
+/// transaction ends. Keyed by schema, so that deployments (and tests) in other schemas do not wait.
+pub(crate) const WRITE_TURN: &str = "SELECT 1 FROM pg_advisory_xact_lock(hashtext(current_schema()))";
+
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Connects to `url` with a pool of `connections` and runs migrations (sqlx holds a
@@ -103,7 +107,7 @@ impl Engine for Postgres {
     /// Waits for the schema's write lock; PostgreSQL releases it when the transaction ends.
     /// Keyed by schema, so that deployments (and tests) in other schemas do not wait.
     async fn take_write_turn(conn: &mut AnyConnection) -> StoreResult<()> {
-        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock(hashtext(current_schema()))").execute(conn).await?;
+        sqlx::query(WRITE_TURN).execute(conn).await?;
         Ok(())
     }
 

@@ -201,7 +201,7 @@ async fn insert_lines(conn: &mut AnyConnection, order: Uuid, lines: &[OrderLine]
         let sql = format!(
             "INSERT INTO order_lines (order_id, line_no, sku_code, quantity, unit_price_fen, list_price_fen, price_version, points_redeemed, \
              discount_fen, paid_fen) VALUES {}",
-            placeholders(chunk.len(), 10)
+            placeholders(conn, chunk.len(), 10)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for l in chunk {
@@ -226,7 +226,7 @@ async fn insert_allocations(conn: &mut AnyConnection, order: Uuid, allocations: 
     for chunk in allocations.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO order_allocations (id, order_id, line_no, location_code, owner, quantity, reservation_id) VALUES {}",
-            placeholders(chunk.len(), 7)
+            placeholders(conn, chunk.len(), 7)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for a in chunk {

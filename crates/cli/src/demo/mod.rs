@@ -16,6 +16,10 @@ use tongjia_domain::pricing::PriceChange;
 use tongjia_domain::{DomainError, Fen};
 use tongjia_storage::{Db, Partner};
 
+mod large;
+
+pub use large::Scale;
+
 /// The start of the error `seed` gives for a database that already holds data.
 pub const NOT_EMPTY: &str = "the database is not empty";
 
@@ -246,9 +250,18 @@ fn near(p: GeoPoint, spread: i64, rng: &mut Rng) -> Result<GeoPoint, DomainError
     GeoPoint::new(p.longitude + d(rng), p.latitude + d(rng))
 }
 
+/// How many township stores a network gets.
+#[derive(Clone, Copy)]
+enum Townships {
+    /// This many (the ordinary demo: 3,000).
+    Count(usize),
+    /// As many as it takes for the network to have this many stocked (not closed) stores.
+    Fill(usize),
+}
+
 /// A reproducible nationwide network on the real map: direct flagships in prefecture cities,
-/// authorized stores in about 60% of counties, 3,000 township stores, opening over two years.
-fn network(rng: &mut Rng) -> Result<(Vec<Partner>, Vec<Location>), DomainError> {
+/// authorized stores in about 60% of counties, township stores, opening over two years.
+fn network(rng: &mut Rng, townships: Townships) -> Result<(Vec<Partner>, Vec<Location>), DomainError> {
     let divisions = tongjia_storage::reference::divisions();
     let partners = divisions
         .at_level(DivisionLevel::Province)
@@ -278,10 +291,10 @@ fn network(rng: &mut Rng) -> Result<(Vec<Partner>, Vec<Location>), DomainError> 
         warehouse("WH-WEST", "West China DC (Chengdu Shuangliu)", "510116")?,
     ];
     let counties: Vec<_> = divisions.coverage_counties().collect();
-    let mut townships: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut township_map: HashMap<&str, Vec<&str>> = HashMap::new();
     for t in divisions.at_level(DivisionLevel::Township) {
         if let Some(parent) = t.parent.as_deref() {
-            townships.entry(parent).or_default().push(t.code.as_str());
+            township_map.entry(parent).or_default().push(t.code.as_str());
         }
     }
     // Direct flagships: the tour's, and one in the first district of 40% of prefectures.
@@ -330,19 +343,32 @@ fn network(rng: &mut Rng) -> Result<(Vec<Partner>, Vec<Location>), DomainError> 
             locations.push(store(site, opened, rng)?);
         }
     }
-    // Township stores in townships of covered counties.
+    // Township stores in townships of covered counties (a twentieth more than filling needs,
+    // as some turn out closed).
+    let stocked = |ls: &[Location]| ls.iter().filter(|l| l.kind.is_store() && l.status != LocationStatus::Closed).count();
+    let wanted = match townships {
+        Townships::Count(n) => n,
+        Townships::Fill(stores) => stores.saturating_sub(stocked(&locations)) * 21 / 20 + 20,
+    };
     let mut chosen: Vec<String> = TOUR_TOWNSHIPS.iter().map(|t| (*t).to_owned()).collect();
+    let mut seen: std::collections::HashSet<String> = chosen.iter().cloned().collect();
     let mut tries = 0;
-    while chosen.len() < TOWNSHIP_STORES && tries < TOWNSHIP_STORES * 20 {
+    while chosen.len() < wanted && tries < wanted * 20 {
         tries += 1;
         let county = authorized[rng.range(0, authorized.len() as i64 - 1) as usize];
-        let Some(list) = townships.get(county) else { continue };
+        let Some(list) = township_map.get(county) else { continue };
         let t = list[rng.range(0, list.len() as i64 - 1) as usize];
-        if !chosen.iter().any(|c| c == t) {
+        if seen.insert(t.to_owned()) {
             chosen.push(t.to_owned());
         }
     }
+    let mut filled = stocked(&locations);
     for t in &chosen {
+        if let Townships::Fill(stores) = townships
+            && filled >= stores
+        {
+            break;
+        }
         let county = &t[..6];
         let name = divisions.get(t).map_or("", |d| d.name.as_str());
         let site = Site {
@@ -354,7 +380,9 @@ fn network(rng: &mut Rng) -> Result<(Vec<Partner>, Vec<Location>), DomainError> 
             point: near(point(county)?, 80, rng)?,
         };
         let opened = day(rng, false);
-        locations.push(store(site, opened, rng)?);
+        let township_store = store(site, opened, rng)?;
+        filled += usize::from(township_store.status != LocationStatus::Closed);
+        locations.push(township_store);
     }
     Ok((partners, locations))
 }
@@ -419,6 +447,20 @@ fn stock(rng: &mut Rng, catalog: &Catalog, locations: &[Location]) -> Result<Vec
     Ok(cmds)
 }
 
+/// A SKU's launch price: members save about 5% on phones and wearables, rounded down to whole yuan.
+fn launch_price(sku: &SkuCode, price: Fen, category: &str) -> PriceChange {
+    let member_price = matches!(category, "phone" | "wearable").then(|| Fen::yuan(price.get() * 95 / 100 / 100));
+    PriceChange { sku_code: sku.clone(), list_price: price, member_price, effective_at: None, note: Some("launch price".into()) }
+}
+
+/// Seeds an empty database at `scale`; refuses one that already holds data.
+pub async fn seed_at(db: &Db, scale: Scale) -> Result<String, String> {
+    match scale {
+        Scale::Small => seed(db).await,
+        Scale::Network { stores, skus } => large::seed(db, stores, skus).await,
+    }
+}
+
 /// Seeds an empty database; refuses one that already holds data.
 pub async fn seed(db: &Db) -> Result<String, String> {
     if !db.is_empty().await.map_err(|e| e.to_string())? {
@@ -426,16 +468,12 @@ pub async fn seed(db: &Db) -> Result<String, String> {
     }
     let mut rng = Rng(20_210_530);
     let catalog = catalog().map_err(|e| e.to_string())?;
-    let (partners, locations) = network(&mut rng).map_err(|e| e.to_string())?;
+    let (partners, locations) = network(&mut rng, Townships::Count(TOWNSHIP_STORES)).map_err(|e| e.to_string())?;
     let commands = stock(&mut rng, &catalog, &locations).map_err(|e| e.to_string())?;
     db.import_catalog(&catalog.rows, tongjia_storage::Bulk::Write, |_| {}).await.map_err(|e| e.to_string())?;
     let now = Timestamp::now();
     for (sku, price, category) in &catalog.prices {
-        // Members save about 5% on phones and wearables, rounded down to whole yuan.
-        let member_price = matches!(*category, "phone" | "wearable").then(|| Fen::yuan(price.get() * 95 / 100 / 100));
-        let change =
-            PriceChange { sku_code: sku.clone(), list_price: *price, member_price, effective_at: None, note: Some("launch price".into()) };
-        db.schedule_price(change, None).await.map_err(|e| e.to_string())?;
+        db.schedule_price(launch_price(sku, *price, category), None).await.map_err(|e| e.to_string())?;
     }
     // A scheduled drop, to show every channel's quote changing at one instant.
     let drop = PriceChange {
