@@ -13,7 +13,7 @@ use tongjia_domain::location::{Capabilities, CountyCode, GeoPoint, Location, Loc
 use crate::bulk::{Bulk, BulkRows, Refusals};
 use crate::error::{StoreError, StoreResult, parse};
 use crate::page::{Page, PageRequest};
-use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx, placeholders};
+use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx, existing_codes, placeholders};
 use crate::{Db, flag, ts, us};
 use tongjia_domain::events::EventType;
 
@@ -135,19 +135,6 @@ async fn put_locations(conn: &mut AnyConnection, rows: &[&Location], now: Timest
         q.execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// The partner codes among `codes` that exist, a query per 200.
-async fn existing_partners(conn: &mut AnyConnection, codes: &[&str]) -> StoreResult<std::collections::HashSet<String>> {
-    let mut found = std::collections::HashSet::new();
-    for chunk in codes.chunks(ROWS_PER_STATEMENT) {
-        let list = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-        let sql = format!("SELECT code FROM partners WHERE code IN ({list})");
-        let rows: Vec<String> =
-            chunk.iter().fold(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), |q, c| q.bind(*c)).fetch_all(&mut *conn).await?;
-        found.extend(rows);
-    }
-    Ok(found)
 }
 
 impl Db {
@@ -355,7 +342,7 @@ impl LocationImport<'_> {
             self.rows.iter().filter_map(|l| l.partner_code.as_ref().map(|p| p.as_str())).collect();
         let named: Vec<&str> = named.into_iter().collect();
         let at = self.rows.len();
-        let found = existing_partners(tx.conn(), &named).await.map_err(|e| (at, e))?;
+        let found = existing_codes(tx.conn(), "partners", &named).await.map_err(|e| (at, e))?;
         if let Some(i) = self.rows.iter().position(|l| l.partner_code.as_ref().is_some_and(|p| !found.contains(p.as_str()))) {
             // The row by row pass words the refusal.
             return Err((i, DomainError::rule("unknown_partner", "no such partner").at("partner_code").into()));

@@ -23,7 +23,7 @@ use crate::catalog::{sku_exists, unknown_sku};
 use crate::error::{StoreError, StoreResult, parse};
 use crate::locations::unknown_location;
 use crate::page::{Page, PageRequest};
-use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx, placeholders};
+use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx, existing_codes, marks, placeholders};
 use crate::{Db, ts, us};
 
 /// A balance with the location's safety stock and what is available to promise.
@@ -214,10 +214,9 @@ async fn prefetch_references(conn: &mut AnyConnection, cmds: &[StockCommand], kn
             _ => None,
         }));
     }
-    let list = |n: usize| (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
     let locations: Vec<&str> = locations.into_iter().collect();
     for chunk in locations.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!("SELECT code, status, partner_code FROM locations WHERE code IN ({})", list(chunk.len()));
+        let sql = format!("SELECT code, status, partner_code FROM locations WHERE code IN ({})", marks(1, chunk.len()));
         let rows: Vec<(String, String, Option<String>)> =
             chunk.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)), |q, c| q.bind(*c)).fetch_all(&mut *conn).await?;
         for (code, status, partner) in rows {
@@ -225,17 +224,16 @@ async fn prefetch_references(conn: &mut AnyConnection, cmds: &[StockCommand], kn
         }
     }
     for (table, tag, codes) in [("skus", 'S', skus.into_iter().collect::<Vec<_>>()), ("partners", 'P', partners.into_iter().collect())] {
-        for chunk in codes.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!("SELECT code FROM {table} WHERE code IN ({})", list(chunk.len()));
-            let found: Vec<String> =
-                chunk.iter().fold(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), |q, c| q.bind(*c)).fetch_all(&mut *conn).await?;
-            for code in found {
-                known.insert(format!("{tag}|{code}"), String::new());
-            }
+        for code in existing_codes(&mut *conn, table, &codes).await? {
+            known.insert(format!("{tag}|{code}"), String::new());
         }
     }
     Ok(())
 }
+
+/// Locations [`Db::availability_in`] reads by their keys at most; past this one index range
+/// over the SKU's balances is cheaper than thousands of lookups.
+const BY_KEY_MAX: usize = 2_000;
 
 /// Availability rows as read: location, its status, on hand, reserved, safety stock.
 fn availability_rows(rows: Vec<(String, String, i64, i64, i64)>) -> StoreResult<Vec<(LocationCode, LocationStatus, Availability)>> {
@@ -547,9 +545,14 @@ impl Db {
         sku: &SkuCode,
         location: Option<&LocationCode>,
     ) -> StoreResult<Vec<(LocationCode, LocationStatus, Availability)>> {
-        if let Some(l) = location {
-            return self.availability_in(sku, &[l.as_str()]).await;
+        match location {
+            Some(l) => self.availability_in(sku, &[l.as_str()]).await,
+            None => self.availability_everywhere(sku).await,
         }
+    }
+
+    /// Every location's balances of `sku`, one index range.
+    async fn availability_everywhere(&self, sku: &SkuCode) -> StoreResult<Vec<(LocationCode, LocationStatus, Availability)>> {
         let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
             "SELECT p.location_code, l.status, CAST(SUM(p.on_hand) AS BIGINT), CAST(SUM(p.reserved) AS BIGINT), COALESCE(MAX(s.quantity), 0) FROM stock_positions p \
              JOIN locations l ON l.code = p.location_code \
@@ -573,12 +576,19 @@ impl Db {
     /// [`Db::availability`] at `locations` only (those that hold or held the SKU), in code
     /// order: a query per 200 locations, each reading only their balances by the ledger's key
     /// — at a network of 20 million positions a province's few hundred stores cost a
-    /// millisecond, where every location's balances of the SKU cost tens.
+    /// millisecond, where every location's balances of the SKU cost tens. Past
+    /// [`BY_KEY_MAX`] locations, every location's balances in one index range instead.
     pub async fn availability_in(
         &self,
         sku: &SkuCode,
         locations: &[&str],
     ) -> StoreResult<Vec<(LocationCode, LocationStatus, Availability)>> {
+        if locations.len() > BY_KEY_MAX {
+            let kept: std::collections::HashSet<&str> = locations.iter().copied().collect();
+            let mut every = self.availability_everywhere(sku).await?;
+            every.retain(|(l, _, _)| kept.contains(l.as_str()));
+            return Ok(every);
+        }
         let mut out = vec![];
         for chunk in locations.chunks(ROWS_PER_STATEMENT) {
             let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
@@ -869,16 +879,15 @@ async fn balances_of(conn: &mut AnyConnection, pairs: &BTreeSet<(LocationCode, S
     // Locations × SKUs, a batch of each per query: a few rows beyond the pairs at most.
     for within in locations.chunks(ROWS_PER_STATEMENT) {
         for of in skus.chunks(ROWS_PER_STATEMENT) {
-            let list = |from: usize, n: usize| (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
             let (l, k) = (within.len(), of.len());
             let sql = format!(
                 "SELECT location_code, sku_code, owner, on_hand, reserved, damaged FROM stock_positions WHERE location_code IN ({}) \
                  AND sku_code IN ({}) UNION ALL SELECT location_code, sku_code, '' AS owner, quantity AS on_hand, 0 AS reserved, 0 AS damaged \
                  FROM safety_stock WHERE location_code IN ({}) AND sku_code IN ({})",
-                list(1, l),
-                list(l + 1, k),
-                list(l + k + 1, l),
-                list(2 * l + k + 1, k)
+                marks(1, l),
+                marks(l + 1, k),
+                marks(l + k + 1, l),
+                marks(2 * l + k + 1, k)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for v in within.iter().chain(of).chain(within).chain(of) {
@@ -903,8 +912,6 @@ async fn balances_of(conn: &mut AnyConnection, pairs: &BTreeSet<(LocationCode, S
     Ok(view)
 }
 
-/// Every decision's entries, each decision under a command id of its own, in multi-row
-/// statements.
 /// The columns of a ledger entry row, in the order every writer gives them.
 pub(crate) const ENTRY_COLUMNS: &str = "id, command_id, kind, location_code, sku_code, owner, on_hand_delta, reserved_delta, \
      damaged_delta, reservation_id, transfer_id, reference, recorded_at_us";
@@ -923,6 +930,8 @@ pub(crate) fn entry_rows(decisions: &[Decision]) -> Vec<(String, String, &Entry)
         .collect()
 }
 
+/// Every decision's entries, each decision under a command id of its own, in multi-row
+/// statements.
 async fn write_entries(conn: &mut AnyConnection, decisions: &[Decision], now: Timestamp) -> StoreResult<()> {
     let rows = entry_rows(decisions);
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {

@@ -32,6 +32,27 @@ pub(crate) fn placeholders(conn: &AnyConnection, rows: usize, width: usize) -> S
         .join(", ")
 }
 
+/// The placeholders `$from, …, $(from+n-1)` of an `IN (…)` list.
+pub(crate) fn marks(from: usize, n: usize) -> String {
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The codes among `codes` that exist in `table` (a table keyed by `code`), a query per 200.
+pub(crate) async fn existing_codes(
+    conn: &mut AnyConnection,
+    table: &'static str,
+    codes: &[&str],
+) -> StoreResult<std::collections::HashSet<String>> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in codes.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!("SELECT code FROM {table} WHERE code IN ({})", marks(1, chunk.len()));
+        let rows: Vec<String> =
+            chunk.iter().fold(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), |q, c| q.bind(*c)).fetch_all(&mut *conn).await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// A response stored under an idempotency key, replayed for a repeat of the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {

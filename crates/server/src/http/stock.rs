@@ -652,10 +652,6 @@ pub(crate) struct AvailabilityQuery {
     after: Option<String>,
 }
 
-/// Locations an availability query reads by their keys at most; past this it reads every
-/// location's balances of the SKU at once (one index range instead of thousands of lookups).
-const BY_KEY_MAX: usize = 2_000;
-
 /// The farthest a radius filter reaches, in km.
 pub(crate) const RADIUS_KM_MAX: f64 = 500.0;
 
@@ -707,22 +703,14 @@ async fn availability(
     let (limit, after) = (page.limit()?, page.after_key()?);
     let keep = availability_filter(&q)?;
     // The network from memory (`Db::store_sites`): the locations the filter keeps, then
-    // their balances of the SKU — by their keys when they are a part of the network (a
-    // province), else every location's balances in one query.
+    // their balances of the SKU (`Db::availability_in` picks keys or one range).
     let sites = app.db.store_sites().await?;
     let kept: Vec<&str> = sites
         .iter()
         .filter(|s| keep(s) && location.as_ref().is_none_or(|l| l.as_str() == s.code.as_str()))
         .map(|s| s.code.as_str())
         .collect();
-    let rows = if kept.len() <= BY_KEY_MAX {
-        app.db.availability_in(&code, &kept).await?
-    } else {
-        let kept: std::collections::HashSet<&str> = kept.into_iter().collect();
-        let mut every = app.db.availability(&code, location.as_ref()).await?;
-        every.retain(|(l, _, _)| kept.contains(l.as_str()));
-        every
-    };
+    let rows = app.db.availability_in(&code, &kept).await?;
     let total = Availability::network(rows.iter().map(|(_, s, a)| (*s, a)));
     let rest = rows.iter().filter(|(l, _, _)| l.as_str() > after.as_str()).take(limit as usize + 1).collect();
     let page = Page::from_rows(rest, limit, |(l, _, _)| l.to_string());
