@@ -51,6 +51,7 @@ pub struct Metrics {
     connections: Gauge,
     connections_idle: Gauge,
     write_groups: Counter,
+    write_turns: Counter,
     writes: Counter,
     /// Held while a scrape brings the write counters up to date.
     scraping: Mutex<()>,
@@ -91,11 +92,18 @@ impl Default for Metrics {
             "Write transactions committed by this server (group commit: one or more writes each)",
             write_groups.clone(),
         );
+        let write_turns = Counter::default();
+        registry.register(
+            "db_write_turns",
+            "Turns committed by this server: a write's own or a batch of placements written together; db_writes / db_write_turns is the mean batch",
+            write_turns.clone(),
+        );
         let writes = Counter::default();
         registry.register("db_writes", "Writes committed by this server; divided by db_write_groups, the mean group size", writes.clone());
         Metrics {
             registry,
             write_groups,
+            write_turns,
             writes,
             scraping: Mutex::new(()),
             requests,
@@ -207,6 +215,7 @@ pub(crate) async fn scrape(State(app): State<AppState>) -> Response {
         let _one_scrape_at_a_time = m.scraping.lock().unwrap_or_else(|e| e.into_inner());
         let done = app.db.group_commits();
         m.write_groups.inc_by(done.groups.saturating_sub(m.write_groups.get()));
+        m.write_turns.inc_by(done.turns.saturating_sub(m.write_turns.get()));
         m.writes.inc_by(done.writes.saturating_sub(m.writes.get()));
     }
     let mut body = String::new();

@@ -438,6 +438,51 @@ async fn closed_stores_neither_sell_nor_promise(backend: Backend) {
         .await);
 }
 
+/// Placements that arrive at once are written together (one batch per turn): every unit of
+/// a scarce SKU sold exactly once, a repeat answered with its own order, every answer the
+/// order as stored, one audit record per order, the ledger consistent.
+async fn orders_placed_at_once_are_written_together_exactly(backend: Backend) {
+    let app = network(backend).await;
+    let body =
+        json!({"fulfilment": "delivery", "destination": {"county_code": "110105"}, "lines": [{"sku_code": "BAND9-BLK", "quantity": 1}]});
+    let place = |key: String| {
+        let (app, body) = (&app, body.clone());
+        async move { common::read(app.post_with_key("/api/v1/orders", &key, body).await).await }
+    };
+    // 40 buyers for 12 units (10 at WH-N, 2 at D-HZ), and 10 of them sending twice at once.
+    let keys: Vec<String> = (0..40).map(|i| format!("burst-{i}")).chain((0..10).map(|i| format!("burst-{i}"))).collect();
+    let before = app.db.group_commits();
+    let answers = futures_util::future::join_all(keys.iter().cloned().map(place)).await;
+    let done = app.db.group_commits();
+    let (turns, writes) = (done.turns - before.turns, done.writes - before.writes);
+    assert!(writes > turns, "some placements were written together: {writes} writes in {turns} turns");
+    let mut placed: std::collections::HashMap<&str, String> = std::collections::HashMap::new();
+    for (key, (status, answer)) in keys.iter().zip(&answers) {
+        match status.as_u16() {
+            201 => {
+                let id = id(answer);
+                assert_eq!(placed.insert(key, id.clone()).unwrap_or(id.clone()), id, "one key, one order");
+                assert_eq!(&ok(app.get(&format!("/api/v1/orders/{id}")).await), answer, "the answer is the order as stored");
+            }
+            422 => assert_eq!(answer["code"], "insufficient_stock", "{answer}"),
+            409 => assert_eq!(answer["code"], "idempotency_key_in_flight", "{answer}"),
+            other => panic!("{other}: {answer}"),
+        }
+    }
+    assert_eq!(placed.len(), 12, "every unit sold once: {placed:?}");
+    let reserved = on_hand(&app, "WH-N", "BAND9-BLK").await.1 + on_hand(&app, "D-HZ", "BAND9-BLK").await.1;
+    assert_eq!(reserved, 12);
+    // A repeat afterwards answers the same order.
+    for (key, id) in &placed {
+        let (status, again) = place(key.to_string()).await;
+        assert_eq!((status.as_u16(), self::id(&again)), (201, id.clone()));
+    }
+    let audit = ok(app.get("/api/v1/audit?resource=/api/v1/orders&limit=200").await);
+    let recorded = audit["items"].as_array().unwrap().iter().filter(|r| r["action"] == "POST /api/v1/orders").count();
+    assert_eq!(recorded, 12, "one audit record per order placed");
+    assert_eq!(app.db.audit_ledger().await.unwrap(), Vec::<String>::new());
+}
+
 tongjia_storage::backend_tests!(
     online_delivery_is_sourced_nearest_whole_and_explained,
     pickup_in_a_store_that_lacked_stock_moves_goods_and_needs_the_code,
@@ -448,4 +493,5 @@ tongjia_storage::backend_tests!(
     one_customer_across_channels_keeps_one_history_and_one_balance,
     an_orders_hold_moves_only_with_the_order,
     closed_stores_neither_sell_nor_promise,
+    orders_placed_at_once_are_written_together_exactly,
 );

@@ -56,24 +56,44 @@ pub(crate) async fn append(
     response: &str,
     now: Timestamp,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (id, at_us, principal, role, address, user_agent, idempotency_key, action, resource, status, request, response) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(us(now))
-    .bind(&entry.principal)
-    .bind(&entry.role)
-    .bind(&entry.address)
-    .bind(&entry.user_agent)
-    .bind(key)
-    .bind(&entry.action)
-    .bind(entry.action.split_once(' ').map_or(entry.action.as_str(), |(_, path)| path))
-    .bind(i64::from(status))
-    .bind(&entry.request)
-    .bind(response)
-    .execute(conn)
-    .await?;
+    append_many(conn, &[Appended { entry, key, status, response }], now).await
+}
+
+/// One record to append: who asked and how, under which key, what it answered.
+pub(crate) struct Appended<'a> {
+    pub entry: &'a AuditEntry,
+    pub key: Option<&'a str>,
+    pub status: u16,
+    pub response: &'a str,
+}
+
+/// Appends records in the caller's transaction, in the order given, with a few multi-row statements.
+pub(crate) async fn append_many(conn: &mut AnyConnection, records: &[Appended<'_>], now: Timestamp) -> StoreResult<()> {
+    for chunk in records.chunks(crate::tx::ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO audit_log (id, at_us, principal, role, address, user_agent, idempotency_key, action, resource, status, request, response) \
+             VALUES {}",
+            crate::tx::placeholders(conn, chunk.len(), 12)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            let e = r.entry;
+            q = q
+                .bind(uuid::Uuid::now_v7().to_string())
+                .bind(us(now))
+                .bind(&e.principal)
+                .bind(&e.role)
+                .bind(&e.address)
+                .bind(&e.user_agent)
+                .bind(r.key)
+                .bind(&e.action)
+                .bind(e.action.split_once(' ').map_or(e.action.as_str(), |(_, path)| path))
+                .bind(i64::from(r.status))
+                .bind(&e.request)
+                .bind(r.response);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

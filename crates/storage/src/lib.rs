@@ -28,6 +28,7 @@ mod backend;
 mod bulk;
 mod catalog;
 mod clock;
+mod combine;
 mod error;
 mod locations;
 mod naive;
@@ -113,13 +114,24 @@ pub struct Db {
     clock: Clock,
     /// The store network as last read, shared by every clone (`Db::store_sites`).
     network: std::sync::Arc<locations::NetworkCache>,
+    /// Placements waiting to be written together (see [`combine`]).
+    placements: std::sync::Arc<orders::Placements>,
 }
 
 impl Db {
     /// A `Db` over its pools; writes go through a new group-commit writer on `write`.
     pub(crate) fn new(write: AnyPool, read: AnyPool, backend: Backend, url: &str, write_wait: Duration) -> Db {
         let writer = writer::Writer::new(write.clone(), backend, write_wait);
-        Db { write, read, backend, writer, url: url.into(), clock: Clock::System, network: Default::default() }
+        Db {
+            write,
+            read,
+            backend,
+            writer,
+            url: url.into(),
+            clock: Clock::System,
+            network: Default::default(),
+            placements: Default::default(),
+        }
     }
 
     /// Opens (creating if missing) the SQLite database at `path` and runs migrations.

@@ -767,78 +767,135 @@ pub(crate) struct Together {
 pub(crate) async fn decide_together(
     conn: &mut AnyConnection,
     cmds: &[StockCommand],
-    mut view: LedgerView,
+    view: LedgerView,
     now: Timestamp,
 ) -> StoreResult<Result<Together, (usize, DomainError)>> {
-    let mut known = HashMap::new();
-    prefetch_references(&mut *conn, cmds, &mut known).await?;
-    for (i, cmd) in cmds.iter().enumerate() {
-        match check_references(&mut *conn, cmd, &mut known).await {
-            Ok(()) => {}
-            Err(StoreError::Domain(e)) => return Ok(Err((i, e))),
-            Err(e) => return Err(e),
-        }
+    let (mut t, references) = Together::load(conn, cmds, view).await?;
+    if let Some((i, e)) = references.into_iter().enumerate().find_map(|(i, r)| r.err().map(|e| (i, e))) {
+        return Ok(Err((i, e)));
     }
-    for cmd in cmds {
-        if let Some(id) = cmd.reservation_ref().filter(|id| !view.reservations.contains_key(id))
-            && let Some(r) = load_reservation(&mut *conn, id).await?
-        {
-            view.reservations.insert(id, r);
-        }
-        if let Some(id) = cmd.transfer_ref().filter(|id| !view.transfers.contains_key(id))
-            && let Some(t) = load_transfer(&mut *conn, id).await?
-        {
-            view.transfers.insert(id, t);
-        }
-    }
-    let pairs: BTreeSet<(LocationCode, SkuCode)> = cmds
-        .iter()
-        .flat_map(|c| {
-            let r = c.reservation_ref().and_then(|id| view.reservations.get(&id));
-            let t = c.transfer_ref().and_then(|id| view.transfers.get(&id));
-            c.pairs(r, t)
-        })
-        .collect();
-    let balances = balances_of(conn, &pairs).await?;
-    let existing = balances.positions.len();
-    view.positions.extend(balances.positions);
-    view.safety_stock.extend(balances.safety_stock);
-    let mut t = Together {
-        decisions: Vec::with_capacity(cmds.len()),
-        view,
-        touched: BTreeSet::new(),
-        safeties: Default::default(),
-        reservations: Default::default(),
-        transfers: Default::default(),
-        existing,
-    };
     for (i, cmd) in cmds.iter().enumerate() {
-        let d = match decide(cmd, &t.view, now) {
-            Ok(d) => d,
-            Err(e) => return Ok(Err((i, e))),
-        };
-        for (k, p) in &d.positions {
-            t.view.positions.insert(k.clone(), *p);
-            t.touched.insert(k.clone());
+        if let Err(e) = t.decide(cmd, now) {
+            return Ok(Err((i, e)));
         }
-        if let Some(safety) = &d.safety_stock {
-            t.view.safety_stock.insert((safety.location_code.clone(), safety.sku_code.clone()), safety.quantity);
-            t.safeties.insert((safety.location_code.clone(), safety.sku_code.clone()), safety.quantity);
-        }
-        if let Some(r) = &d.reservation {
-            t.view.reservations.insert(r.id, r.clone());
-            t.reservations.insert(r.id, r.clone());
-        }
-        if let Some(x) = &d.transfer {
-            t.view.transfers.insert(x.id, x.clone());
-            t.transfers.insert(x.id, x.clone());
-        }
-        t.decisions.push(d);
     }
     Ok(Ok(t))
 }
 
+/// Decides the commands of many writes (members of one group) on one read of the ledger:
+/// each member's commands in order, all or none of them, against the balances the members
+/// before it left; a refused member leaves no trace for the ones after it. Each member's
+/// answer is the range of [`Together::decisions`] it made, or its refusal.
+pub(crate) async fn decide_members(
+    conn: &mut AnyConnection,
+    members: &[(&[StockCommand], Timestamp)],
+) -> StoreResult<(Together, Vec<Result<std::ops::Range<usize>, DomainError>>)> {
+    let all: Vec<StockCommand> = members.iter().flat_map(|(cmds, _)| cmds.iter().cloned()).collect();
+    let (mut t, references) = Together::load(conn, &all, LedgerView::default()).await?;
+    let mut references = references.into_iter();
+    let mut answers = Vec::with_capacity(members.len());
+    for (cmds, now) in members {
+        let refused = references.by_ref().take(cmds.len()).find_map(Result::err);
+        answers.push(match refused {
+            Some(e) => Err(e),
+            None => t.decide_all(cmds, *now),
+        });
+    }
+    Ok((t, answers))
+}
+
 impl Together {
+    /// Reads what deciding `cmds` needs: their references (each command's check, a refusal
+    /// for one that names something missing), the holds and transfers they name beyond
+    /// `view`, and the balances and safety stock of every pair they touch.
+    async fn load(
+        conn: &mut AnyConnection,
+        cmds: &[StockCommand],
+        mut view: LedgerView,
+    ) -> StoreResult<(Together, Vec<Result<(), DomainError>>)> {
+        let mut known = HashMap::new();
+        prefetch_references(&mut *conn, cmds, &mut known).await?;
+        let mut references = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            references.push(match check_references(&mut *conn, cmd, &mut known).await {
+                Ok(()) => Ok(()),
+                Err(StoreError::Domain(e)) => Err(e),
+                Err(e) => return Err(e),
+            });
+        }
+        for cmd in cmds {
+            if let Some(id) = cmd.reservation_ref().filter(|id| !view.reservations.contains_key(id))
+                && let Some(r) = load_reservation(&mut *conn, id).await?
+            {
+                view.reservations.insert(id, r);
+            }
+            if let Some(id) = cmd.transfer_ref().filter(|id| !view.transfers.contains_key(id))
+                && let Some(t) = load_transfer(&mut *conn, id).await?
+            {
+                view.transfers.insert(id, t);
+            }
+        }
+        let pairs: BTreeSet<(LocationCode, SkuCode)> = cmds
+            .iter()
+            .flat_map(|c| {
+                let r = c.reservation_ref().and_then(|id| view.reservations.get(&id));
+                let t = c.transfer_ref().and_then(|id| view.transfers.get(&id));
+                c.pairs(r, t)
+            })
+            .collect();
+        let balances = balances_of(conn, &pairs).await?;
+        let existing = balances.positions.len();
+        view.positions.extend(balances.positions);
+        view.safety_stock.extend(balances.safety_stock);
+        let t = Together {
+            decisions: Vec::with_capacity(cmds.len()),
+            view,
+            touched: BTreeSet::new(),
+            safeties: Default::default(),
+            reservations: Default::default(),
+            transfers: Default::default(),
+            existing,
+        };
+        Ok((t, references))
+    }
+
+    /// Decides one command against the view as the commands before it left it, and keeps it.
+    fn decide(&mut self, cmd: &StockCommand, now: Timestamp) -> Result<(), DomainError> {
+        let d = decide(cmd, &self.view, now)?;
+        for (k, p) in &d.positions {
+            self.view.positions.insert(k.clone(), *p);
+            self.touched.insert(k.clone());
+        }
+        if let Some(safety) = &d.safety_stock {
+            self.view.safety_stock.insert((safety.location_code.clone(), safety.sku_code.clone()), safety.quantity);
+            self.safeties.insert((safety.location_code.clone(), safety.sku_code.clone()), safety.quantity);
+        }
+        if let Some(r) = &d.reservation {
+            self.view.reservations.insert(r.id, r.clone());
+            self.reservations.insert(r.id, r.clone());
+        }
+        if let Some(x) = &d.transfer {
+            self.view.transfers.insert(x.id, x.clone());
+            self.transfers.insert(x.id, x.clone());
+        }
+        self.decisions.push(d);
+        Ok(())
+    }
+
+    /// Decides `cmds` in order, all or none: a refusal puts everything back as it was.
+    fn decide_all(&mut self, cmds: &[StockCommand], now: Timestamp) -> Result<std::ops::Range<usize>, DomainError> {
+        let from = self.decisions.len();
+        let before = (self.view.clone(), self.touched.clone(), self.safeties.clone(), self.reservations.clone(), self.transfers.clone());
+        for cmd in cmds {
+            if let Err(e) = self.decide(cmd, now) {
+                (self.view, self.touched, self.safeties, self.reservations, self.transfers) = before;
+                self.decisions.truncate(from);
+                return Err(e);
+            }
+        }
+        Ok(from..self.decisions.len())
+    }
+
     /// Writes every entry, each balance's and reservation's final state and the safety
     /// stock set, in multi-row statements.
     pub(crate) async fn write(&self, conn: &mut AnyConnection, now: Timestamp) -> StoreResult<()> {
@@ -860,7 +917,12 @@ impl Together {
 
     /// Each decision's event, in order, as `emit_many` takes them.
     pub(crate) fn events(&self) -> StoreResult<Vec<(EventType, String, String)>> {
-        self.decisions
+        self.events_of(0..self.decisions.len())
+    }
+
+    /// The events of the decisions in `range` (one member's), in order.
+    pub(crate) fn events_of(&self, range: std::ops::Range<usize>) -> StoreResult<Vec<(EventType, String, String)>> {
+        self.decisions[range]
             .iter()
             .map(|d| Ok((d.event_type, subject(d), serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string()))?)))
             .collect()

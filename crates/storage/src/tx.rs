@@ -22,10 +22,24 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 200;
 /// SQLite looks a numbered parameter's name up in a list as long as the statement's
 /// parameters, so binding thousands of `$n` costs their square (half the time of a bulk load).
 pub(crate) fn placeholders(conn: &AnyConnection, rows: usize, width: usize) -> String {
+    placeholders_typed(conn, rows, width, &[])
+}
+
+/// [`placeholders`] with the columns `typed` names (1-based, with an SQL type) cast: a value
+/// bound as text for a column of another type.
+pub(crate) fn placeholders_typed(conn: &AnyConnection, rows: usize, width: usize, typed: &[(usize, &str)]) -> String {
     let anonymous = conn.backend_name() == "SQLite";
     (0..rows)
         .map(|i| {
-            let marks: Vec<String> = (1..=width).map(|c| if anonymous { "?".to_owned() } else { format!("${}", width * i + c) }).collect();
+            let marks: Vec<String> = (1..=width)
+                .map(|c| {
+                    let mark = if anonymous { "?".to_owned() } else { format!("${}", width * i + c) };
+                    match typed.iter().find(|(at, _)| *at == c) {
+                        Some((_, ty)) => format!("CAST({mark} AS {ty})"),
+                        None => mark,
+                    }
+                })
+                .collect();
             format!("({})", marks.join(", "))
         })
         .collect::<Vec<_>>()
@@ -185,23 +199,8 @@ impl<T> WriteTx<'_, T> {
     /// Appends many events to the outbox in this transaction, in the order given, with a few
     /// multi-row statements: `(type, subject, payload as JSON text)`.
     pub(crate) async fn emit_many(&mut self, events: &[(EventType, String, String)]) -> StoreResult<()> {
-        for chunk in events.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO outbox (id, event_type, subject, payload, occurred_at_us) VALUES {}",
-                placeholders(self.turn.conn(), chunk.len(), 5)
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (event_type, subject, payload) in chunk {
-                q = q
-                    .bind(Uuid::now_v7().to_string())
-                    .bind(event_type.as_str())
-                    .bind(subject.as_str())
-                    .bind(payload.as_str())
-                    .bind(us(self.now));
-            }
-            q.execute(self.turn.conn()).await?;
-        }
-        Ok(())
+        let now = self.now;
+        emit_rows(self.turn.conn(), events, now).await
     }
 
     /// Appends an audit record for a change made outside [`Idem`] (signing in, tokens).
@@ -233,4 +232,59 @@ impl<T> WriteTx<'_, T> {
         self.turn.finish().await?;
         Ok(result)
     }
+}
+
+/// Appends `events` to the outbox on `conn` in the order given, with a few multi-row
+/// statements: `(type, subject, payload as JSON text)`.
+pub(crate) async fn emit_rows(conn: &mut AnyConnection, events: &[(EventType, String, String)], now: Timestamp) -> StoreResult<()> {
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let sql =
+            format!("INSERT INTO outbox (id, event_type, subject, payload, occurred_at_us) VALUES {}", placeholders(conn, chunk.len(), 5));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (event_type, subject, payload) in chunk {
+            q = q.bind(Uuid::now_v7().to_string()).bind(event_type.as_str()).bind(subject.as_str()).bind(payload.as_str()).bind(us(now));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A key claimed with its answer already decided (a combined write's, see [`crate::combine`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Answered {
+    pub scope: String,
+    pub key: String,
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+}
+
+/// Claims many keys with their answers in a few multi-row statements: the `(scope, key)` of
+/// each claimed (one already used is left as it was, and out of the answer).
+pub(crate) async fn claim_answered(
+    conn: &mut AnyConnection,
+    claims: &[&Answered],
+    now: Timestamp,
+) -> StoreResult<std::collections::HashSet<(String, String)>> {
+    let mut claimed = std::collections::HashSet::new();
+    for chunk in claims.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at_us) VALUES {} \
+             ON CONFLICT (scope, key) DO NOTHING RETURNING scope, key",
+            placeholders(conn, chunk.len(), 6)
+        );
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for c in chunk {
+            q = q.bind(&c.scope).bind(&c.key).bind(&c.request_hash).bind(i64::from(c.status)).bind(&c.body).bind(us(now));
+        }
+        let rows: Vec<(String, String)> = q.fetch_all(&mut *conn).await?;
+        claimed.extend(rows);
+    }
+    Ok(claimed)
+}
+
+/// Gives back a key [`claim_answered`] claimed for a write that then was not made.
+pub(crate) async fn unclaim(conn: &mut AnyConnection, claim: &Answered) -> StoreResult<()> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2").bind(&claim.scope).bind(&claim.key).execute(conn).await?;
+    Ok(())
 }

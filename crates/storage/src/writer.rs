@@ -50,6 +50,11 @@ impl Failure {
     }
 }
 
+/// A retryable copy of `e` for each write of a batch it failed (nothing of them was kept).
+pub(crate) fn retryable(e: &StoreError) -> StoreError {
+    Failure::of(e).error()
+}
+
 type Outcome = watch::Sender<Option<Result<(), Failure>>>;
 
 /// The open transaction of a group and the writes it holds so far.
@@ -57,6 +62,8 @@ struct Group {
     tx: Transaction<'static, Any>,
     /// Writes kept so far.
     members: usize,
+    /// Turns kept so far (a combined batch is one turn of many writes).
+    kept: usize,
     /// Turns taken so far, kept or undone: what [`GROUP_MAX`] bounds, so that a stream of
     /// refused writes cannot hold a group (and the answers of its kept writes) open.
     turns: usize,
@@ -85,6 +92,7 @@ impl Group {
         if result.is_ok() && self.members > 0 {
             record.groups.fetch_add(1, Ordering::Relaxed);
             record.writes.fetch_add(self.members as u64, Ordering::Relaxed);
+            record.turns.fetch_add(self.kept as u64, Ordering::Relaxed);
         }
         record.ended.send_modify(|e| {
             e.upto = e.upto.max(self.generation);
@@ -109,6 +117,7 @@ struct Ended {
 #[derive(Debug, Default)]
 struct Record {
     groups: AtomicU64,
+    turns: AtomicU64,
     writes: AtomicU64,
     ended: watch::Sender<Ended>,
 }
@@ -118,6 +127,9 @@ struct Record {
 pub struct GroupCommits {
     /// Transactions committed, each holding one or more writes.
     pub groups: u64,
+    /// Turns committed in them: a write's own, or a combined batch's (`writes / turns` is
+    /// the mean batch size, see `combine`).
+    pub turns: u64,
     /// Writes committed in them.
     pub writes: u64,
 }
@@ -161,7 +173,11 @@ impl Writer {
     }
 
     pub(crate) fn group_commits(&self) -> GroupCommits {
-        GroupCommits { groups: self.record.groups.load(Ordering::Relaxed), writes: self.record.writes.load(Ordering::Relaxed) }
+        GroupCommits {
+            groups: self.record.groups.load(Ordering::Relaxed),
+            turns: self.record.turns.load(Ordering::Relaxed),
+            writes: self.record.writes.load(Ordering::Relaxed),
+        }
     }
 
     pub(crate) fn mark(&self) -> WriteMark {
@@ -198,7 +214,7 @@ impl Writer {
             let outcome = Arc::new(watch::channel(None).0);
             let previous = slot.newest.replace(outcome.clone());
             let generation = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
-            slot.open = Some(Group { tx, members: 0, turns: 1, generation, outcome, previous });
+            slot.open = Some(Group { tx, members: 0, kept: 0, turns: 1, generation, outcome, previous });
         } else {
             if let Some(group) = slot.open.as_mut() {
                 group.turns += 1;
@@ -291,13 +307,19 @@ impl Turn {
     }
 
     /// Keeps this write's work, hands the turn on and waits until the group has committed.
-    pub(crate) async fn finish(mut self) -> StoreResult<()> {
+    pub(crate) async fn finish(self) -> StoreResult<()> {
+        self.finish_as(1).await
+    }
+
+    /// [`Turn::finish`] for a turn that wrote `writes` writes together (a combined batch).
+    pub(crate) async fn finish_as(mut self, writes: usize) -> StoreResult<()> {
         if self.savepoint {
             sqlx::query("RELEASE SAVEPOINT member").execute(self.conn()).await?;
         }
         let mut slot = self.guard.take().expect("held until finished");
         let group = slot.open.as_mut().expect("a turn holds an open group");
-        group.members += 1;
+        group.members += writes;
+        group.kept += usize::from(writes > 0);
         let mut outcome = group.outcome.subscribe();
         self.writer.settle(slot);
         let result = outcome.wait_for(Option::is_some).await.map(|o| o.clone());

@@ -5,11 +5,13 @@
 //! API sees, `load.rs` reads orders in a fixed number of queries.
 
 mod act;
+mod combined;
 mod load;
 mod place;
 mod plan;
 mod records;
 
+pub(crate) use combined::Placements;
 pub(crate) use load::id_of;
 use load::{load_order, load_orders};
 pub use records::{

@@ -11,12 +11,13 @@ use tongjia_domain::events::{EventType, OrderMoved, PointsChanged};
 use tongjia_domain::orders::{OrderAction, OrderLine, OrderPolicy, OrderStatus, next_status};
 use uuid::Uuid;
 
+use super::combined::{Placed, Placement, write_placements};
 use super::load::{load_order, to_domain};
 use super::plan::{Plan, plan};
 use super::records::{AllocationRecord, NewOrder, OrderRecord, order_not_found};
 use crate::error::{StoreError, StoreResult};
 use crate::stock::{Together, decide_together};
-use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx, placeholders};
+use crate::tx::{Answered, Idem, ROWS_PER_STATEMENT, WriteTx, placeholders, placeholders_typed};
 use crate::{Db, us};
 
 impl<T> WriteTx<'_, T> {
@@ -71,7 +72,15 @@ impl Db {
     pub async fn place_order(&self, new: NewOrder, policy: &OrderPolicy, idem: Option<&Idem<'_, OrderRecord>>) -> StoreResult<OrderRecord> {
         let now = crate::stored(self.now());
         for _ in 0..SNAPSHOT_TRIES {
-            let Some(decided) = self.plan_off_turn(&new, policy, now, idem).await? else { break };
+            let Some(mut decided) = self.plan_off_turn(&new, policy, now, idem).await? else { break };
+            if decided.order.points_redeemed == 0 {
+                decided.order.status = next_status(decided.order.fulfilment, decided.order.status, OrderAction::Reserve)?;
+                match self.place_combined(decided, now, idem).await? {
+                    Ok(order) => return Ok(order),
+                    Err(Placed::Taken) => break,
+                    Err(_) => continue,
+                }
+            }
             // The key is claimed once the holds stand, so a near miss writes nothing at all.
             let mut tx = self.begin_unclaimed(now).await?;
             match hold(&mut tx, &decided).await? {
@@ -85,6 +94,38 @@ impl Db {
         let decided = plan(tx.conn(), &new, policy, now).await?;
         let holds = hold(&mut tx, &decided).await?.map_err(StoreError::from)?;
         write_placed(tx, decided.order, &holds).await
+    }
+
+    /// Writes a placement decided off the turn together with the others queued for the turn
+    /// ([`super::combined`]): the order (as reserved, its answer rendered now) once committed,
+    /// or why it was not written.
+    async fn place_combined(
+        &self,
+        order: Plan,
+        now: jiff::Timestamp,
+        idem: Option<&Idem<'_, OrderRecord>>,
+    ) -> StoreResult<Result<OrderRecord, Placed>> {
+        let body = idem.map(|i| (i.render)(&order.order));
+        let key = idem.zip(body.as_ref()).and_then(|(i, body)| {
+            i.key.as_ref().map(|k| Answered {
+                scope: i.scope.clone(),
+                key: k.clone(),
+                request_hash: i.request_hash.clone(),
+                status: i.status,
+                body: body.clone(),
+            })
+        });
+        let audit = idem.zip(body.as_ref()).and_then(|(i, body)| i.audit.clone().map(|a| (a, i.status, body.clone())));
+        let placement = Placement { order: order.order.clone(), holds: order.holds, now, key, audit };
+        match self.placements.write(&self.writer, placement, write_placements).await? {
+            Placed::Written => {
+                if let (Some(i), Some(body)) = (idem, body) {
+                    let _ = i.rendered.set(body);
+                }
+                Ok(Ok(order.order))
+            }
+            other => Ok(Err(other)),
+        }
     }
 
     /// The placement decided on one snapshot of the read pool. A refusal there stands — it
@@ -132,71 +173,105 @@ async fn hold<T>(tx: &mut WriteTx<'_, T>, plan: &Plan) -> StoreResult<Result<Tog
 /// `order.placed`, the points redeemed, `order.reserved` — in that order.
 async fn write_placed(mut tx: WriteTx<'_, OrderRecord>, mut order: OrderRecord, holds: &Together) -> StoreResult<OrderRecord> {
     let now = tx.now;
-    let reserved = next_status(order.fulfilment, order.status, OrderAction::Reserve)?;
-    if let Some(m) = &order.customer_mobile {
-        sqlx::query("INSERT INTO customers (mobile, points_balance, created_at_us) VALUES ($1, 0, $2) ON CONFLICT (mobile) DO NOTHING")
-            .bind(m)
-            .bind(us(now))
-            .execute(tx.conn())
-            .await?;
-    }
-    insert_order(tx.conn(), &order, reserved).await?;
-    insert_lines(tx.conn(), order.id, &order.lines).await?;
-    holds.write(tx.conn(), now).await?;
-    insert_allocations(tx.conn(), order.id, &order.allocations).await?;
-    let locations = to_domain(&order)?.locations();
-    let mut events = holds.events()?;
-    events.push((EventType::OrderPlaced, order.id.to_string(), json(&order)?));
-    let moved = OrderMoved { order_id: order.id, status: reserved, action: OrderAction::Reserve, locations: locations.clone() };
-    let moved = (EventType::order_moved(reserved), order.id.to_string(), json(&moved)?);
+    order.status = next_status(order.fulfilment, order.status, OrderAction::Reserve)?;
+    write_rows(tx.conn(), &[&order], holds, now).await?;
+    let (mut events, moved) = placed_events(&order, holds, 0..holds.decisions.len())?;
     if let Some(m) = order.customer_mobile.clone() {
+        let locations = to_domain(&order)?.locations();
         events.extend(tx.points(&m, order.id, -order.points_redeemed, "redeemed on an order", &locations).await?);
     }
     events.push(moved);
     tx.emit_many(&events).await?;
-    order.status = reserved;
     tx.commit(order).await
+}
+
+/// The rows of placed orders (each as it stands once reserved) and of the holds decided for
+/// them: members first seen, orders, lines, the ledger's entries, balances and holds, and
+/// allocations — a few multi-row statements whatever their number.
+pub(super) async fn write_rows(
+    conn: &mut AnyConnection,
+    orders: &[&OrderRecord],
+    holds: &Together,
+    now: jiff::Timestamp,
+) -> StoreResult<()> {
+    let members: Vec<&str> = orders.iter().filter_map(|o| o.customer_mobile.as_deref()).collect();
+    for chunk in members.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO customers (mobile, points_balance, created_at_us) VALUES {} ON CONFLICT (mobile) DO NOTHING",
+            placeholders(conn, chunk.len(), 3)
+        );
+        let q = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, m| q.bind(*m).bind(0_i64).bind(us(now)));
+        q.execute(&mut *conn).await?;
+    }
+    insert_orders(conn, orders).await?;
+    insert_lines(conn, orders).await?;
+    holds.write(conn, now).await?;
+    insert_allocations(conn, orders).await
+}
+
+/// A placed order's events but its points': its holds' (the decisions in `holds`), then
+/// `order.placed`; and `order.reserved`, which comes last.
+pub(super) fn placed_events(
+    order: &OrderRecord,
+    holds: &Together,
+    range: std::ops::Range<usize>,
+) -> StoreResult<(Vec<(EventType, String, String)>, (EventType, String, String))> {
+    let mut events = holds.events_of(range)?;
+    let mut placed = order.clone();
+    placed.status = OrderStatus::Placed;
+    events.push((EventType::OrderPlaced, order.id.to_string(), json(&placed)?));
+    let locations = to_domain(order)?.locations();
+    let moved = OrderMoved { order_id: order.id, status: order.status, action: OrderAction::Reserve, locations };
+    Ok((events, (EventType::order_moved(order.status), order.id.to_string(), json(&moved)?)))
 }
 
 pub(super) fn json(value: &impl serde::Serialize) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-async fn insert_order(conn: &mut AnyConnection, o: &OrderRecord, status: OrderStatus) -> StoreResult<()> {
-    let sourcing = o.sourcing.as_ref().map(json).transpose()?;
-    sqlx::query(
-        "INSERT INTO orders (id, channel, store_code, fulfilment, status, customer_mobile, pickup_store_code, pickup_code, \
-         destination_longitude, destination_latitude, destination_county_code, subtotal_fen, discount_fen, total_fen, points_redeemed, \
-         expires_at_us, placed_at_us, updated_at_us, sourcing) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CAST($9 AS DOUBLE PRECISION), \
-         CAST($10 AS DOUBLE PRECISION), $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-    )
-    .bind(o.id.to_string())
-    .bind(if o.store_code.is_some() { "store" } else { "online" })
-    .bind(o.store_code.clone())
-    .bind(o.fulfilment.as_str())
-    .bind(status.as_str())
-    .bind(o.customer_mobile.clone())
-    .bind(o.pickup_store_code.clone())
-    .bind(o.pickup_code.clone())
-    // Optional coordinates travel as text: sqlx's Any driver types a missing f64 as a
-    // float4 on PostgreSQL, which the float8 column then refuses. `to_string` round-trips.
-    .bind(o.destination.map(|p| p.longitude.to_string()))
-    .bind(o.destination.map(|p| p.latitude.to_string()))
-    .bind(o.destination_county_code.clone())
-    .bind(o.subtotal.get())
-    .bind(o.discount.get())
-    .bind(o.total.get())
-    .bind(o.points_redeemed)
-    .bind(us(o.expires_at))
-    .bind(us(o.placed_at))
-    .bind(us(o.placed_at))
-    .bind(sourcing)
-    .execute(conn)
-    .await?;
+/// Columns of `orders` bound as text and cast: optional coordinates travel as text, since
+/// sqlx's Any driver types a missing f64 as a float4 on PostgreSQL, which the float8 column
+/// then refuses (`to_string` round-trips).
+const COORDINATES: [(usize, &str); 2] = [(9, "DOUBLE PRECISION"), (10, "DOUBLE PRECISION")];
+
+async fn insert_orders(conn: &mut AnyConnection, orders: &[&OrderRecord]) -> StoreResult<()> {
+    for chunk in orders.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO orders (id, channel, store_code, fulfilment, status, customer_mobile, pickup_store_code, pickup_code, \
+             destination_longitude, destination_latitude, destination_county_code, subtotal_fen, discount_fen, total_fen, points_redeemed, \
+             expires_at_us, placed_at_us, updated_at_us, sourcing) VALUES {}",
+            placeholders_typed(conn, chunk.len(), 19, &COORDINATES)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for o in chunk {
+            q = q
+                .bind(o.id.to_string())
+                .bind(if o.store_code.is_some() { "store" } else { "online" })
+                .bind(o.store_code.clone())
+                .bind(o.fulfilment.as_str())
+                .bind(o.status.as_str())
+                .bind(o.customer_mobile.clone())
+                .bind(o.pickup_store_code.clone())
+                .bind(o.pickup_code.clone())
+                .bind(o.destination.map(|p| p.longitude.to_string()))
+                .bind(o.destination.map(|p| p.latitude.to_string()))
+                .bind(o.destination_county_code.clone())
+                .bind(o.subtotal.get())
+                .bind(o.discount.get())
+                .bind(o.total.get())
+                .bind(o.points_redeemed)
+                .bind(us(o.expires_at))
+                .bind(us(o.placed_at))
+                .bind(us(o.placed_at))
+                .bind(o.sourcing.as_ref().map(json).transpose()?);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
-async fn insert_lines(conn: &mut AnyConnection, order: Uuid, lines: &[OrderLine]) -> StoreResult<()> {
+async fn insert_lines(conn: &mut AnyConnection, orders: &[&OrderRecord]) -> StoreResult<()> {
+    let lines: Vec<(Uuid, &OrderLine)> = orders.iter().flat_map(|o| o.lines.iter().map(|l| (o.id, l))).collect();
     for chunk in lines.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO order_lines (order_id, line_no, sku_code, quantity, unit_price_fen, list_price_fen, price_version, points_redeemed, \
@@ -204,7 +279,7 @@ async fn insert_lines(conn: &mut AnyConnection, order: Uuid, lines: &[OrderLine]
             placeholders(conn, chunk.len(), 10)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for l in chunk {
+        for (order, l) in chunk {
             q = q
                 .bind(order.to_string())
                 .bind(l.line_no)
@@ -222,14 +297,15 @@ async fn insert_lines(conn: &mut AnyConnection, order: Uuid, lines: &[OrderLine]
     Ok(())
 }
 
-async fn insert_allocations(conn: &mut AnyConnection, order: Uuid, allocations: &[AllocationRecord]) -> StoreResult<()> {
+async fn insert_allocations(conn: &mut AnyConnection, orders: &[&OrderRecord]) -> StoreResult<()> {
+    let allocations: Vec<(Uuid, &AllocationRecord)> = orders.iter().flat_map(|o| o.allocations.iter().map(|a| (o.id, a))).collect();
     for chunk in allocations.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO order_allocations (id, order_id, line_no, location_code, owner, quantity, reservation_id) VALUES {}",
             placeholders(conn, chunk.len(), 7)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for a in chunk {
+        for (order, a) in chunk {
             q = q
                 .bind(a.id.to_string())
                 .bind(order.to_string())
