@@ -477,6 +477,24 @@ async fn orders_placed_at_once_are_written_together_exactly(backend: Backend) {
         let (status, again) = place(key.to_string()).await;
         assert_eq!((status.as_u16(), self::id(&again)), (201, id.clone()));
     }
+    // Paid at once, each payment written together with others: every order paid once,
+    // its hold kept for fulfilment, every answer the order as stored.
+    let mut orders = Vec::new();
+    for id in placed.values() {
+        orders.push(ok(app.get(&format!("/api/v1/orders/{id}")).await));
+    }
+    let before = app.db.group_commits();
+    let paid = futures_util::future::join_all(orders.iter().map(|o| pay(&app, o))).await;
+    let done = app.db.group_commits();
+    let (turns, writes) = (done.turns - before.turns, done.writes - before.writes);
+    assert!(writes > turns, "some payments were written together: {writes} writes in {turns} turns");
+    for p in &paid {
+        assert_eq!(p["status"], "paid", "{p}");
+        let stored = ok(app.get(&format!("/api/v1/orders/{}", id(p))).await);
+        assert_eq!(stored["status"], "paid");
+        assert_eq!(stored["paid_fen"], p["paid_fen"]);
+    }
+    assert_eq!(on_hand(&app, "WH-N", "BAND9-BLK").await.1 + on_hand(&app, "D-HZ", "BAND9-BLK").await.1, 12, "held until fulfilment");
     let audit = ok(app.get("/api/v1/audit?resource=/api/v1/orders&limit=200").await);
     let recorded = audit["items"].as_array().unwrap().iter().filter(|r| r["action"] == "POST /api/v1/orders").count();
     assert_eq!(recorded, 12, "one audit record per order placed");

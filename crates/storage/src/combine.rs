@@ -18,7 +18,12 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
+use jiff::Timestamp;
+use std::collections::HashSet;
+
+use crate::audit::{Appended, AuditEntry, append_many};
 use crate::error::{StoreError, StoreResult};
+use crate::tx::{Answered, Idem, claim_answered, unclaim};
 use crate::writer::{Turn, Writer, retryable};
 
 /// Writes one batch takes at most; the rest wait for the next leader.
@@ -88,5 +93,128 @@ impl<W: Send + 'static, A: Send + 'static> Combiner<W, A> {
         queue.retain(|q| !q.answer.is_closed());
         let n = queue.len().min(BATCH_MAX);
         queue.drain(..n).collect()
+    }
+}
+
+/// What became of a combined write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Combined {
+    /// Written and committed, its answer stored under its key.
+    Written,
+    /// What it was decided on moved since its snapshot: nothing written, to be decided again.
+    Moved,
+    /// Its key was used meanwhile: nothing written, to be answered as a repeat.
+    Taken,
+}
+
+/// A combined write's answer, decided before its turn, and what is stored with it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Answer {
+    /// Its key with the answer to store under it, if the request had a key.
+    pub key: Option<Answered>,
+    /// Its audit record (who, the status, the answer), if audited.
+    pub audit: Option<(AuditEntry, u16, String)>,
+    /// The rendered answer, for the caller to give (when it asked for one).
+    pub body: Option<String>,
+}
+
+impl Answer {
+    /// The answer to `idem`'s request if it succeeds with `result`: rendered now.
+    pub(crate) fn of<T>(idem: Option<&Idem<'_, T>>, result: &T) -> Answer {
+        let Some(i) = idem else { return Answer::default() };
+        let body = (i.render)(result);
+        let key = i.key.as_ref().map(|k| Answered {
+            scope: i.scope.clone(),
+            key: k.clone(),
+            request_hash: i.request_hash.clone(),
+            status: i.status,
+            body: body.clone(),
+        });
+        let audit = i.audit.clone().map(|a| (a, i.status, body.clone()));
+        Answer { key, audit, body: Some(body) }
+    }
+
+    /// Hands the rendered answer to the request, once the write is kept.
+    pub(crate) fn give<T>(self, idem: Option<&Idem<'_, T>>) {
+        if let (Some(i), Some(body)) = (idem, self.body) {
+            let _ = i.rendered.set(body);
+        }
+    }
+}
+
+/// Claims the keys of a batch's answers with the answers stored under them: `Written` for
+/// each claimed (or keyless), `Taken` for a key used before or earlier in the batch.
+pub(crate) async fn claim_keys(conn: &mut sqlx::AnyConnection, answers: &[&Answer], now: Timestamp) -> StoreResult<Vec<Combined>> {
+    let mut outcomes = vec![Combined::Written; answers.len()];
+    let mut seen = HashSet::new();
+    for (a, o) in answers.iter().zip(outcomes.iter_mut()) {
+        if let Some(k) = &a.key
+            && !seen.insert((k.scope.as_str(), k.key.as_str()))
+        {
+            *o = Combined::Taken;
+        }
+    }
+    let claims: Vec<&Answered> =
+        answers.iter().zip(&outcomes).filter(|(_, o)| **o == Combined::Written).filter_map(|(a, _)| a.key.as_ref()).collect();
+    let claimed = claim_answered(conn, &claims, now).await?;
+    for (a, o) in answers.iter().zip(outcomes.iter_mut()) {
+        if let Some(k) = &a.key
+            && *o == Combined::Written
+            && !claimed.contains(&(k.scope.clone(), k.key.clone()))
+        {
+            *o = Combined::Taken;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Marks write `i` moved, giving back the key it claimed.
+pub(crate) async fn moved(conn: &mut sqlx::AnyConnection, answer: &Answer, outcome: &mut Combined) -> StoreResult<()> {
+    *outcome = Combined::Moved;
+    match &answer.key {
+        Some(k) => unclaim(conn, k).await,
+        None => Ok(()),
+    }
+}
+
+/// Appends the audit records of the writes kept, in order.
+pub(crate) async fn audit_kept(
+    conn: &mut sqlx::AnyConnection,
+    answers: &[&Answer],
+    outcomes: &[Combined],
+    now: Timestamp,
+) -> StoreResult<()> {
+    let records: Vec<Appended> = answers
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| **o == Combined::Written)
+        .filter_map(|(a, _)| {
+            a.audit.as_ref().map(|(entry, status, response)| Appended {
+                entry,
+                key: a.key.as_ref().map(|k| k.key.as_str()),
+                status: *status,
+                response,
+            })
+        })
+        .collect();
+    append_many(conn, &records, now).await
+}
+
+/// Ends a batch's turn: keeps what `decided` wrote and waits for the group's commit (or
+/// undoes the turn on an error), then tells each write its outcome.
+pub(crate) async fn tell<W>(turn: Turn, batch: Vec<Queued<W, Combined>>, decided: StoreResult<Vec<Combined>>) {
+    let told = match decided {
+        Ok(outcomes) => {
+            let written = outcomes.iter().filter(|o| **o == Combined::Written).count();
+            turn.finish_as(written).await.map(|()| outcomes)
+        }
+        Err(e) => {
+            drop(turn);
+            Err(e)
+        }
+    };
+    match told {
+        Ok(outcomes) => batch.into_iter().zip(outcomes).for_each(|(q, o)| q.tell(Ok(o))),
+        Err(e) => batch.into_iter().for_each(|q| q.tell(Err(retryable(&e)))),
     }
 }

@@ -116,6 +116,8 @@ pub struct Db {
     network: std::sync::Arc<locations::NetworkCache>,
     /// Placements waiting to be written together (see [`combine`]).
     placements: std::sync::Arc<orders::Placements>,
+    /// Order actions waiting to be written together.
+    actions: std::sync::Arc<orders::Actions>,
 }
 
 impl Db {
@@ -131,6 +133,7 @@ impl Db {
             clock: Clock::System,
             network: Default::default(),
             placements: Default::default(),
+            actions: Default::default(),
         }
     }
 

@@ -146,6 +146,34 @@ pub(crate) async fn load_transfer(conn: &mut AnyConnection, id: Uuid) -> StoreRe
     row.as_ref().map(transfer_from_row).transpose()
 }
 
+/// The reservations among `ids`, by id, a query per 200.
+pub(crate) async fn load_reservations(conn: &mut AnyConnection, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Reservation>> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id IN ({})", marks(1, chunk.len()));
+        let rows = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(id.to_string())).fetch_all(&mut *conn).await?;
+        for r in &rows {
+            let r = reservation_from_row(r)?;
+            found.insert(r.id, r);
+        }
+    }
+    Ok(found)
+}
+
+/// The transfers among `ids`, by id, a query per 200.
+pub(crate) async fn load_transfers(conn: &mut AnyConnection, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Transfer>> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id IN ({})", marks(1, chunk.len()));
+        let rows = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(id.to_string())).fetch_all(&mut *conn).await?;
+        for r in &rows {
+            let t = transfer_from_row(r)?;
+            found.insert(t.id, t);
+        }
+    }
+    Ok(found)
+}
+
 /// The order a reservation is held for, with the order's status, if any.
 pub(crate) async fn load_hold(conn: &mut AnyConnection, reservation: Uuid) -> StoreResult<Option<OrderHold>> {
     let row: Option<(String, String)> =
@@ -782,16 +810,18 @@ pub(crate) async fn decide_together(
     Ok(Ok(t))
 }
 
-/// Decides the commands of many writes (members of one group) on one read of the ledger:
+/// Decides the commands of many writes (members of one group) on one read of the ledger
+/// (the holds and transfers in `view` as the caller loaded them):
 /// each member's commands in order, all or none of them, against the balances the members
 /// before it left; a refused member leaves no trace for the ones after it. Each member's
 /// answer is the range of [`Together::decisions`] it made, or its refusal.
 pub(crate) async fn decide_members(
     conn: &mut AnyConnection,
     members: &[(&[StockCommand], Timestamp)],
+    view: LedgerView,
 ) -> StoreResult<(Together, Vec<Result<std::ops::Range<usize>, DomainError>>)> {
     let all: Vec<StockCommand> = members.iter().flat_map(|(cmds, _)| cmds.iter().cloned()).collect();
-    let (mut t, references) = Together::load(conn, &all, LedgerView::default()).await?;
+    let (mut t, references) = Together::load(conn, &all, view).await?;
     let mut references = references.into_iter();
     let mut answers = Vec::with_capacity(members.len());
     for (cmds, now) in members {

@@ -3,21 +3,24 @@
 //! an order is decided here.
 
 use jiff::Timestamp;
+use sqlx::AnyConnection;
 use tongjia_domain::codes::LocationCode;
 use tongjia_domain::ledger::{LedgerView, Quantity};
 use tongjia_domain::orders::{
-    Order, OrderAction, OrderCommand, OrderContext, OrderDecision, OrderEvent, OrderPolicy, OrderRefusal, decide,
+    Order, OrderAction, OrderCommand, OrderContext, OrderDecision, OrderEvent, OrderPolicy, OrderRefusal, PaymentRow, decide,
 };
 use tongjia_domain::{DomainError, Fen};
 use uuid::Uuid;
 
-use super::load::{OrderFacts, order_facts};
-use super::place::json;
+use super::acted::{Action, combinable, write_actions, writes_alone};
+use super::load::{OrderFacts, load_order, order_facts};
+use super::place::{SNAPSHOT_TRIES, json};
 use super::plan::open_store;
 use super::records::{NewPayment, OrderRecord, PaymentRecord, ReturnRecord};
+use crate::combine::{Answer, Combined};
 use crate::error::{StoreError, StoreResult};
 use crate::stock::decide_together;
-use crate::tx::{Idem, WriteTx};
+use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx, placeholders};
 use crate::{Db, us};
 
 impl Db {
@@ -116,6 +119,21 @@ impl Db {
         idem: Option<&Idem<'_, OrderRecord>>,
         now: Timestamp,
     ) -> StoreResult<OrderRecord> {
+        if combinable(&command) {
+            let now = crate::stored(now);
+            for _ in 0..SNAPSHOT_TRIES {
+                let Some((action, after)) = self.act_off_turn(id, &command, policy, now, idem).await? else { break };
+                let answer = action.answer.clone();
+                match self.actions.write(&self.writer, action, write_actions).await? {
+                    Combined::Written => {
+                        answer.give(idem);
+                        return Ok(after);
+                    }
+                    Combined::Taken => break,
+                    Combined::Moved => continue,
+                }
+            }
+        }
         let mut tx = self.begin(idem, now).await?;
         let now = tx.now;
         let record = tx.order(id).await?;
@@ -137,6 +155,34 @@ impl Db {
                 self.keep_refused(id, &command, policy, now, error).await
             }
         }
+    }
+
+    /// An action decided by the order flow on one snapshot of the read pool, with the order
+    /// as it will stand, if it can be written together with others; `None` to decide it in
+    /// the turn (refused, not found, or a decision that changes more than a batch writes).
+    async fn act_off_turn(
+        &self,
+        id: Uuid,
+        command: &OrderCommand,
+        policy: &OrderPolicy,
+        now: Timestamp,
+        idem: Option<&Idem<'_, OrderRecord>>,
+    ) -> StoreResult<Option<(Action, OrderRecord)>> {
+        let mut conn = self.read.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        self.backend.take_snapshot(&mut tx).await?;
+        let Some(record) = load_order(&mut tx, id).await? else { return Ok(None) };
+        let facts = order_facts(&mut tx, &record).await?;
+        tx.rollback().await?;
+        let ctx = OrderContext { holds: &facts.holds, transfers: &facts.transfers, points_balance: facts.points_balance, policy };
+        let Ok(decision) = decide(&facts.order, command, &ctx, now, &mut Uuid::now_v7) else { return Ok(None) };
+        if !writes_alone(&facts.order, &decision) {
+            return Ok(None);
+        }
+        let after = applied(record, &decision, now);
+        let answer = Answer::of(idem, &after);
+        let OrderFacts { order, holds, transfers, .. } = facts;
+        Ok(Some((Action { order, holds, transfers, decision, now, answer }, after)))
     }
 
     /// What a refusal keeps all the same (a wrong pickup code counted), written in a turn of
@@ -201,19 +247,8 @@ async fn write<T>(tx: &mut WriteTx<'_, T>, facts: &OrderFacts, d: &OrderDecision
             .execute(tx.conn())
             .await?;
     }
-    for p in &d.payments {
-        sqlx::query("INSERT INTO payments (id, order_id, kind, amount_fen, external_reference, method, recorded_at_us, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(p.id.to_string())
-            .bind(o.id.to_string())
-            .bind(p.kind)
-            .bind(p.amount.get())
-            .bind(&p.external_reference)
-            .bind(&p.method)
-            .bind(us(now))
-            .bind(p.state)
-            .execute(tx.conn())
-            .await?;
-    }
+    let payments: Vec<(Uuid, &PaymentRow)> = d.payments.iter().map(|p| (o.id, p)).collect();
+    insert_payments(tx.conn(), &payments, now).await?;
     if let Some(r) = &d.ret {
         write_return(tx, o.id, r).await?;
     }
@@ -226,21 +261,29 @@ async fn write<T>(tx: &mut WriteTx<'_, T>, facts: &OrderFacts, d: &OrderDecision
             events.extend(tx.points(mobile, o.id, m.delta, m.reason, &locations).await?);
         }
     }
-    let subject = o.id.to_string();
-    for e in &d.events {
-        let payload = match e {
-            OrderEvent::Moved(p) => json(p)?,
-            OrderEvent::Refunded(p) => json(p)?,
-            OrderEvent::Returned(p) => json(p)?,
-        };
-        events.push((e.event_type(), subject.clone(), payload));
-    }
+    events.extend(order_events(o.id, &d.events)?);
     tx.emit_many(&events).await
+}
+
+/// An order's events as the outbox takes them, in order.
+pub(super) fn order_events(order: Uuid, events: &[OrderEvent]) -> StoreResult<Vec<(tongjia_domain::events::EventType, String, String)>> {
+    let subject = order.to_string();
+    events
+        .iter()
+        .map(|e| {
+            let payload = match e {
+                OrderEvent::Moved(p) => json(p)?,
+                OrderEvent::Refunded(p) => json(p)?,
+                OrderEvent::Returned(p) => json(p)?,
+            };
+            Ok((e.event_type(), subject.clone(), payload))
+        })
+        .collect()
 }
 
 /// The order as stored after `d` was written at `now`, without reading it back: the order's
 /// new state, its payments and return appended.
-fn applied(mut r: OrderRecord, d: &OrderDecision, now: Timestamp) -> OrderRecord {
+pub(super) fn applied(mut r: OrderRecord, d: &OrderDecision, now: Timestamp) -> OrderRecord {
     let o = &d.order;
     r.status = o.status;
     r.paid = o.paid;
@@ -287,24 +330,63 @@ fn applied(mut r: OrderRecord, d: &OrderDecision, now: Timestamp) -> OrderRecord
 
 /// The order row: every field an action may change.
 async fn write_order<T>(tx: &mut WriteTx<'_, T>, o: &Order) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE orders SET status = $1, paid_fen = $2, refunded_fen = $3, points_earned = $4, points_reversed = $5, paid_at_us = $6, \
-         fulfilled_at_us = $7, completed_at_us = $8, cancelled_at_us = $9, pickup_attempts = $10, updated_at_us = $11 WHERE id = $12",
-    )
-    .bind(o.status.as_str())
-    .bind(o.paid.get())
-    .bind(o.refunded.get())
-    .bind(o.points_earned)
-    .bind(o.points_reversed)
-    .bind(o.paid_at.map(us))
-    .bind(o.fulfilled_at.map(us))
-    .bind(o.completed_at.map(us))
-    .bind(o.cancelled_at.map(us))
-    .bind(o.pickup_attempts)
-    .bind(us(tx.now))
-    .bind(o.id.to_string())
-    .execute(tx.conn())
-    .await?;
+    let now = tx.now;
+    update_orders(tx.conn(), &[(o, now)]).await
+}
+
+/// The order rows of many orders, each as decided at its time: every field an action may
+/// change, a multi-row statement per 200.
+pub(super) async fn update_orders(conn: &mut AnyConnection, orders: &[(&Order, Timestamp)]) -> StoreResult<()> {
+    for chunk in orders.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE orders SET status = v.column2, paid_fen = v.column3, refunded_fen = v.column4, points_earned = v.column5, \
+             points_reversed = v.column6, paid_at_us = v.column7, fulfilled_at_us = v.column8, completed_at_us = v.column9, \
+             cancelled_at_us = v.column10, pickup_attempts = v.column11, updated_at_us = v.column12 FROM (VALUES {}) AS v \
+             WHERE orders.id = v.column1",
+            placeholders(conn, chunk.len(), 12)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (o, now) in chunk {
+            q = q
+                .bind(o.id.to_string())
+                .bind(o.status.as_str())
+                .bind(o.paid.get())
+                .bind(o.refunded.get())
+                .bind(o.points_earned)
+                .bind(o.points_reversed)
+                .bind(o.paid_at.map(us))
+                .bind(o.fulfilled_at.map(us))
+                .bind(o.completed_at.map(us))
+                .bind(o.cancelled_at.map(us))
+                .bind(o.pickup_attempts)
+                .bind(us(*now));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Payment rows `(order, payment)`, recorded at `now`, a multi-row statement per 200.
+pub(super) async fn insert_payments(conn: &mut AnyConnection, payments: &[(Uuid, &PaymentRow)], now: Timestamp) -> StoreResult<()> {
+    for chunk in payments.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO payments (id, order_id, kind, amount_fen, external_reference, method, recorded_at_us, state) VALUES {}",
+            placeholders(conn, chunk.len(), 8)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (order, p) in chunk {
+            q = q
+                .bind(p.id.to_string())
+                .bind(order.to_string())
+                .bind(p.kind)
+                .bind(p.amount.get())
+                .bind(&p.external_reference)
+                .bind(&p.method)
+                .bind(us(now))
+                .bind(p.state);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

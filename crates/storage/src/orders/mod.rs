@@ -5,12 +5,14 @@
 //! API sees, `load.rs` reads orders in a fixed number of queries.
 
 mod act;
+mod acted;
 mod combined;
 mod load;
 mod place;
 mod plan;
 mod records;
 
+pub(crate) use acted::Actions;
 pub(crate) use combined::Placements;
 pub(crate) use load::id_of;
 use load::{load_order, load_orders};

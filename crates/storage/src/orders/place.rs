@@ -11,13 +11,14 @@ use tongjia_domain::events::{EventType, OrderMoved, PointsChanged};
 use tongjia_domain::orders::{OrderAction, OrderLine, OrderPolicy, OrderStatus, next_status};
 use uuid::Uuid;
 
-use super::combined::{Placed, Placement, write_placements};
+use super::combined::{Placement, write_placements};
 use super::load::{load_order, to_domain};
 use super::plan::{Plan, plan};
 use super::records::{AllocationRecord, NewOrder, OrderRecord, order_not_found};
+use crate::combine::{Answer, Combined};
 use crate::error::{StoreError, StoreResult};
 use crate::stock::{Together, decide_together};
-use crate::tx::{Answered, Idem, ROWS_PER_STATEMENT, WriteTx, placeholders, placeholders_typed};
+use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx, placeholders, placeholders_typed};
 use crate::{Db, us};
 
 impl<T> WriteTx<'_, T> {
@@ -77,7 +78,7 @@ impl Db {
                 decided.order.status = next_status(decided.order.fulfilment, decided.order.status, OrderAction::Reserve)?;
                 match self.place_combined(decided, now, idem).await? {
                     Ok(order) => return Ok(order),
-                    Err(Placed::Taken) => break,
+                    Err(Combined::Taken) => break,
                     Err(_) => continue,
                 }
             }
@@ -101,28 +102,16 @@ impl Db {
     /// or why it was not written.
     async fn place_combined(
         &self,
-        order: Plan,
+        plan: Plan,
         now: jiff::Timestamp,
         idem: Option<&Idem<'_, OrderRecord>>,
-    ) -> StoreResult<Result<OrderRecord, Placed>> {
-        let body = idem.map(|i| (i.render)(&order.order));
-        let key = idem.zip(body.as_ref()).and_then(|(i, body)| {
-            i.key.as_ref().map(|k| Answered {
-                scope: i.scope.clone(),
-                key: k.clone(),
-                request_hash: i.request_hash.clone(),
-                status: i.status,
-                body: body.clone(),
-            })
-        });
-        let audit = idem.zip(body.as_ref()).and_then(|(i, body)| i.audit.clone().map(|a| (a, i.status, body.clone())));
-        let placement = Placement { order: order.order.clone(), holds: order.holds, now, key, audit };
+    ) -> StoreResult<Result<OrderRecord, Combined>> {
+        let answer = Answer::of(idem, &plan.order);
+        let placement = Placement { order: plan.order.clone(), holds: plan.holds, now, answer: answer.clone() };
         match self.placements.write(&self.writer, placement, write_placements).await? {
-            Placed::Written => {
-                if let (Some(i), Some(body)) = (idem, body) {
-                    let _ = i.rendered.set(body);
-                }
-                Ok(Ok(order.order))
+            Combined::Written => {
+                answer.give(idem);
+                Ok(Ok(plan.order))
             }
             other => Ok(Err(other)),
         }
@@ -159,7 +148,7 @@ impl Db {
 
 /// Placements decided off the turn before one is decided in it: each try that finds the
 /// stock moved hands the turn on at once, so only a run of near misses reaches the last.
-const SNAPSHOT_TRIES: usize = 3;
+pub(super) const SNAPSHOT_TRIES: usize = 3;
 
 /// The plan's holds checked and decided by the ledger against the balances as they are in
 /// the turn; a refusal (the stock moved) as the inner error, nothing written.
