@@ -234,6 +234,9 @@ impl<T> WriteTx<'_, T> {
     }
 }
 
+/// An event as the outbox takes it: `(type, subject, payload as JSON text)`.
+pub(crate) type OutboxRow = (EventType, String, String);
+
 /// Appends `events` to the outbox on `conn` in the order given, with a few multi-row
 /// statements: `(type, subject, payload as JSON text)`.
 pub(crate) async fn emit_rows(conn: &mut AnyConnection, events: &[(EventType, String, String)], now: Timestamp) -> StoreResult<()> {

@@ -18,7 +18,7 @@ use super::records::{AllocationRecord, NewOrder, OrderRecord, order_not_found};
 use crate::combine::{Answer, Combined};
 use crate::error::{StoreError, StoreResult};
 use crate::stock::{Together, decide_together};
-use crate::tx::{Idem, ROWS_PER_STATEMENT, WriteTx, placeholders, placeholders_typed};
+use crate::tx::{Idem, OutboxRow, ROWS_PER_STATEMENT, WriteTx, placeholders, placeholders_typed};
 use crate::{Db, us};
 
 impl<T> WriteTx<'_, T> {
@@ -204,7 +204,7 @@ pub(super) fn placed_events(
     order: &OrderRecord,
     holds: &Together,
     range: std::ops::Range<usize>,
-) -> StoreResult<(Vec<(EventType, String, String)>, (EventType, String, String))> {
+) -> StoreResult<(Vec<OutboxRow>, OutboxRow)> {
     let mut events = holds.events_of(range)?;
     let mut placed = order.clone();
     placed.status = OrderStatus::Placed;
