@@ -56,20 +56,19 @@ pub struct TokenRecord {
     pub revoked_at: Option<Timestamp>,
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "username, role, partner_code, password_hash, CAST(disabled AS INTEGER) AS disabled, created_at_us, updated_at_us";
-
 async fn account_by_name(conn: &mut AnyConnection, username: &str) -> StoreResult<Option<AccountRecord>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1")))
-        .bind(username)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let stores: Vec<String> = sqlx::query_scalar("SELECT store_code FROM account_stores WHERE username = $1 ORDER BY store_code")
-        .bind(username)
-        .fetch_all(conn)
-        .await?;
-    Ok(Some(account_from_row(&row, stores)?))
+    // The account and its stores in one query (every authenticated request asks this).
+    let rows = sqlx::query(
+        "SELECT a.username, a.role, a.partner_code, a.password_hash, CAST(a.disabled AS INTEGER) AS disabled, a.created_at_us, \
+         a.updated_at_us, s.store_code FROM accounts a LEFT JOIN account_stores s ON s.username = a.username WHERE a.username = $1 \
+         ORDER BY s.store_code",
+    )
+    .bind(username)
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let stores = rows.iter().filter_map(|r| r.try_get::<Option<String>, _>("store_code").transpose()).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(account_from_row(first, stores)?))
 }
 
 fn account_from_row(r: &AnyRow, stores: Vec<String>) -> StoreResult<AccountRecord> {
