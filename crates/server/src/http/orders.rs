@@ -372,12 +372,14 @@ async fn place_order(
     who.may_place(store, new.customer.as_ref(), new.redeem_points, m.body.member_code.is_some()).map_err(denied)?;
     // Checked (and used up) only once the caller may place the order at all, and not for a
     // repeat of a request already answered: that replays its answer (the code is spent).
-    let replay = match &m.key {
-        Some(key) => app.db.key_taken(&m.scope, key).await?,
-        None => false,
-    };
-    if let (Some(code), Some(mobile), false) = (&m.body.member_code, &new.customer, replay) {
-        crate::auth::codes::use_code(&app, mobile, code, &peer.0).await?;
+    if let (Some(code), Some(mobile)) = (&m.body.member_code, &new.customer) {
+        let replay = match &m.key {
+            Some(key) => app.db.key_taken(&m.scope, key).await?,
+            None => false,
+        };
+        if !replay {
+            crate::auth::codes::use_code(&app, mobile, code, &peer.0).await?;
+        }
     }
     if who.role() == Role::Customer {
         new.customer = who.mobile.clone();

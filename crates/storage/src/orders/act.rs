@@ -168,12 +168,12 @@ impl Db {
         now: Timestamp,
         idem: Option<&Idem<'_, OrderRecord>>,
     ) -> StoreResult<Option<(Action, OrderRecord)>> {
+        // No snapshot needed: the batch checks in the turn that the order's state, holds and
+        // transfers are still what was read here, and these actions change nothing else.
         let mut conn = self.read.acquire().await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        self.backend.take_snapshot(&mut tx).await?;
-        let Some(record) = load_order(&mut tx, id).await? else { return Ok(None) };
-        let facts = order_facts(&mut tx, &record).await?;
-        tx.rollback().await?;
+        let Some(record) = load_order(&mut conn, id).await? else { return Ok(None) };
+        let facts = order_facts(&mut conn, &record).await?;
+        drop(conn);
         let ctx = OrderContext { holds: &facts.holds, transfers: &facts.transfers, points_balance: facts.points_balance, policy };
         let Ok(decision) = decide(&facts.order, command, &ctx, now, &mut Uuid::now_v7) else { return Ok(None) };
         if !writes_alone(&facts.order, &decision) {
