@@ -379,6 +379,7 @@ impl Db {
                 township_code: l.township_code.map(|t| t.to_string()),
                 point: l.point,
                 status: l.status,
+                ship_from_store: l.kind == tongjia_domain::location::LocationKind::Warehouse || l.capabilities.ship_from_store,
                 opened_on: l.opened_on,
                 closed_on: l.closed_on,
             })

@@ -261,7 +261,7 @@ async fn prefetch_references(conn: &mut AnyConnection, cmds: &[StockCommand], kn
 
 /// Locations [`Db::availability_in`] reads by their keys at most; past this one index range
 /// over the SKU's balances is cheaper than thousands of lookups.
-const BY_KEY_MAX: usize = 2_000;
+pub(crate) const BY_KEY_MAX: usize = 2_000;
 
 /// Availability rows as read: location, its status, on hand, reserved, safety stock.
 fn availability_rows(rows: Vec<(String, String, i64, i64, i64)>) -> StoreResult<Vec<(LocationCode, LocationStatus, Availability)>> {

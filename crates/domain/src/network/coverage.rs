@@ -20,6 +20,8 @@ pub struct StoreSite {
     pub township_code: Option<String>,
     pub point: GeoPoint,
     pub status: LocationStatus,
+    /// Ships online orders from its own stock (warehouses always ship).
+    pub ship_from_store: bool,
     pub opened_on: Option<Date>,
     pub closed_on: Option<Date>,
 }
@@ -235,6 +237,7 @@ mod tests {
             township_code: township.map(Into::into),
             point: d.point_of(county).unwrap(),
             status: if closed.is_some() { LocationStatus::Closed } else { LocationStatus::Open },
+            ship_from_store: false,
             opened_on: Some(opened),
             closed_on: closed,
         }

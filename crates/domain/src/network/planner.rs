@@ -122,6 +122,7 @@ mod tests {
             township_code: None,
             point: d.point_of(county).unwrap(),
             status: LocationStatus::Open,
+            ship_from_store: false,
             opened_on: Some(jiff::civil::date(2025, 1, 1)),
             closed_on: None,
         }

@@ -40,8 +40,13 @@ impl SourcingPool {
         SourcingPool { ship_only: false, except: None }
     }
     pub fn admits(&self, code: &LocationCode, kind: LocationKind, status: LocationStatus, ship_from_store: bool) -> bool {
+        self.admits_code(code.as_str(), kind, status, ship_from_store)
+    }
+
+    /// [`SourcingPool::admits`] for a location known by its code's text.
+    pub fn admits_code(&self, code: &str, kind: LocationKind, status: LocationStatus, ship_from_store: bool) -> bool {
         status == LocationStatus::Open
-            && self.except.as_ref() != Some(code)
+            && self.except.as_ref().is_none_or(|e| e.as_str() != code)
             && (!self.ship_only || kind == LocationKind::Warehouse || ship_from_store)
     }
 }

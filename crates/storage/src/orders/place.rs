@@ -92,7 +92,7 @@ impl Db {
             }
         }
         let mut tx = self.begin(idem, now).await?;
-        let decided = plan(tx.conn(), &new, policy, now).await?;
+        let decided = plan(tx.conn(), &new, policy, now, &self.store_sites().await?).await?;
         let holds = hold(&mut tx, &decided).await?.map_err(StoreError::from)?;
         write_placed(tx, decided.order, &holds).await
     }
@@ -129,11 +129,12 @@ impl Db {
     ) -> StoreResult<Option<Plan>> {
         // One snapshot for every query of the plan: a unit taken between the candidates'
         // query and the owners' must not read as sold out.
+        let sites = self.store_sites().await?;
         let planned = {
             let mut conn = self.read.acquire().await?;
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             self.backend.take_snapshot(&mut tx).await?;
-            let planned = plan(&mut tx, new, policy, now).await;
+            let planned = plan(&mut tx, new, policy, now, &sites).await;
             tx.rollback().await?;
             planned
         };

@@ -5,12 +5,13 @@
 
 use jiff::{SignedDuration, Timestamp};
 use sqlx::AnyConnection;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use tongjia_domain::DomainError;
 use tongjia_domain::Fen;
 use tongjia_domain::codes::{LocationCode, Owner, SkuCode};
 use tongjia_domain::ledger::{Quantity, StockCommand, StockKey};
 use tongjia_domain::location::{GeoPoint, LocationKind, LocationStatus};
+use tongjia_domain::network::StoreSite;
 use tongjia_domain::orders::{
     Fulfilment, OrderLine, OrderPolicy, OrderStatus, SourcingPool, check_member, check_shape, order_sums, pickup_code, price_lines,
     split_by_owner,
@@ -21,6 +22,8 @@ use uuid::Uuid;
 
 use super::records::{AllocationRecord, Destination, NewOrder, OrderRecord};
 use crate::error::{StoreError, StoreResult, parse};
+use crate::stock::BY_KEY_MAX;
+use crate::tx::{ROWS_PER_STATEMENT, marks};
 
 /// An open location that can take part in an order: (kind, status, pickup, ship_from_store, point).
 async fn location_info(conn: &mut AnyConnection, code: &str) -> StoreResult<Option<(LocationKind, LocationStatus, bool, bool, GeoPoint)>> {
@@ -59,44 +62,65 @@ fn division_point(code: &str) -> StoreResult<GeoPoint> {
     })
 }
 
-/// A location holding a SKU: code, kind, status, ships from store, longitude, latitude,
-/// free units over owners, safety stock.
-type CandidateRow = (String, String, String, i64, f64, f64, i64, i64);
-
-/// Candidates holding any of `skus` that `pool` admits, with what each can promise (net of
-/// reservations and safety stock).
-async fn candidates(conn: &mut AnyConnection, skus: &[SkuCode], pool: &SourcingPool) -> StoreResult<Vec<Candidate>> {
+/// Candidates holding any of `skus` that `pool` admits (and, with `only`, that one location),
+/// with what each can promise (net of reservations and safety stock). The network — kind,
+/// status, ships from store, point — comes from memory (`sites`, `Db::store_sites`); only the
+/// admitted locations' balances are read, by the ledger's key (a query per 200), or past
+/// `BY_KEY_MAX` of them one index range over the SKU's balances.
+async fn candidates(
+    conn: &mut AnyConnection,
+    skus: &[SkuCode],
+    pool: &SourcingPool,
+    sites: &[StoreSite],
+    only: Option<&LocationCode>,
+) -> StoreResult<Vec<Candidate>> {
+    let admitted: HashMap<&str, &StoreSite> = sites
+        .iter()
+        .filter(|s| only.is_none_or(|o| o.as_str() == s.code) && pool.admits_code(&s.code, s.kind, s.status, s.ship_from_store))
+        .map(|s| (s.code.as_str(), s))
+        .collect();
     let mut by_location: BTreeMap<String, Candidate> = BTreeMap::new();
+    if admitted.is_empty() {
+        return Ok(vec![]);
+    }
+    let codes: Vec<&str> = admitted.keys().copied().collect();
     for sku in skus {
-        let rows: Vec<CandidateRow> = sqlx::query_as(
-            "SELECT l.code, l.kind, l.status, CAST(l.ship_from_store AS INTEGER), l.longitude, l.latitude, \
-             CAST(SUM(p.on_hand - p.reserved) AS BIGINT), COALESCE(MAX(s.quantity), 0) \
-             FROM stock_positions p JOIN locations l ON l.code = p.location_code \
-             LEFT JOIN safety_stock s ON s.location_code = p.location_code AND s.sku_code = p.sku_code \
-             WHERE p.sku_code = $1 GROUP BY l.code, l.kind, l.status, l.ship_from_store, l.longitude, l.latitude",
-        )
-        .bind(sku.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
-        for (code, kind, status, sfs, lon, lat, free, safety) in rows {
-            let location = parse(LocationCode::parse(&code))?;
-            if !pool.admits(&location, parse(LocationKind::parse(&kind))?, parse(LocationStatus::parse(&status))?, sfs != 0) {
-                continue;
-            }
+        for (code, free, safety) in free_units(conn, sku, &codes).await? {
+            let Some(site) = admitted.get(code.as_str()) else { continue };
             let available = free - safety;
             if available <= 0 {
                 continue;
             }
-            let c = match by_location.entry(code.clone()) {
+            let c = match by_location.entry(code) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(Candidate { code: location, point: GeoPoint { longitude: lon, latitude: lat }, available: Default::default() })
+                    let location = parse(LocationCode::parse(v.key()))?;
+                    v.insert(Candidate { code: location, point: site.point, available: Default::default() })
                 }
             };
             c.available.insert(sku.clone(), available);
         }
     }
     Ok(by_location.into_values().collect())
+}
+
+/// Free units (on hand less reserved, over owners) and safety stock of `sku` at `locations`
+/// that hold it: by key, or one range past `BY_KEY_MAX` locations.
+async fn free_units(conn: &mut AnyConnection, sku: &SkuCode, locations: &[&str]) -> StoreResult<Vec<(String, i64, i64)>> {
+    const SELECT: &str = "SELECT p.location_code, CAST(SUM(p.on_hand - p.reserved) AS BIGINT), COALESCE(MAX(s.quantity), 0) \
+        FROM stock_positions p LEFT JOIN safety_stock s ON s.location_code = p.location_code AND s.sku_code = p.sku_code \
+        WHERE p.sku_code = $1";
+    if locations.len() > BY_KEY_MAX {
+        let sql = format!("{SELECT} GROUP BY p.location_code");
+        return Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(sku.as_str()).fetch_all(&mut *conn).await?);
+    }
+    let mut rows = Vec::new();
+    for chunk in locations.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!("{SELECT} AND p.location_code IN ({}) GROUP BY p.location_code", marks(2, chunk.len()));
+        let q = chunk.iter().fold(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(sku.as_str()), |q, c| q.bind(*c));
+        rows.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
 }
 
 /// Units per SKU over the order's lines.
@@ -116,7 +140,13 @@ pub(super) struct Plan {
 }
 
 /// Decides the placement of `new` at `now` from what `conn` reads; writes nothing.
-pub(super) async fn plan(conn: &mut AnyConnection, new: &NewOrder, policy: &OrderPolicy, now: Timestamp) -> StoreResult<Plan> {
+pub(super) async fn plan(
+    conn: &mut AnyConnection,
+    new: &NewOrder,
+    policy: &OrderPolicy,
+    now: Timestamp,
+    sites: &[StoreSite],
+) -> StoreResult<Plan> {
     check_shape(&new.channel, new.fulfilment, new.destination.is_some(), new.pickup_store.is_some())?;
     let store = match &new.channel {
         Channel::Store(code) => {
@@ -137,7 +167,7 @@ pub(super) async fn plan(conn: &mut AnyConnection, new: &NewOrder, policy: &Orde
         Some(Destination::County(c)) => (Some(division_point(c)?), Some(c.clone())),
         None => (None, None),
     };
-    let (shares, decision) = source(conn, new, &lines, store.as_ref(), destination, pickup_point).await?;
+    let (shares, decision) = source(conn, new, &lines, store.as_ref(), destination, pickup_point, sites).await?;
     let id = Uuid::now_v7();
     let expires_at = now.checked_add(SignedDuration::from_secs(policy.hold_seconds)).unwrap_or(now);
     let (allocations, holds) = split_shares(conn, id, &shares, expires_at).await?;
@@ -201,6 +231,7 @@ async fn source(
     store: Option<&LocationCode>,
     destination: Option<GeoPoint>,
     pickup_point: Option<GeoPoint>,
+    sites: &[StoreSite],
 ) -> StoreResult<(Vec<Share>, Option<SourcingDecision>)> {
     let at = |code: &LocationCode| lines.iter().map(|l| (l.line_no, code.clone(), l.sku_code.clone(), l.quantity.get())).collect();
     let want = wanted(lines);
@@ -220,7 +251,7 @@ async fn source(
                 .pickup_store
                 .clone()
                 .ok_or_else(|| DomainError::invalid("pickup_store_code", "pickup_store_required", "name the pickup store"))?;
-            let here = candidates(conn, &skus, &SourcingPool::anywhere()).await?.into_iter().find(|c| c.code == pickup);
+            let here = candidates(conn, &skus, &SourcingPool::anywhere(), sites, Some(&pickup)).await?.into_iter().next();
             if here.as_ref().is_some_and(|c| want.iter().all(|(s, q)| c.available.get(s).copied().unwrap_or(0) >= *q)) {
                 return Ok((at(&pickup), None));
             }
@@ -230,7 +261,7 @@ async fn source(
             (SourcingPool::for_order(new.fulfilment, None, Some(&pickup)), to)
         }
     };
-    let network = Network::new(candidates(conn, &skus, &pool).await?);
+    let network = Network::new(candidates(conn, &skus, &pool, sites, None).await?);
     let decision = NearestSingleThenFewest.source(&network, &SourcingRequest { destination: to, lines: want })?;
     Ok((assign(lines, &decision), Some(decision)))
 }
