@@ -62,6 +62,20 @@ impl<W: Send + 'static, A: Send + 'static> Combiner<W, A> {
         F: FnOnce(Turn, Vec<Queued<W, A>>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        // Bounded like a write's wait for its turn: past it the write is answered busy (retry
+        // with the same key). One not yet taken is then left out; one taken may still be
+        // written, and its retry replays it.
+        match tokio::time::timeout(writer.wait(), self.queue_and_wait(writer, write, batch)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(StoreError::Busy(sqlx::Error::PoolTimedOut)),
+        }
+    }
+
+    async fn queue_and_wait<F, Fut>(&self, writer: &Arc<Writer>, write: W, batch: F) -> StoreResult<A>
+    where
+        F: FnOnce(Turn, Vec<Queued<W, A>>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let (answer, mut outcome) = oneshot::channel();
         self.lock().push(Queued { write, answer });
         let gone = || StoreError::Unavailable(sqlx::Error::Protocol("the write's batch ended without an answer".into()));

@@ -368,6 +368,13 @@ impl Db {
         if let Some(sites) = self.network.cached(generation) {
             return Ok(sites);
         }
+        // One read at a time: a burst arriving at a cold (or just changed) network waits for
+        // the one read instead of each reading every location.
+        let _reading = self.network.reading.lock().await;
+        let generation = self.network.generation();
+        if let Some(sites) = self.network.cached(generation) {
+            return Ok(sites);
+        }
         let sites: std::sync::Arc<[_]> = self
             .every_location()
             .await?
@@ -412,6 +419,8 @@ pub(crate) fn unknown_location(code: &str) -> StoreError {
 pub(crate) struct NetworkCache {
     generation: std::sync::atomic::AtomicU64,
     sites: std::sync::Mutex<Option<(u64, std::sync::Arc<[tongjia_domain::network::StoreSite]>)>>,
+    /// Held while the network is read, so that it is read once for everyone waiting.
+    reading: tokio::sync::Mutex<()>,
 }
 
 impl NetworkCache {

@@ -172,6 +172,11 @@ impl Writer {
         })
     }
 
+    /// How long a write waits for its turn before it is refused as busy.
+    pub(crate) fn wait(&self) -> Duration {
+        self.wait
+    }
+
     pub(crate) fn group_commits(&self) -> GroupCommits {
         GroupCommits {
             groups: self.record.groups.load(Ordering::Relaxed),
