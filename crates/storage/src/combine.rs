@@ -182,7 +182,7 @@ pub(crate) async fn claim_keys(conn: &mut sqlx::AnyConnection, answers: &[&Answe
     Ok(outcomes)
 }
 
-/// Marks write `i` moved, giving back the key it claimed.
+/// Marks a write moved (`outcome`), giving back the key it claimed.
 pub(crate) async fn moved(conn: &mut sqlx::AnyConnection, answer: &Answer, outcome: &mut Combined) -> StoreResult<()> {
     *outcome = Combined::Moved;
     match &answer.key {

@@ -135,40 +135,38 @@ fn transfer_from_row(r: &AnyRow) -> StoreResult<Transfer> {
 }
 
 pub(crate) async fn load_reservation(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<Reservation>> {
-    let sql = format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
-    row.as_ref().map(reservation_from_row).transpose()
+    Ok(load_reservations(conn, &[id]).await?.remove(&id))
 }
 
 pub(crate) async fn load_transfer(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<Transfer>> {
-    let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(conn).await?;
-    row.as_ref().map(transfer_from_row).transpose()
+    Ok(load_transfers(conn, &[id]).await?.remove(&id))
 }
 
 /// The reservations among `ids`, by id, a query per 200.
 pub(crate) async fn load_reservations(conn: &mut AnyConnection, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Reservation>> {
-    let mut found = HashMap::new();
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!("SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id IN ({})", marks(1, chunk.len()));
-        let rows = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(id.to_string())).fetch_all(&mut *conn).await?;
-        for r in &rows {
-            let r = reservation_from_row(r)?;
-            found.insert(r.id, r);
-        }
-    }
-    Ok(found)
+    rows_by_id(conn, RESERVATION_COLUMNS, "reservations", ids, |r| reservation_from_row(r).map(|x| (x.id, x))).await
 }
 
 /// The transfers among `ids`, by id, a query per 200.
 pub(crate) async fn load_transfers(conn: &mut AnyConnection, ids: &[Uuid]) -> StoreResult<HashMap<Uuid, Transfer>> {
+    rows_by_id(conn, TRANSFER_COLUMNS, "transfers", ids, |r| transfer_from_row(r).map(|x| (x.id, x))).await
+}
+
+/// The rows of `table` (keyed by `id`) among `ids`, as `from_row` reads them, a query per 200.
+async fn rows_by_id<T>(
+    conn: &mut AnyConnection,
+    columns: &str,
+    table: &str,
+    ids: &[Uuid],
+    from_row: fn(&AnyRow) -> StoreResult<(Uuid, T)>,
+) -> StoreResult<HashMap<Uuid, T>> {
     let mut found = HashMap::new();
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id IN ({})", marks(1, chunk.len()));
+        let sql = format!("SELECT {columns} FROM {table} WHERE id IN ({})", marks(1, chunk.len()));
         let rows = chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, id| q.bind(id.to_string())).fetch_all(&mut *conn).await?;
         for r in &rows {
-            let t = transfer_from_row(r)?;
-            found.insert(t.id, t);
+            let (id, x) = from_row(r)?;
+            found.insert(id, x);
         }
     }
     Ok(found)

@@ -116,13 +116,14 @@ async fn decide_and_write(turn: &mut Turn, batch: &[Queued<Action, Combined>]) -
         }
     }
     let live = |outcomes: &[Combined]| (0..actions.len()).filter(|i| outcomes[*i] == Combined::Written).collect::<Vec<_>>();
-    let ids: Vec<String> = live(&outcomes).iter().map(|i| actions[*i].order.id.to_string()).collect();
+    let checking = live(&outcomes);
+    let ids: Vec<String> = checking.iter().map(|i| actions[*i].order.id.to_string()).collect();
     let stored = states(conn, &ids).await?;
-    let holds: Vec<Uuid> = live(&outcomes).iter().flat_map(|i| actions[*i].holds.iter().map(|r| r.id)).collect();
+    let holds: Vec<Uuid> = checking.iter().flat_map(|i| actions[*i].holds.iter().map(|r| r.id)).collect();
     let held = load_reservations(conn, &holds).await?;
-    let transfers: Vec<Uuid> = live(&outcomes).iter().flat_map(|i| actions[*i].transfers.iter().map(|t| t.id)).collect();
+    let transfers: Vec<Uuid> = checking.iter().flat_map(|i| actions[*i].transfers.iter().map(|t| t.id)).collect();
     let moving = load_transfers(conn, &transfers).await?;
-    for i in live(&outcomes) {
+    for i in checking {
         let a = actions[i];
         let same = stored.get(&a.order.id.to_string()) == Some(&state(&a.order))
             && a.holds.iter().all(|r| held.get(&r.id) == Some(r))

@@ -62,9 +62,9 @@ async fn decide_and_write(turn: &mut Turn, batch: &[Queued<Placement, Combined>]
     write_rows(conn, &written, &holds, now).await?;
     let mut events = Vec::new();
     for (i, range) in &ranges {
-        let (placed, moved) = placed_events(&placements[*i].order, &holds, range.clone())?;
+        let (placed, reserved) = placed_events(&placements[*i].order, &holds, range.clone())?;
         events.extend(placed);
-        events.push(moved);
+        events.push(reserved);
     }
     emit_rows(conn, &events, now).await?;
     audit_kept(conn, &answers, &outcomes, now).await?;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::records::{AllocationRecord, OrderRecord, PaymentRecord, ReturnRecord, order_from_row};
 use crate::error::{StoreError, StoreResult, parse};
-use crate::stock::{load_reservation, load_transfer};
+use crate::stock::{load_reservations, load_transfers};
 use crate::ts;
 
 pub(crate) fn id_of(raw: &str) -> StoreResult<Uuid> {
@@ -150,16 +150,16 @@ pub(crate) struct OrderFacts {
 
 /// The order in the domain's terms, with its holds, transfers and the member's balance.
 pub(crate) async fn order_facts(conn: &mut AnyConnection, r: &OrderRecord) -> StoreResult<OrderFacts> {
-    let mut holds = vec![];
-    let mut transfers = vec![];
-    for a in &r.allocations {
-        if let Some(id) = a.reservation_id {
-            holds.push(load_reservation(&mut *conn, id).await?.ok_or_else(|| StoreError::Corrupt(format!("no reservation {id}")))?);
-        }
-        if let Some(id) = a.transfer_id {
-            transfers.extend(load_transfer(&mut *conn, id).await?);
-        }
-    }
+    // Every hold and transfer in one query each, kept in allocation order.
+    let hold_ids: Vec<Uuid> = r.allocations.iter().filter_map(|a| a.reservation_id).collect();
+    let transfer_ids: Vec<Uuid> = r.allocations.iter().filter_map(|a| a.transfer_id).collect();
+    let mut found = load_reservations(&mut *conn, &hold_ids).await?;
+    let holds = hold_ids
+        .iter()
+        .map(|id| found.remove(id).ok_or_else(|| StoreError::Corrupt(format!("no reservation {id}"))))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let mut moving = load_transfers(&mut *conn, &transfer_ids).await?;
+    let transfers: Vec<Transfer> = transfer_ids.iter().filter_map(|id| moving.remove(id)).collect();
     let points_balance = match &r.customer_mobile {
         Some(m) => sqlx::query_scalar("SELECT points_balance FROM customers WHERE mobile = $1")
             .bind(m)
